@@ -49,7 +49,7 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute("GET", f"{_UM}/users", lambda sb, p, q, b: (200, users.list_users(sb.state, q)), False),
     ApiRoute(
         "GET",
-        f"{_UM}/users/external_id/{{external_id}}",
+        f"{_UM}/users/external_id/{{external_id:path}}",
         lambda sb, p, q, b: (200, users.get_user_by_external_id(sb.state, p["external_id"])),
         False,
     ),
@@ -106,7 +106,7 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute("GET", "/organizations", lambda sb, p, q, b: (200, organizations.list_organizations(sb.state, q)), False),
     ApiRoute(
         "GET",
-        "/organizations/external_id/{external_id}",
+        "/organizations/external_id/{external_id:path}",
         lambda sb, p, q, b: (200, organizations.get_organization_by_external_id(sb.state, p["external_id"])),
         False,
     ),
