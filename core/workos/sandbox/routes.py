@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from core.workos.sandbox import memberships, organizations, users
 from core.workos.sandbox.runtime import Sandbox
+from core.workos.sandbox.state import SandboxState
 
 __all__ = ["ROUTES", "ApiRoute"]
 
@@ -38,7 +39,7 @@ def _membership(sb: Sandbox, membership_id: str) -> tuple[int, Any]:
     return 200, memberships.render_membership(sb.state, memberships.get_membership(sb.state, membership_id))
 
 
-def _deleted(delete: Callable[[Any, str], None], sb: Sandbox, object_id: str) -> tuple[int, Any]:
+def _deleted(delete: Callable[[SandboxState, str], None], sb: Sandbox, object_id: str) -> tuple[int, Any]:
     delete(sb.state, object_id)
     return 200, None
 
