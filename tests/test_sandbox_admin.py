@@ -204,3 +204,9 @@ def test_the_seed_example_in_the_docs_starts_a_sandbox(tmp_path: Path) -> None:
     assert sandbox.api_key == "sk_test_rehearsal"
     memberships = sandbox.state.dump()["organization_memberships"]
     assert [[r["slug"] for r in m["roles"]] for m in memberships] == [["billing", "org-auditor"], ["member"]]
+
+
+def test_importing_the_sandbox_loads_no_front_door_library() -> None:
+    code = "import sys, core.workos.sandbox; print(sorted({'click', 'rich', 'mcp', 'server'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
