@@ -15,7 +15,6 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, TypeVar
 
 import anyio
@@ -403,7 +402,4 @@ def _user_fields(record: UserRecord) -> dict[str, Any]:
 
 
 def _created_at(user: User) -> float:
-    try:
-        return datetime.fromisoformat(user.created_at).timestamp()
-    except (TypeError, ValueError):
-        return 0.0
+    return user.created_at.timestamp()
