@@ -28,6 +28,7 @@ USER = {
 
 def make_limiter(clock: VirtualClock, **kwargs: object) -> RateLimiter:
     kwargs.setdefault("random", lambda: 0.0)
+    kwargs.setdefault("headroom", 1.0)
     return RateLimiter(clock=clock, wall_clock=clock.wall, sleep=clock.sleep, **kwargs)  # type: ignore[arg-type]
 
 
@@ -102,6 +103,14 @@ async def test_steady_client_never_exceeds_the_configured_rate_in_any_window() -
     assert most_in_any_window(times, 1.0) == 50
     assert most_in_any_window(times, 10.0) == 500
     assert max(times) - min(times) == pytest.approx(1199 / 50)
+
+
+async def test_default_headroom_paces_just_under_the_configured_rate() -> None:
+    clock = VirtualClock()
+    limiter = RateLimiter(write_rate=200.0, general_rate=1000.0, clock=clock, sleep=clock.sleep)
+    times = await clock.drive(lambda: acquire_many(limiter, "write", tasks=20, each=150, clock=clock))
+    assert most_in_any_window(times, 10.0) == 1960
+    assert limiter.rate("write") == pytest.approx(196.0)
 
 
 async def test_every_request_also_spends_a_general_token() -> None:

@@ -4,8 +4,8 @@ One ``RateLimiter`` is shared by every task of a job (each worker process gets i
 rates divided by the number of workers). Before each attempt, a request takes one token of its class
 (``write``: non-GET under ``/user_management``; ``read``: GET under ``/user_management``; ``general``:
 anything else) and one ``general`` token, since WorkOS counts every request against its general limit.
-Buckets hold one token (pure pacing), so a client that sends steadily at the configured rate never
-puts more than that rate into any of a server's fixed windows.
+Buckets hold one token (pure pacing, a little under the configured rate: ``headroom``), so a client
+that sends steadily never puts more than the configured rate into any of a server's windows.
 
 A 429 pauses every task, not only the one that saw it: until ``Retry-After`` (seconds or an HTTP date,
 capped at ``max_pause``) or, without one, for a jittered exponential delay that grows with consecutive
@@ -152,7 +152,9 @@ class RateLimiter:
     """Token buckets per request class plus a pause shared by every task; see the module docstring.
 
     Rates are requests per second for this process: ``write_rate`` is the job's ``--rate-limit``
-    (WorkOS: 500 per 10 s), ``read_rate`` 1,000 per 10 s and ``general_rate`` 6,000 per 60 s.
+    (WorkOS: 500 per 10 s), ``read_rate`` 1,000 per 10 s and ``general_rate`` 6,000 per 60 s. Requests are
+    paced at ``headroom`` times those rates: sent at exactly a server's limit, a millisecond of network
+    jitter is enough to put one request too many into a window and cost a whole ``Retry-After``.
     """
 
     def __init__(
@@ -161,6 +163,7 @@ class RateLimiter:
         write_rate: float = 50.0,
         read_rate: float = 100.0,
         general_rate: float = 100.0,
+        headroom: float = 0.98,
         max_pause: float = 60.0,
         pause_base: float = 1.0,
         decrease: float = 0.7,
@@ -175,9 +178,9 @@ class RateLimiter:
         rates = {"write": write_rate, "read": read_rate, "general": general_rate}
         if any(rate <= 0 for rate in rates.values()):
             raise ValueError("rates must be positive")
-        if not 0.0 < decrease < 1.0 or not 0.0 < min_fraction <= 1.0 or recovery <= 0:
-            raise ValueError("decrease and min_fraction must be fractions and recovery positive")
-        self._buckets = {kind: _Bucket(rate, rate * min_fraction) for kind, rate in rates.items()}
+        if not 0.0 < headroom <= 1.0 or not 0.0 < decrease < 1.0 or not 0.0 < min_fraction <= 1.0 or recovery <= 0:
+            raise ValueError("headroom, decrease and min_fraction must be fractions and recovery positive")
+        self._buckets = {kind: _Bucket(rate * headroom, rate * min_fraction) for kind, rate in rates.items()}
         self._decrease = decrease
         self._recovery = recovery
         self._max_pause = max_pause
