@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from core.workos.sandbox import SandboxHandle, running_sandbox
 
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def _sandbox_server() -> Iterator[SandboxHandle]:
+    with running_sandbox() as handle:
+        yield handle
+
+
+@pytest.fixture
+def sandbox(_sandbox_server: SandboxHandle) -> Iterator[SandboxHandle]:
+    """The session's loopback sandbox, reset to its empty seed and default configuration for this test."""
+    _sandbox_server.reset()
+    yield _sandbox_server
