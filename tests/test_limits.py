@@ -29,6 +29,7 @@ USER = {
 def make_limiter(clock: VirtualClock, **kwargs: object) -> RateLimiter:
     kwargs.setdefault("random", lambda: 0.0)
     kwargs.setdefault("headroom", 1.0)
+    kwargs.setdefault("burst", 0.0)
     return RateLimiter(clock=clock, wall_clock=clock.wall, sleep=clock.sleep, **kwargs)  # type: ignore[arg-type]
 
 
@@ -105,12 +106,26 @@ async def test_steady_client_never_exceeds_the_configured_rate_in_any_window() -
     assert max(times) - min(times) == pytest.approx(1199 / 50)
 
 
-async def test_default_headroom_paces_just_under_the_configured_rate() -> None:
+async def test_default_headroom_and_burst_stay_under_a_servers_10_second_window() -> None:
     clock = VirtualClock()
     limiter = RateLimiter(write_rate=200.0, general_rate=1000.0, clock=clock, sleep=clock.sleep)
     times = await clock.drive(lambda: acquire_many(limiter, "write", tasks=20, each=150, clock=clock))
-    assert most_in_any_window(times, 10.0) == 1960
+    assert most_in_any_window(times, 10.0) == 1960 + 10
     assert limiter.rate("write") == pytest.approx(196.0)
+
+
+async def test_a_late_client_catches_up_by_at_most_the_burst() -> None:
+    clock = VirtualClock()
+    limiter = make_limiter(clock, write_rate=100.0, general_rate=1000.0, burst=0.05)
+
+    async def stall_then_rush() -> list[float]:
+        await limiter.acquire("write")
+        await clock.sleep(2.0)
+        return await acquire_many(limiter, "write", tasks=10, each=30, clock=clock)
+
+    times = await clock.drive(stall_then_rush)
+    assert sum(1 for t in times if t == times[0]) == 6
+    assert most_in_any_window(times, 1.0) <= 100 + 5
 
 
 async def test_every_request_also_spends_a_general_token() -> None:

@@ -4,8 +4,9 @@ One ``RateLimiter`` is shared by every task of a job (each worker process gets i
 rates divided by the number of workers). Before each attempt, a request takes one token of its class
 (``write``: non-GET under ``/user_management``; ``read``: GET under ``/user_management``; ``general``:
 anything else) and one ``general`` token, since WorkOS counts every request against its general limit.
-Buckets hold one token (pure pacing, a little under the configured rate: ``headroom``), so a client
-that sends steadily never puts more than the configured rate into any of a server's windows.
+Requests are paced a little under the configured rate (``headroom``, 98 %), and a bucket holds only
+``burst`` seconds of tokens (50 ms): enough for a late task to catch up, too few for a steady client to
+put more than the configured rate into any of a server's 10 s or 60 s windows.
 
 A 429 pauses every task, not only the one that saw it: until ``Retry-After`` (seconds or an HTTP date,
 capped at ``max_pause``) or, without one, for a jittered exponential delay that grows with consecutive
@@ -133,7 +134,8 @@ class LimiterStats(BaseModel):
 
 
 class _Bucket:
-    """A one-class pacer (GCRA): ``tat`` is when the bucket would next be empty at the current rate."""
+    """One class's bucket as a GCRA: ``tat`` is when the next request is due at the current rate; a request
+    may go up to ``burst`` seconds before it."""
 
     __slots__ = ("configured", "floor", "rate", "tat")
 
@@ -164,6 +166,7 @@ class RateLimiter:
         read_rate: float = 100.0,
         general_rate: float = 100.0,
         headroom: float = 0.98,
+        burst: float = 0.05,
         max_pause: float = 60.0,
         pause_base: float = 1.0,
         decrease: float = 0.7,
@@ -181,6 +184,9 @@ class RateLimiter:
         if not 0.0 < headroom <= 1.0 or not 0.0 < decrease < 1.0 or not 0.0 < min_fraction <= 1.0 or recovery <= 0:
             raise ValueError("headroom, decrease and min_fraction must be fractions and recovery positive")
         self._buckets = {kind: _Bucket(rate * headroom, rate * min_fraction) for kind, rate in rates.items()}
+        if burst < 0:
+            raise ValueError("burst must not be negative")
+        self._burst = burst
         self._decrease = decrease
         self._recovery = recovery
         self._max_pause = max_pause
@@ -236,10 +242,10 @@ class RateLimiter:
                 await self._wait(self._paused_until - now, "pause")
                 continue
             epoch = self._epoch
-            slot = max(now, own.tat, general.tat)
-            own.tat = slot + own.interval
+            slot = max(now, own.tat - self._burst, general.tat - self._burst)
+            own.tat = max(own.tat, slot) + own.interval
             if general is not own:
-                general.tat = slot + general.interval
+                general.tat = max(general.tat, slot) + general.interval
             if slot > now:
                 await self._wait(slot - now, "rate")
                 if epoch != self._epoch:
@@ -296,7 +302,8 @@ class RateLimiter:
         self._pause(now + min(max(0.0, wall_ts - self._wall_clock()), self._max_pause))
 
     def _pause(self, deadline: float) -> bool:
-        """Extend the shared pause to ``deadline``; True when it moved. Every bucket restarts empty then."""
+        """Extend the shared pause to ``deadline``; True when it moved. Every bucket restarts empty then,
+        so the tasks that waited resume at the steady pace rather than in one burst."""
         if deadline <= self._paused_until:
             return False
         now = self._clock()
@@ -305,7 +312,7 @@ class RateLimiter:
         self._paused_until = deadline
         self._epoch += 1
         for bucket in self._buckets.values():
-            bucket.tat = deadline
+            bucket.tat = deadline + self._burst
         return True
 
     async def _wait(self, seconds: float, reason: WaitReason) -> None:
