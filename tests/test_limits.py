@@ -262,6 +262,16 @@ async def test_counters_record_requests_retries_429s_and_time_waited_by_reason()
     assert stats.waited["rate"] == pytest.approx(0.12)
     assert stats.waited["pause"] == pytest.approx(1.5)
     assert stats.waited["backoff"] == pytest.approx(0.25)
+    assert stats.as_counters() == {
+        "retries": 2,
+        "rate_limited": 1,
+        "requests_write": 3,
+        "requests_read": 1,
+        "requests_general": 1,
+        "waited_rate_s": pytest.approx(0.12),
+        "waited_pause_s": pytest.approx(1.5),
+        "waited_backoff_s": pytest.approx(0.25),
+    }
 
 
 def rate_limited_transport(answers: list[httpx2.Response]) -> tuple[httpx2.MockTransport, list[float]]:

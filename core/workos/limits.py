@@ -132,6 +132,14 @@ class LimiterStats(BaseModel):
     rate_limited: int
     waited: dict[WaitReason, float]
 
+    def as_counters(self) -> dict[str, float]:
+        """Flat numeric counters (``retries``, ``rate_limited``, ``requests_write``, ``waited_pause_s``, ...),
+        the form a job store adds up across runners."""
+        counters: dict[str, float] = {"retries": self.retries, "rate_limited": self.rate_limited}
+        counters.update({f"requests_{kind}": count for kind, count in self.requests.items()})
+        counters.update({f"waited_{reason}_s": seconds for reason, seconds in self.waited.items()})
+        return counters
+
 
 class _Bucket:
     """One class's bucket as a GCRA: ``tat`` is when the next request is due at the current rate; a request
