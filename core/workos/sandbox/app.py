@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import resource
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from email.utils import formatdate
@@ -169,7 +170,11 @@ def _admin_routes(sandbox: Sandbox) -> list[Route]:
         return JSONResponse({"status": "reset", "objects": sandbox.state.counts()})
 
     async def stats(request: Request) -> Response:
-        return JSONResponse({**sandbox.stats.snapshot(), "objects": sandbox.state.counts()})
+        process = {
+            "cpu_s": round(time.process_time(), 4),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+        return JSONResponse({**sandbox.stats.snapshot(), "objects": sandbox.state.counts(), "process": process})
 
     async def state(request: Request) -> Response:
         return JSONResponse(sandbox.state.dump())

@@ -13,7 +13,7 @@ from core.workos.sandbox.collection import paginate
 from core.workos.sandbox.ids import new_id, now_iso
 from core.workos.sandbox.problems import ApiError, invalid_params, not_found
 from core.workos.sandbox.rules import check_external_id, check_metadata
-from core.workos.sandbox.state import SandboxState
+from core.workos.sandbox.state import SandboxState, reindex
 
 __all__ = [
     "create_organization",
@@ -152,11 +152,8 @@ def update_organization(state: SandboxState, org_id: str, body: dict[str, Any]) 
     domains = _domains(body, org_id, stamp)
     if domains is not None:
         changes["domains"] = domains
-    if "external_id" in changes and changes["external_id"] != org["external_id"]:
-        if org["external_id"] is not None:
-            state.org_by_external_id.pop(org["external_id"], None)
-        if changes["external_id"] is not None:
-            state.org_by_external_id[changes["external_id"]] = org_id
+    if "external_id" in changes:
+        reindex(state.org_by_external_id, org["external_id"], changes["external_id"], org_id)
     org.update(changes)
     org["updated_at"] = stamp
     return org

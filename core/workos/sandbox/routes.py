@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from core.workos.sandbox import memberships, organizations, users
 from core.workos.sandbox.runtime import Sandbox
+from core.workos.sandbox.state import SandboxState
 
 __all__ = ["ROUTES", "ApiRoute"]
 
@@ -38,7 +39,7 @@ def _membership(sb: Sandbox, membership_id: str) -> tuple[int, Any]:
     return 200, memberships.render_membership(sb.state, memberships.get_membership(sb.state, membership_id))
 
 
-def _deleted(delete: Callable[[Any, str], None], sb: Sandbox, object_id: str) -> tuple[int, Any]:
+def _deleted(delete: Callable[[SandboxState, str], None], sb: Sandbox, object_id: str) -> tuple[int, Any]:
     delete(sb.state, object_id)
     return 200, None
 
@@ -49,7 +50,7 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute("GET", f"{_UM}/users", lambda sb, p, q, b: (200, users.list_users(sb.state, q)), False),
     ApiRoute(
         "GET",
-        f"{_UM}/users/external_id/{{external_id}}",
+        f"{_UM}/users/external_id/{{external_id:path}}",
         lambda sb, p, q, b: (200, users.get_user_by_external_id(sb.state, p["external_id"])),
         False,
     ),
@@ -106,7 +107,7 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute("GET", "/organizations", lambda sb, p, q, b: (200, organizations.list_organizations(sb.state, q)), False),
     ApiRoute(
         "GET",
-        "/organizations/external_id/{external_id}",
+        "/organizations/external_id/{external_id:path}",
         lambda sb, p, q, b: (200, organizations.get_organization_by_external_id(sb.state, p["external_id"])),
         False,
     ),

@@ -13,7 +13,7 @@ from typing import Any
 from core.workos.sandbox.collection import Collection
 from core.workos.sandbox.ids import new_id, now_iso
 
-__all__ = ["DEFAULT_ROLES", "SandboxState", "make_role"]
+__all__ = ["DEFAULT_ROLES", "SandboxState", "make_role", "reindex"]
 
 DEFAULT_ROLES = (("member", "Member"), ("admin", "Admin"))
 
@@ -90,6 +90,16 @@ class SandboxState:
             "roles": list(self.environment_roles.values()) + org_roles,
             "auth_factors": factors,
         }
+
+
+def reindex(index: dict[str, str], old: str | None, new: str | None, object_id: str) -> None:
+    """Move ``object_id`` in a unique-key index from key ``old`` to key ``new`` (either may be None)."""
+    if old == new:
+        return
+    if old is not None:
+        index.pop(old, None)
+    if new is not None:
+        index[new] = object_id
 
 
 def _digest(value: str | None) -> str | None:

@@ -23,7 +23,7 @@ from core.workos.sandbox.rules import (
     normalise_email,
     password_fields,
 )
-from core.workos.sandbox.state import SandboxState
+from core.workos.sandbox.state import SandboxState, reindex
 
 __all__ = [
     "create_user",
@@ -127,15 +127,12 @@ def list_users(state: SandboxState, query: Mapping[str, str]) -> dict[str, Any]:
     org_id = query.get("organization_id") or query.get("organization")
     if org_id is not None:
         if org_id not in state.organizations.live:
-            raise ApiError(
-                422, {"message": f"Organization not found: '{org_id}'.", "code": "invalid_request_parameters"}
-            )
-        members = {
-            state.memberships.live[m]["user_id"]
-            for m in state.memberships_by_org.get(org_id, ())
-            if m in state.memberships.live
-        }
-        candidates = [u for u in candidates if u in members]
+            raise invalid_params(f"Organization not found: '{org_id}'.", field="organization_id")
+        live = state.memberships.live
+        members = {live[m]["user_id"] for m in state.memberships_by_org.get(org_id, ()) if m in live}
+        if email is not None:
+            members &= set(candidates)
+        candidates = sorted(members, key=state.users.position.__getitem__)
     return paginate(state.users, candidates, query)
 
 
@@ -169,23 +166,14 @@ def update_user(state: SandboxState, user_id: str, body: dict[str, Any]) -> dict
             raise invalid_params("email_verified must be a boolean.", field="email_verified", code="invalid_type")
         changes["email_verified"] = body["email_verified"]
     secret = password_fields(body)
-    _reindex(state.user_by_email, user["email"], changes.get("email", user["email"]), user_id)
+    reindex(state.user_by_email, user["email"], changes.get("email", user["email"]), user_id)
     if "external_id" in changes:
-        _reindex(state.user_by_external_id, user["external_id"], changes["external_id"], user_id)
+        reindex(state.user_by_external_id, user["external_id"], changes["external_id"], user_id)
     user.update(changes)
     user["updated_at"] = now_iso()
     if secret is not None:
         state.passwords[user_id] = secret
     return user
-
-
-def _reindex(index: dict[str, str], old: str | None, new: str | None, object_id: str) -> None:
-    if old == new:
-        return
-    if old is not None:
-        index.pop(old, None)
-    if new is not None:
-        index[new] = object_id
 
 
 def delete_user(state: SandboxState, user_id: str) -> None:
