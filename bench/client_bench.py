@@ -3,16 +3,13 @@
 Prints:
 1. the sandbox's sustained create-user rate with no limits and no latency;
 2. the client's CPU time per request (``time.process_time()`` of this process only), as a ratio against
-   bare httpx2 sending the same requests, and the cost of ``model_validate_json`` per object;
+   bare httpx2 sending the same requests, over loopback and over MockTransport (the wrapper's own cost
+   without sockets), and the cost of ``model_validate_json`` per object;
 3. with a sandbox write limit of 200/s (2,000 per 10 s), 50 ms latency and concurrency 20, the achieved
    write rate as a fraction of the limit, requests that failed for good, and the share answered 429;
 and the peak RSS of this process.
 
 Run: ``.venv/bin/python bench/client_bench.py [--requests N] [--paced-requests N]``.
-
-The sandbox is served by ``python -m uvicorn --factory core.workos.sandbox:create_app`` on a port uvicorn
-binds itself: the sandbox's own launcher binds the socket without ``TCP_NODELAY``, which adds a 40 ms
-delayed-ACK stall to every request and would measure that instead of the client.
 """
 
 from __future__ import annotations
@@ -20,12 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -35,43 +28,10 @@ from core.errors import WorkOSError
 from core.workos.client import WorkOSClient
 from core.workos.limits import RateLimiter
 from core.workos.models import Membership, User
-from core.workos.sandbox import SandboxHandle
+from core.workos.sandbox import SandboxHandle, spawned_sandbox
 
 API_KEY = "sk_test_bench"
 UNLIMITED = {"write_limit": 0, "read_limit": 0, "global_limit": 0, "latency_ms": 0.0}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def sandbox_process() -> Iterator[SandboxHandle]:
-    """The sandbox app under uvicorn in a child process, so its CPU is not counted in ours."""
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "uvicorn", "--factory", "core.workos.sandbox:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
-    child = subprocess.Popen(command)
-    handle = SandboxHandle(f"http://127.0.0.1:{port}", API_KEY)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                handle.health()
-                break
-            except httpx2.TransportError:
-                if time.monotonic() > deadline or child.poll() is not None:
-                    raise RuntimeError("the sandbox did not start") from None
-                time.sleep(0.05)
-        yield handle
-    finally:
-        handle.close()
-        child.terminate()
-        child.wait(timeout=10)
 
 
 def unlimited_limiter() -> RateLimiter:
@@ -139,6 +99,33 @@ async def cpu_per_request(handle: SandboxHandle, requests: int, concurrency: int
     return baseline, ours
 
 
+async def in_process_cost(requests: int) -> tuple[float, float]:
+    """CPU seconds per create-user over httpx2's MockTransport (no sockets): (bare httpx2, WorkOSClient)."""
+    body = json.dumps(
+        {
+            "id": "user_01",
+            "email": "a@example.com",
+            "created_at": "2026-11-30T00:00:00Z",
+            "updated_at": "2026-11-30T00:00:00Z",
+        }
+    ).encode()
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(201, content=body))
+    async with httpx2.AsyncClient(base_url="http://sandbox.test", transport=transport) as bare:
+        start = time.process_time()
+        for n in range(requests):
+            response = await bare.post("/user_management/users", json={"email": f"u{n}@example.com"})
+            json.loads(response.content)
+        baseline = (time.process_time() - start) / requests
+    async with WorkOSClient(
+        api_key=API_KEY, base_url="http://sandbox.test", limiter=unlimited_limiter(), transport=transport
+    ) as client:
+        start = time.process_time()
+        for n in range(requests):
+            await client.create_user(email=f"u{n}@example.com")
+        ours = (time.process_time() - start) / requests
+    return baseline, ours
+
+
 def parse_cost() -> tuple[float, float]:
     """Microseconds of ``model_validate_json`` for a full User and a Membership with its embedded user."""
     stamp = "2026-11-30T00:00:00.000Z"
@@ -179,13 +166,18 @@ async def paced_rate(handle: SandboxHandle, requests: int) -> tuple[float, int, 
 
 
 async def main(requests: int, paced_requests: int) -> None:
-    with sandbox_process() as handle:
+    with spawned_sandbox(["--config", json.dumps(UNLIMITED)], api_key=API_KEY) as handle:
         rate = await sandbox_rate(handle, requests, concurrency=32)
         print(f"1. sandbox create-user rate, no limits, no latency, concurrency 32: {rate:,.0f} users/s")
         baseline, ours = await cpu_per_request(handle, requests, concurrency=20)
         print(
             f"2. client CPU per create-user request: {ours * 1e6:,.0f} us "
             f"(bare httpx2 + json.loads: {baseline * 1e6:,.0f} us; ratio {ours / baseline:.2f})"
+        )
+        baseline, ours = await in_process_cost(requests)
+        print(
+            f"   the same over MockTransport (no sockets): client {ours * 1e6:,.0f} us, "
+            f"bare httpx2 {baseline * 1e6:,.0f} us; ratio {ours / baseline:.2f}"
         )
         user_us, membership_us = parse_cost()
         print(f"   model_validate_json: User {user_us:.1f} us, Membership (with embedded user) {membership_us:.1f} us")

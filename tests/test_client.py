@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from email.utils import formatdate
@@ -304,10 +305,14 @@ def test_server_errors_leave_a_write_outcome_unknown_but_not_a_read() -> None:
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("7", 7.0), (formatdate(__import__("time").time() + 30, usegmt=True), pytest.approx(30, abs=1.5)), ("x", None)],
+    [
+        (lambda: "7", 7.0),
+        (lambda: formatdate(time.time() + 30, usegmt=True), pytest.approx(30, abs=1.5)),
+        (lambda: "x", None),
+    ],
 )
-def test_retry_after_is_read_as_seconds_or_http_date(header: str, expected: Any) -> None:
-    error = to_workos_error(answer(429, text="", **{"Retry-After": header}), method="POST", path="/x")
+def test_retry_after_is_read_as_seconds_or_http_date(header: Callable[[], str], expected: Any) -> None:
+    error = to_workos_error(answer(429, text="", **{"Retry-After": header()}), method="POST", path="/x")
     assert isinstance(error, RateLimited)
     assert error.retry_after == expected
 
