@@ -45,14 +45,13 @@ from core.errors import (
     TransportError,
     WorkOSError,
 )
+from core.options import DEFAULT_BASE_URL
 from core.workos.limits import LimiterStats, RateLimiter, RetryPolicy, parse_retry_after, request_kind
 from core.workos.models import AuthFactor, EnrolledFactor, Membership, Organization, Page, Role, User
 
 __all__ = ["DEFAULT_BASE_URL", "ClientStats", "UserFields", "WorkOSClient", "to_workos_error"]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_BASE_URL = "https://api.workos.com"
 
 CONFLICT_CODES = frozenset(
     {"email_not_available", "user_already_exists", "external_id_already_used", "organization_membership_already_exists"}
@@ -112,11 +111,9 @@ def _read_error_body(response: httpx2.Response) -> tuple[str | None, tuple[str, 
     code = body.get("code") if isinstance(body.get("code"), str) else None
     message = body.get("message") if isinstance(body.get("message"), str) else None
     errors = body.get("errors")
-    sub_codes = (
-        tuple(item["code"] for item in errors or () if isinstance(item, dict) and isinstance(item.get("code"), str))
-        if isinstance(errors, list)
-        else ()
-    )
+    if not isinstance(errors, list):
+        return code, (), message
+    sub_codes = tuple(item["code"] for item in errors if isinstance(item, dict) and isinstance(item.get("code"), str))
     return code, sub_codes, message
 
 
@@ -475,7 +472,7 @@ class WorkOSClient:
                     self._errors[type(error).__name__] += 1
                 raise error from cause
             delay = 0.0 if isinstance(error, RateLimited) else self._retry.delay(attempt, error.retry_after)
-            logger.info("Retrying (attempt %d of %d) in %.2f s: %s", attempt + 1, self._retry.attempts, delay, error)
+            logger.debug("Retrying (attempt %d of %d) in %.2f s: %s", attempt + 1, self._retry.attempts, delay, error)
             await self._limiter.backoff(delay)
 
     def _secrets(self, extra: Iterable[str | None]) -> tuple[str, ...]:

@@ -293,15 +293,16 @@ class RateLimiter:
         if retry_after is None and echo:
             return max(0.0, self._paused_until - now)
         delay = self._pause_policy.delay(max(1, self._strikes), retry_after)
-        if self._pause(now + delay) and self._on_pause is not None:
-            self._on_pause(self._wall_clock() + (self._paused_until - now))
-        logger.info(
-            "WorkOS rate limit hit (%s): every request paused for %.2f s; %s rate now %.1f/s",
-            kind,
-            self._paused_until - now,
-            kind,
-            self._buckets[kind].rate,
-        )
+        if self._pause(now + delay):
+            if self._on_pause is not None:
+                self._on_pause(self._wall_clock() + delay)
+            logger.info(
+                "WorkOS answered 429 (%s): every request paused for %.2f s; %s rate now %.1f/s",
+                kind,
+                delay,
+                kind,
+                self._buckets[kind].rate,
+            )
         return max(0.0, self._paused_until - now)
 
     def pause_until(self, wall_ts: float) -> None:
