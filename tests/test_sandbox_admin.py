@@ -195,3 +195,18 @@ def test_spawned_sandbox_runs_in_a_child_process_configured_by_json() -> None:
             headers={"Authorization": f"Bearer {handle.api_key}"},
         )
         assert response.status_code == 201 and response.headers["X-RateLimit-Remaining"] == "2"
+
+
+def test_the_seed_example_in_the_docs_starts_a_sandbox(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[1] / "docs" / "sandbox.md").read_text(encoding="utf-8")
+    example = text.split("```json\n", 1)[1].split("```", 1)[0]
+    sandbox = Sandbox(seed=load_seed(write_seed(tmp_path, json.loads(example))))
+    assert sandbox.api_key == "sk_test_rehearsal"
+    memberships = sandbox.state.dump()["organization_memberships"]
+    assert [[r["slug"] for r in m["roles"]] for m in memberships] == [["billing", "org-auditor"], ["member"]]
+
+
+def test_importing_the_sandbox_loads_no_front_door_library() -> None:
+    code = "import sys, core.workos.sandbox; print(sorted({'click', 'rich', 'mcp', 'server'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

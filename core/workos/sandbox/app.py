@@ -116,7 +116,7 @@ def _api_endpoint(sandbox: Sandbox, route: ApiRoute) -> Callable[[Request], Awai
     method, operation, writes = route.method, route.operation, route.writes
 
     async def endpoint(request: Request) -> Response:
-        stats, path = sandbox.stats, request.url.path
+        stats, path = sandbox.stats, request.scope["path"]
         key = _bearer(request.headers.get("authorization"))
         if key is None or not sandbox.authorized(key):
             stats.record(route_key, 401)

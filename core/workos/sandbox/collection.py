@@ -11,7 +11,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from core.workos.sandbox.problems import invalid_params
+from core.workos.sandbox.problems import invalid_params, not_found
 
 __all__ = ["Collection", "paginate"]
 
@@ -35,6 +35,20 @@ class Collection:
 
     def remove(self, object_id: str) -> dict[str, Any] | None:
         return self.live.pop(object_id, None)
+
+    def require(self, object_id: str, kind: str) -> dict[str, Any]:
+        """The live object, or a 404 naming ``kind`` and the id."""
+        obj = self.live.get(object_id)
+        if obj is None:
+            raise not_found(kind, object_id)
+        return obj
+
+    def require_by(self, index: Mapping[str, str], key: str, kind: str) -> dict[str, Any]:
+        """The live object that ``index`` maps ``key`` to (e.g. an external id), or a 404 naming the key."""
+        object_id = index.get(key)
+        if object_id is None:
+            raise not_found(kind, key)
+        return self.live[object_id]
 
 
 def _list_envelope(data: list[dict[str, Any]], before: str | None, after: str | None) -> dict[str, Any]:

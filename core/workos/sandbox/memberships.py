@@ -13,7 +13,7 @@ from typing import Any
 from core.workos.sandbox.collection import paginate
 from core.workos.sandbox.ids import new_id, now_iso
 from core.workos.sandbox.organizations import get_organization
-from core.workos.sandbox.problems import ApiError, invalid_params, not_found
+from core.workos.sandbox.problems import ApiError, invalid_params
 from core.workos.sandbox.state import SandboxState
 from core.workos.sandbox.users import get_user
 
@@ -123,10 +123,7 @@ def create_membership(
 
 def get_membership(state: SandboxState, membership_id: str) -> dict[str, Any]:
     """The stored membership, or 404."""
-    membership = state.memberships.live.get(membership_id)
-    if membership is None:
-        raise not_found("Organization membership", membership_id)
-    return membership
+    return state.memberships.require(membership_id, "Organization membership")
 
 
 def list_memberships(state: SandboxState, query: Mapping[str, str]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from core.workos.sandbox.collection import paginate
 from core.workos.sandbox.ids import new_id, now_iso
-from core.workos.sandbox.problems import ApiError, invalid_params, not_found
+from core.workos.sandbox.problems import ApiError, invalid_params
 from core.workos.sandbox.rules import check_external_id, check_metadata
 from core.workos.sandbox.state import SandboxState, reindex
 
@@ -102,18 +102,12 @@ def create_organization(state: SandboxState, body: dict[str, Any], *, org_id: st
 
 def get_organization(state: SandboxState, org_id: str) -> dict[str, Any]:
     """The organization, or 404."""
-    org = state.organizations.live.get(org_id)
-    if org is None:
-        raise not_found("Organization", org_id)
-    return org
+    return state.organizations.require(org_id, "Organization")
 
 
 def get_organization_by_external_id(state: SandboxState, external_id: str) -> dict[str, Any]:
     """The organization with this exact external id, or 404."""
-    org_id = state.org_by_external_id.get(external_id)
-    if org_id is None:
-        raise not_found("Organization with external ID", external_id)
-    return state.organizations.live[org_id]
+    return state.organizations.require_by(state.org_by_external_id, external_id, "Organization with external ID")
 
 
 def list_organizations(state: SandboxState, query: Mapping[str, str]) -> dict[str, Any]:

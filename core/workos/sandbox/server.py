@@ -14,14 +14,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-import uvicorn
 
 from core.errors import OptionsError
 from core.workos.sandbox.app import SandboxApp
 from core.workos.sandbox.runtime import Sandbox
+
+if TYPE_CHECKING:
+    import uvicorn
 
 __all__ = ["SandboxHandle", "ready_message", "running_sandbox", "serve", "spawned_sandbox"]
 
@@ -105,6 +107,9 @@ def _url(sock: socket.socket) -> str:
 
 
 def _server(sandbox: Sandbox) -> uvicorn.Server:
+    # Imported here: uvicorn imports click, and importing core must not load click (only serving does).
+    import uvicorn
+
     config = uvicorn.Config(
         SandboxApp(sandbox),
         log_level="warning",

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from core.workos.sandbox.collection import paginate
 from core.workos.sandbox.ids import new_id, now_iso
-from core.workos.sandbox.problems import ApiError, invalid_params, not_found
+from core.workos.sandbox.problems import ApiError, invalid_params
 from core.workos.sandbox.rules import (
     check_external_id,
     check_metadata,
@@ -103,18 +103,12 @@ def create_user(state: SandboxState, body: dict[str, Any], *, user_id: str | Non
 
 def get_user(state: SandboxState, user_id: str) -> dict[str, Any]:
     """The user, or 404."""
-    user = state.users.live.get(user_id)
-    if user is None:
-        raise not_found("User", user_id)
-    return user
+    return state.users.require(user_id, "User")
 
 
 def get_user_by_external_id(state: SandboxState, external_id: str) -> dict[str, Any]:
     """The user with this exact external id, or 404."""
-    user_id = state.user_by_external_id.get(external_id)
-    if user_id is None:
-        raise not_found("User with external ID", external_id)
-    return state.users.live[user_id]
+    return state.users.require_by(state.user_by_external_id, external_id, "User with external ID")
 
 
 def list_users(state: SandboxState, query: Mapping[str, str]) -> dict[str, Any]:
