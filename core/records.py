@@ -29,10 +29,13 @@ __all__ = [
     "Rule",
     "Severity",
     "UserRecord",
+    "apply_fixes",
     "email_key",
     "external_key",
+    "has_error",
     "make_block_check",
     "make_row_check",
+    "org_columns_ignored",
     "pair_key",
     "parse_bool",
     "parse_roles",
@@ -768,6 +771,25 @@ def to_record(row: int, fields: list[str], columns: Columns) -> UserRecord:
         role_slugs=parse_roles(roles_text) or () if roles_text else (),
         totp_secret=_normal_totp(secret) if secret else None,
     )
+
+
+def apply_fixes(fields: list[str], columns: Columns, issues: list[Issue]) -> list[str] | None:
+    """The row with every fixable issue fixed (same width and column order), or None when none is fixable."""
+    codes = {issue.code for issue in issues if issue.fixable}
+    if not codes:
+        return None
+    fixed = list(fields)
+    if "metadata_value_not_string" in codes and columns.metadata is not None:
+        value = json.loads(fixed[columns.metadata])
+        fixed[columns.metadata] = json.dumps({key: _stringify(item) for key, item in value.items()}, ensure_ascii=False)
+    if columns.email_verified is not None:
+        if "email_verified_format" in codes:
+            fixed[columns.email_verified] = "true" if parse_bool(fixed[columns.email_verified]) else "false"
+        elif "email_verified_invalid" in codes:
+            fixed[columns.email_verified] = ""
+    if "password_hash_type_without_hash" in codes and columns.password_hash_type is not None:
+        fixed[columns.password_hash_type] = ""
+    return fixed
 
 
 class RowValidator:

@@ -102,6 +102,9 @@ def scan(
     if suspects is None:
         return first.finish()
     second = _Pass(source, single_org=single_org, require_membership=require_membership, suspects=suspects)
+    # The per-row issues are final after the first pass; the second adds only cross-row ones.
+    second.result.issues = first.result.issues
+    second.result.issue_count = first.result.issue_count
     second.run(on_row=None, on_issue=on_issue)
     return second.finish()
 
