@@ -175,12 +175,16 @@ def test_to_record_applies_auto_fixes_and_drops_empty_cells(write_users: CsvWrit
 
 
 def test_user_record_repr_hides_password_hash_and_totp_secret(write_users: CsvWriter) -> None:
-    path = write_users([{"email": "a@x.com", "password_hash": BCRYPT, "password_hash_type": "bcrypt", "totp_secret": TOTP}])
+    path = write_users(
+        [{"email": "a@x.com", "password_hash": BCRYPT, "password_hash_type": "bcrypt", "totp_secret": TOTP}]
+    )
     source = CsvSource(path)
     record, _ = RowValidator(source.columns).check(2, next(source.rows())[2])
     assert record is not None and record.password_hash == BCRYPT
     assert BCRYPT not in repr(record) and TOTP not in repr(record)
-    plain = to_record(2, ["a@x.com", "hunter2-secret"], CsvSource(write_users([{"email": "a", "password": "p"}])).columns)
+    plain = to_record(
+        2, ["a@x.com", "hunter2-secret"], CsvSource(write_users([{"email": "a", "password": "p"}])).columns
+    )
     assert "hunter2-secret" not in repr(plain)
 
 
