@@ -1,0 +1,58 @@
+"""workos-migrate's engine: plan, validate and (with the import engine) run migrations into WorkOS.
+
+A library with no knowledge of terminals or MCP: the CLI and the MCP server in ``server`` call what is
+exported here.
+"""
+
+from core.csvsource import Columns, CsvSource, sha256_file
+from core.errors import (
+    AuthenticationError,
+    Conflict,
+    InvalidRequest,
+    JobStateError,
+    MigrationError,
+    NotFound,
+    OptionsError,
+    RateLimited,
+    ServerError,
+    SourceError,
+    StoreError,
+    TransportError,
+    WorkOSError,
+)
+from core.options import MigrationOptions, check_paths
+from core.orchestrator import MigrationOrchestrator
+from core.planner import MigrationPlan, plan
+from core.records import RULES, Issue, RowValidator, UserRecord, to_record
+from core.validation import ValidationReport, validate_csv
+
+__all__ = [
+    "RULES",
+    "AuthenticationError",
+    "Columns",
+    "Conflict",
+    "CsvSource",
+    "InvalidRequest",
+    "Issue",
+    "JobStateError",
+    "MigrationError",
+    "MigrationOptions",
+    "MigrationOrchestrator",
+    "MigrationPlan",
+    "NotFound",
+    "OptionsError",
+    "RateLimited",
+    "RowValidator",
+    "ServerError",
+    "SourceError",
+    "StoreError",
+    "TransportError",
+    "UserRecord",
+    "ValidationReport",
+    "WorkOSError",
+    "check_paths",
+    "plan",
+    "sha256_file",
+    "to_record",
+    "validate_csv",
+]

@@ -108,16 +108,7 @@ class MigrationOptions(BaseModel):
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> MigrationOptions:
-        problems: list[str] = []
-        if self.org_id and (self.org_external_id or self.org_name):
-            other = "--org-external-id" if self.org_external_id else "--org-name"
-            problems.append(f"Cannot specify both --org-id and {other}: --org-id names the organization already")
-        if self.create_org_if_missing and self.org_id:
-            problems.append("--create-org-if-missing cannot be used with --org-id (an id cannot be created)")
-        if self.create_org_if_missing and self.org_external_id and not self.org_name:
-            problems.append(
-                "--create-org-if-missing with --org-external-id needs --org-name (the name to create it with)"
-            )
+        problems = _cross_field_problems(self)
         if problems:
             raise ValueError(" | ".join(problems))
         return self
@@ -128,12 +119,32 @@ class MigrationOptions(BaseModel):
         try:
             return cls(**values)
         except ValidationError as exc:
-            raise OptionsError(_messages(exc)) from None
+            messages = _messages(exc)
+            if all(error.get("loc") for error in exc.errors()):
+                # Field errors stop pydantic before the cross-field rules: report those too, in one go.
+                messages += _cross_field_problems(cls.model_construct(**values))
+            raise OptionsError(messages) from None
 
     @property
     def single_org(self) -> bool:
         """True when an organization option puts every row in one organization."""
         return bool(self.org_id or self.org_external_id or self.org_name)
+
+
+def _cross_field_problems(options: MigrationOptions) -> list[str]:
+    problems: list[str] = []
+    if options.org_id and (options.org_external_id or options.org_name):
+        other = "--org-external-id" if options.org_external_id else "--org-name"
+        problems.append(f"Cannot specify both --org-id and {other}: --org-id names the organization already")
+    if options.create_org_if_missing and options.org_id:
+        problems.append("--create-org-if-missing cannot be used with --org-id (an id cannot be created)")
+    if options.create_org_if_missing and options.org_external_id and not options.org_name:
+        problems.append("--create-org-if-missing with --org-external-id needs --org-name (the name to create it with)")
+    if options.retry_failed and not options.resume:
+        problems.append("--retry-failed only applies with --resume")
+    if isinstance(options.resume, str) and options.job_id and options.job_id != options.resume:
+        problems.append(f"--job-id {options.job_id} and --resume {options.resume} name different jobs")
+    return problems
 
 
 def flag_name(field: str) -> str:

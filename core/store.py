@@ -253,8 +253,7 @@ _ROW_COLUMNS = (
 _READ_COLUMNS = _ROW_COLUMNS + ", updated_at"
 # RowOutcome's field names in _READ_COLUMNS order.
 _READ_FIELDS = tuple(
-    "recorded_at" if name == "updated_at" else name
-    for name in _READ_COLUMNS.replace(" ", "").split(",")
+    "recorded_at" if name == "updated_at" else name for name in _READ_COLUMNS.replace(" ", "").split(",")
 )
 
 

@@ -2,12 +2,66 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 
 import httpx2
 import pytest
 
 from core.workos.sandbox import SandboxHandle, running_sandbox
+
+BCRYPT = "$2b$10$" + "N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
+"""A well-formed bcrypt hash (the WorkOS spec's example)."""
+FIREBASE = "$firebase-scrypt$hash=aGFzaA==$salt=c2FsdA==$sk=c2s=$ss=Bw==$r=8$m=14"
+TOTP = "JBSWY3DPEHPK3PXP"
+ORG_A = "org_01EHWNCE74X7JSDV0X3SZ3KJNY"
+ORG_B = "org_01EHWNCE74X7JSDV0X3SZ3KJNZ"
+
+CsvWriter = Callable[..., Path]
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[str] | dict[str, str]], *, crlf: bool = True) -> str:
+    """CSV text for ``header`` and ``rows`` (lists, or dicts by column name, missing names empty)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n" if crlf else "\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([row.get(name, "") for name in header] if isinstance(row, dict) else row)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> CsvWriter:
+    """``write_csv(header, rows, name="users.csv", bom=False, crlf=True)``: a CSV file in ``tmp_path``."""
+
+    def write(
+        header: Sequence[str],
+        rows: Iterable[Sequence[str] | dict[str, str]] = (),
+        *,
+        name: str = "users.csv",
+        bom: bool = False,
+        crlf: bool = True,
+    ) -> Path:
+        path = tmp_path / name
+        path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + csv_text(header, rows, crlf=crlf).encode())
+        return path
+
+    return write
+
+
+@pytest.fixture
+def write_users(write_csv: CsvWriter) -> CsvWriter:
+    """``write_users(rows, **kw)``: dict rows; the header is the union of their keys, email first."""
+
+    def write(rows: Sequence[dict[str, str]], **kwargs: object) -> Path:
+        header = ["email"]
+        for row in rows:
+            header += [name for name in row if name not in header]
+        return write_csv(header, rows, **kwargs)
+
+    return write
 
 
 @pytest.fixture(scope="session")

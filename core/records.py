@@ -1,0 +1,862 @@
+"""What one CSV row means: ``UserRecord``, validation ``Issue``s and the rules that produce them.
+
+Per-row rules (email, hashes, metadata, roles, TOTP, ...) and the cross-row rules (an email twice in the
+same organization; an external_id shared by two emails) live here, each with a stable code listed in
+``RULES`` and in docs/csv-format.md. Cross-row state is kept as 64-bit keys, never rows. Two ways to run
+the rules share one row checker and one meaning ("the first clean row wins"): ``RowValidator`` decides row
+by row (for callers that need the verdict at once), and ``planner`` checks keys in bulk after its pass.
+Messages name the row and column and never quote a password, hash or TOTP secret. Reading the file is
+left to ``csvsource``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+from core.csvsource import Columns
+
+__all__ = [
+    "HASH_TYPES",
+    "RULES",
+    "BlockCheck",
+    "Issue",
+    "RowCheck",
+    "RowValidator",
+    "Rule",
+    "Severity",
+    "UserRecord",
+    "apply_fixes",
+    "email_key",
+    "external_key",
+    "has_error",
+    "make_block_check",
+    "make_row_check",
+    "org_columns_ignored",
+    "pair_key",
+    "parse_bool",
+    "parse_roles",
+    "to_record",
+]
+
+Severity = Literal["error", "warning"]
+
+HASH_TYPES: tuple[str, ...] = ("bcrypt", "firebase-scrypt", "ssha", "ssha256", "scrypt", "pbkdf2", "argon2")
+"""The password hash types WorkOS accepts (``password_hash_type``)."""
+
+METADATA_MAX_KEYS = 50
+METADATA_MAX_KEY_CHARS = 40
+METADATA_MAX_VALUE_CHARS = 600
+EXTERNAL_ID_MAX_CHARS = 128
+
+
+class Issue(NamedTuple):
+    """One problem found in the CSV. ``row`` 1 is the header; ``fixable`` means ``validate --auto-fix`` fixes it."""
+
+    row: int
+    column: str | None
+    code: str
+    severity: Severity
+    message: str
+    fixable: bool
+
+
+class Rule(NamedTuple):
+    """A validation rule: its stable code, severity, column, whether auto-fix handles it, and an example fix."""
+
+    code: str
+    severity: Severity
+    column: str | None
+    fixable: bool
+    summary: str
+    example_fix: str
+
+
+RULES: dict[str, Rule] = {
+    rule.code: rule
+    for rule in (
+        Rule("email_missing", "error", "email", False, "The email is empty.", "Fill in the user's email address."),
+        Rule(
+            "email_invalid",
+            "error",
+            "email",
+            False,
+            "The email is not a valid address.",
+            "`alice@@example.com` -> `alice@example.com`",
+        ),
+        Rule(
+            "email_duplicate_in_org",
+            "error",
+            "email",
+            False,
+            "The same email appears twice for the same organization (or twice in single-org or user-only mode).",
+            "Delete the repeated row, or merge its role_slugs into the first one.",
+        ),
+        Rule(
+            "external_id_too_long",
+            "error",
+            "external_id",
+            False,
+            f"external_id is longer than {EXTERNAL_ID_MAX_CHARS} characters.",
+            "Use a shorter identifier (for example the source system's numeric id).",
+        ),
+        Rule(
+            "external_id_not_ascii",
+            "error",
+            "external_id",
+            False,
+            "external_id holds characters outside ASCII.",
+            "`usr-é1` -> `usr-e1`",
+        ),
+        Rule(
+            "external_id_shared",
+            "error",
+            "external_id",
+            False,
+            "Two different emails use the same external_id (WorkOS keeps it unique).",
+            "Give each user its own external_id, or clear it on one of the rows.",
+        ),
+        Rule(
+            "metadata_not_json",
+            "error",
+            "metadata",
+            False,
+            "metadata is not valid JSON.",
+            '`{plan: pro}` -> `{"plan": "pro"}`',
+        ),
+        Rule(
+            "metadata_not_object",
+            "error",
+            "metadata",
+            False,
+            "metadata is JSON but not an object.",
+            '`["pro"]` -> `{"plan": "pro"}`',
+        ),
+        Rule(
+            "metadata_too_many_keys",
+            "error",
+            "metadata",
+            False,
+            f"metadata has more than {METADATA_MAX_KEYS} keys.",
+            "Keep the keys you need after the move; drop the rest.",
+        ),
+        Rule(
+            "metadata_key_too_long",
+            "error",
+            "metadata",
+            False,
+            f"A metadata key is longer than {METADATA_MAX_KEY_CHARS} characters.",
+            "Shorten the key.",
+        ),
+        Rule(
+            "metadata_value_too_long",
+            "error",
+            "metadata",
+            False,
+            f"A metadata value is longer than {METADATA_MAX_VALUE_CHARS} characters (after stringifying).",
+            "Shorten the value or store it elsewhere.",
+        ),
+        Rule(
+            "metadata_value_not_string",
+            "warning",
+            "metadata",
+            True,
+            "A metadata value is not a string; WorkOS accepts only strings, so it is sent as JSON text.",
+            '`{"seats": 5}` -> `{"seats": "5"}`',
+        ),
+        Rule(
+            "email_verified_format",
+            "warning",
+            "email_verified",
+            True,
+            "email_verified is boolean-like but not `true`/`false` (for example `1`, `yes`).",
+            "`yes` -> `true`",
+        ),
+        Rule(
+            "email_verified_invalid",
+            "error",
+            "email_verified",
+            True,
+            "email_verified is not boolean-like; auto-fix clears it (WorkOS then treats the email as unverified).",
+            "`maybe` -> `` (empty) or `true`/`false`",
+        ),
+        Rule(
+            "password_with_hash",
+            "error",
+            "password",
+            False,
+            "A row has both a plaintext password and a password_hash; WorkOS takes one or the other.",
+            "Keep the hash and clear the password column for this row.",
+        ),
+        Rule(
+            "password_hash_type_missing",
+            "error",
+            "password_hash_type",
+            False,
+            "password_hash is set but password_hash_type is empty.",
+            "Set password_hash_type, e.g. `bcrypt` for hashes starting `$2b$`.",
+        ),
+        Rule(
+            "password_hash_type_unsupported",
+            "error",
+            "password_hash_type",
+            False,
+            "password_hash_type is not one of " + ", ".join(HASH_TYPES) + ".",
+            "`md5` cannot be imported: clear the hash so the user resets the password.",
+        ),
+        Rule(
+            "password_hash_invalid",
+            "error",
+            "password_hash",
+            False,
+            "The hash does not parse for its type (bcrypt: `$2a$`/`$2b$`/`$2y$`, cost, 53 characters; "
+            "firebase-scrypt: `$firebase-scrypt$hash=..$salt=..$sk=..$ss=..$r=..$m=..`).",
+            "Re-export the hash from the source system without truncation.",
+        ),
+        Rule(
+            "password_hash_type_without_hash",
+            "warning",
+            "password_hash_type",
+            True,
+            "password_hash_type is set but password_hash is empty; the type is ignored (auto-fix clears it).",
+            "Clear password_hash_type, or fill in the hash.",
+        ),
+        Rule(
+            "password_salt_position_invalid",
+            "error",
+            "password_salt_position",
+            False,
+            "password_salt_position is neither `prefix` nor `suffix`.",
+            "`before` -> `prefix`",
+        ),
+        Rule(
+            "password_salt_position_not_ssha256",
+            "error",
+            "password_salt_position",
+            False,
+            "password_salt_position is only allowed with an ssha256 password_hash.",
+            "Clear password_salt_position, or set password_hash_type to `ssha256`.",
+        ),
+        Rule(
+            "org_id_and_external_id",
+            "error",
+            "org_id",
+            False,
+            "A row has both org_id and org_external_id; use one to name the organization.",
+            "Keep org_id and clear org_external_id for this row.",
+        ),
+        Rule(
+            "org_id_invalid",
+            "error",
+            "org_id",
+            False,
+            "org_id is not a WorkOS organization id (they start with `org_`).",
+            "Move your own identifier to the org_external_id column.",
+        ),
+        Rule(
+            "org_missing",
+            "warning",
+            "org_id",
+            False,
+            "A multi-org file has a row without an organization: the user is created without a membership.",
+            "Fill in org_id, org_external_id or org_name, or accept a user without membership.",
+        ),
+        Rule(
+            "org_required",
+            "error",
+            "org_id",
+            False,
+            "--require-membership is set and the row names no organization.",
+            "Fill in org_id, org_external_id or org_name.",
+        ),
+        Rule(
+            "role_slug_invalid",
+            "error",
+            "role_slugs",
+            False,
+            "A role slug is malformed (lower-case letters, digits, `-` and `_`, starting with a letter or digit), "
+            "or role_slugs is neither a JSON array of strings nor a comma list.",
+            '`Admin` -> `admin`; `[admin` -> `["admin"]` or `admin`',
+        ),
+        Rule(
+            "roles_without_org",
+            "warning",
+            "role_slugs",
+            False,
+            "role_slugs is set on a row without an organization; roles belong to memberships, so they are ignored.",
+            "Add the organization, or clear role_slugs.",
+        ),
+        Rule(
+            "totp_secret_invalid",
+            "error",
+            "totp_secret",
+            False,
+            "totp_secret is not base32 (A-Z and 2-7, optional `=` padding).",
+            "Re-export the secret in base32, not hex.",
+        ),
+        Rule(
+            "row_too_long",
+            "error",
+            None,
+            False,
+            "The row has values beyond the last header column (often an unquoted comma inside a field).",
+            'Quote the field that holds a comma: `"Smith, Jr."`.',
+        ),
+        Rule(
+            "row_too_short",
+            "warning",
+            None,
+            False,
+            "The row has fewer fields than the header; the missing ones are read as empty.",
+            "Check the row was not split by an unquoted line break.",
+        ),
+        Rule(
+            "org_columns_ignored",
+            "warning",
+            None,
+            False,
+            "An organization option is given, so the file's organization columns are ignored (reported once).",
+            "Drop the option to import the file as multi-org, or drop the columns.",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """One valid row, ready to send: trimmed values, empty cells as None, auto-fixes applied."""
+
+    row: int
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email_verified: bool | None = None
+    password: str | None = field(default=None, repr=False)
+    password_hash: str | None = field(default=None, repr=False)
+    password_hash_type: str | None = None
+    password_salt_position: str | None = None
+    external_id: str | None = None
+    metadata: dict[str, str] | None = None
+    org_id: str | None = None
+    org_external_id: str | None = None
+    org_name: str | None = None
+    role_slugs: tuple[str, ...] = ()
+    totp_secret: str | None = field(default=None, repr=False)
+
+
+# ---- keys: 64-bit, process-local (str hashes are cached by CPython), never stored anywhere
+
+
+def email_key(email: str) -> int:
+    """The 64-bit key of a normalised email."""
+    return hash(email)
+
+
+def pair_key(email: str, org: str | None) -> int:
+    """The 64-bit key of (email, organization); ``org`` None means "no organization"."""
+    return hash((email, org))
+
+
+def external_key(external_id: str) -> int:
+    """The 64-bit key of an external_id."""
+    return hash(external_id)
+
+
+# ---- value parsing shared by the checks and by to_record
+
+# Possessive quantifiers: these grammars never need to give characters back, and the regex engine runs
+# about twice as fast without keeping backtracking points.
+_ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]++"
+_LABEL = r"[a-z0-9]++(?:-++[a-z0-9]++)*+"
+_EMAIL_RE = _ATOM + r"(?:\." + _ATOM + r")*+@(?:" + _LABEL + r"\.)++(?:[a-z]{2,63}|xn--[a-z0-9-]++)"
+_BCRYPT_RE = r"\$2[abxy]\$(?:0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}+"
+_EMAIL = re.compile(_EMAIL_RE).fullmatch
+# Whole blocks at once ("line\nline\n..."): one regex call proves every line valid.
+_EMAIL_LINES = re.compile(f"(?:{_EMAIL_RE}\n)*{_EMAIL_RE}").fullmatch
+_BCRYPT_LINES = re.compile(f"(?:{_BCRYPT_RE}\n)*{_BCRYPT_RE}").fullmatch
+_BCRYPT = re.compile(_BCRYPT_RE).fullmatch
+_B64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}").fullmatch
+_ROLE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}").fullmatch
+_BASE32 = re.compile(r"[A-Z2-7]+=*").fullmatch
+_TRUE = frozenset({"true", "1", "yes", "y", "t"})
+_FALSE = frozenset({"false", "0", "no", "n", "f"})
+_CANONICAL_BOOL = frozenset({"true", "false", "TRUE", "FALSE", "True", "False"})
+
+
+def parse_bool(value: str) -> bool | None:
+    """``true``/``false`` and the usual variants (1/0, yes/no, y/n, t/f, any case); None otherwise."""
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    return None
+
+
+def parse_roles(value: str) -> tuple[str, ...] | None:
+    """Role slugs from a JSON array of strings or a comma list, de-duplicated in order; None if malformed."""
+    text = value.strip()
+    if not text:
+        return ()
+    if text.startswith("["):
+        try:
+            items = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            return None
+    else:
+        items = text.split(",")
+    slugs = tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
+    return slugs if all(_ROLE(slug) for slug in slugs) else None
+
+
+def _stringify(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _normal_totp(value: str) -> str:
+    return value.replace(" ", "").strip().upper()
+
+
+def _totp_ok(secret: str) -> bool:
+    return bool(_BASE32(secret)) and len(secret.rstrip("=")) % 8 not in (1, 3, 6)
+
+
+def _firebase_scrypt_ok(value: str) -> bool:
+    if not value.startswith("$firebase-scrypt$"):
+        return False
+    parts = dict(part.partition("=")[::2] for part in value[len("$firebase-scrypt$") :].split("$"))
+    if set(parts) != {"hash", "salt", "sk", "ss", "r", "m"}:
+        return False
+    return (
+        all(_B64(parts[name]) for name in ("hash", "salt", "sk", "ss"))
+        and parts["r"].isdigit()
+        and parts["m"].isdigit()
+    )
+
+
+# ---- per-row checks
+
+RowCheck = Callable[[int, list[str]], tuple[str | None, str | None, list[Issue] | None]]
+"""``check(row, fields) -> (email, org, issues)``: the normalised email (None when unusable), the row's
+organization key (None when it has none; always None in single-org mode) and its issues (None when none)."""
+
+
+def _issue(code: str, row: int, detail: str) -> Issue:
+    rule = RULES[code]
+    where = f"Row {row}, column {rule.column}" if rule.column else f"Row {row}"
+    return Issue(row, rule.column, code, rule.severity, f"{where}: {detail}", rule.fixable)
+
+
+_scan_json = json.JSONDecoder().scan_once
+
+
+def _metadata_fast_ok(text: str) -> bool:
+    """True for the common case (a small JSON object of short strings), decided without ``json.loads``."""
+    try:
+        value, end = _scan_json(text, 0)
+    except (StopIteration, ValueError):
+        return False
+    if end != len(text) or type(value) is not dict or len(value) > METADATA_MAX_KEYS:
+        return False
+    for key, item in value.items():
+        if type(item) is not str or len(key) > METADATA_MAX_KEY_CHARS or len(item) > METADATA_MAX_VALUE_CHARS:
+            return False
+    return True
+
+
+def _metadata_issues(row: int, text: str) -> list[Issue]:
+    if text.isspace():
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return [_issue("metadata_not_json", row, "metadata is not valid JSON")]
+    if not isinstance(value, dict):
+        return [_issue("metadata_not_object", row, f"metadata is a JSON {type(value).__name__}, not an object")]
+    issues = []
+    if len(value) > METADATA_MAX_KEYS:
+        issues.append(_issue("metadata_too_many_keys", row, f"metadata has {len(value)} keys (at most 50)"))
+    not_strings = []
+    for key, item in value.items():
+        if len(key) > METADATA_MAX_KEY_CHARS:
+            issues.append(_issue("metadata_key_too_long", row, f"metadata key {key[:40]!r}... is over 40 characters"))
+        if not isinstance(item, str):
+            not_strings.append(key)
+        if len(_stringify(item)) > METADATA_MAX_VALUE_CHARS:
+            issues.append(_issue("metadata_value_too_long", row, f"metadata value of {key!r} is over 600 characters"))
+    if not_strings:
+        names = ", ".join(repr(key) for key in not_strings[:5])
+        issues.append(_issue("metadata_value_not_string", row, f"metadata values of {names} are not strings"))
+    return issues
+
+
+def _password_issues(row: int, password: str, hashed: str, kind: str, salt: str) -> list[Issue]:
+    issues = []
+    kind = kind.strip().lower()
+    salt = salt.strip().lower()
+    if hashed:
+        if password:
+            issues.append(_issue("password_with_hash", row, "both password and password_hash are set"))
+        if not kind:
+            issues.append(_issue("password_hash_type_missing", row, "password_hash is set without a type"))
+        elif kind not in HASH_TYPES:
+            issues.append(_issue("password_hash_type_unsupported", row, f"{kind[:20]!r} is not a WorkOS hash type"))
+        elif kind == "bcrypt" and not _BCRYPT(hashed.strip()):
+            issues.append(_issue("password_hash_invalid", row, "the bcrypt hash does not parse"))
+        elif kind == "firebase-scrypt" and not _firebase_scrypt_ok(hashed.strip()):
+            issues.append(_issue("password_hash_invalid", row, "the firebase-scrypt hash does not parse"))
+    elif kind:
+        issues.append(_issue("password_hash_type_without_hash", row, "password_hash_type is set without a hash"))
+    if salt:
+        if salt not in ("prefix", "suffix"):
+            issues.append(_issue("password_salt_position_invalid", row, f"{salt[:20]!r} is not prefix or suffix"))
+        elif not hashed or kind != "ssha256":
+            issues.append(_issue("password_salt_position_not_ssha256", row, "salt position needs an ssha256 hash"))
+    return issues
+
+
+def _bool_issue(row: int, value: str) -> Issue | None:
+    if parse_bool(value) is None:
+        return _issue("email_verified_invalid", row, f"{value[:20]!r} is not true or false")
+    if value.strip().lower() not in ("true", "false"):
+        return _issue("email_verified_format", row, f"{value.strip()!r} is read as {parse_bool(value)}")
+    return None
+
+
+def make_row_check(columns: Columns, *, single_org: bool = False, require_membership: bool = False) -> RowCheck:
+    """Build the per-row rule check for one file's columns (see ``RowCheck``).
+
+    The returned function is the hot loop of planning: common valid values take a fast path and anything
+    unusual falls through to the full checks above.
+    """
+    width = columns.width
+    e_i, v_i, p_i, h_i, t_i = (
+        columns.email,
+        columns.email_verified,
+        columns.password,
+        columns.password_hash,
+        (columns.password_hash_type),
+    )
+    s_i, x_i, m_i, k_i, r_i = (
+        columns.password_salt_position,
+        columns.external_id,
+        columns.metadata,
+        columns.totp_secret,
+        columns.role_slugs,
+    )
+    o_i, ox_i, on_i = (None, None, None) if single_org else (columns.org_id, columns.org_external_id, columns.org_name)
+    multi_org = not single_org and bool(columns.org_columns)
+    has_password_cols = any(index is not None for index in (p_i, h_i, t_i, s_i))
+    good_roles: dict[str, None] = {}
+
+    def check(row: int, fields: list[str]) -> tuple[str | None, str | None, list[Issue] | None]:
+        issues: list[Issue] | None = None
+        if len(fields) != width:
+            if len(fields) > width and any(value.strip() for value in fields[width:]):
+                issues = [_issue("row_too_long", row, f"{len(fields)} fields for {width} header columns")]
+            elif len(fields) < width:
+                issues = [_issue("row_too_short", row, f"{len(fields)} fields for {width} header columns")]
+            fields = (fields + [""] * width)[:width]
+        email: str | None = fields[e_i].strip().lower()
+        if not email:
+            issues = (issues or []) + [_issue("email_missing", row, "the email is empty")]
+            email = None
+        elif len(email) > 254 or not _EMAIL(email):
+            issues = (issues or []) + [_issue("email_invalid", row, f"{email[:80]!r} is not a valid email address")]
+            email = None
+        if v_i is not None:
+            value = fields[v_i]
+            if value and value not in _CANONICAL_BOOL and (found := _bool_issue(row, value)):
+                issues = (issues or []) + [found]
+        if has_password_cols:
+            hashed = fields[h_i] if h_i is not None else ""
+            kind = fields[t_i] if t_i is not None else ""
+            password = fields[p_i] if p_i is not None else ""
+            salt = fields[s_i] if s_i is not None else ""
+            fast = (not password and not salt) and (
+                (hashed and kind == "bcrypt" and _BCRYPT(hashed)) or not (hashed or kind)
+            )
+            if not fast and (found_list := _password_issues(row, password, hashed, kind, salt)):
+                issues = (issues or []) + found_list
+        if x_i is not None:
+            external = fields[x_i]
+            if external and (len(external) > EXTERNAL_ID_MAX_CHARS or not external.isascii()):
+                code = "external_id_not_ascii" if not external.isascii() else "external_id_too_long"
+                issues = (issues or []) + [_issue(code, row, f"external_id is {len(external)} characters")]
+        if (
+            m_i is not None
+            and (text := fields[m_i])
+            and not _metadata_fast_ok(text)
+            and (found_list := _metadata_issues(row, text))
+        ):
+            issues = (issues or []) + found_list
+        if k_i is not None and (secret := fields[k_i]) and not _totp_ok(_normal_totp(secret)):
+            issues = (issues or []) + [_issue("totp_secret_invalid", row, "the TOTP secret is not base32")]
+        org: str | None = None
+        if multi_org:
+            org_id = fields[o_i].strip() if o_i is not None else ""
+            org_external = fields[ox_i].strip() if ox_i is not None else ""
+            if org_id:
+                org = org_id
+                if org_external:
+                    issues = (issues or []) + [_issue("org_id_and_external_id", row, "both org_id and org_external_id")]
+                if not org_id.startswith("org_"):
+                    issues = (issues or []) + [
+                        _issue("org_id_invalid", row, f"{org_id[:40]!r} does not start with org_")
+                    ]
+            elif org_external:
+                org = "\x00ext:" + org_external
+            elif on_i is not None and (org_name := fields[on_i].strip()):
+                org = "\x00name:" + org_name
+            elif require_membership:
+                issues = (issues or []) + [_issue("org_required", row, "no organization on this row")]
+            else:
+                issues = (issues or []) + [_issue("org_missing", row, "no organization: user without membership")]
+        if r_i is not None and (roles := fields[r_i]) and roles not in good_roles:
+            if parse_roles(roles) is None:
+                issues = (issues or []) + [_issue("role_slug_invalid", row, f"{roles[:80]!r} has a malformed slug")]
+            elif org is None and not single_org and roles.strip():
+                issues = (issues or []) + [
+                    _issue("roles_without_org", row, "roles are ignored without an organization")
+                ]
+            elif len(good_roles) < 1024:
+                good_roles[roles] = None
+        return email, org, issues
+
+    return check
+
+
+BlockColumns = list[tuple[str, ...]]
+BlockCheck = Callable[[list[list[str]]], tuple[list[str], list[str] | None, BlockColumns] | None]
+"""``check_block(block) -> (emails, orgs, columns) | None``: for a block of rows that are all clean, each
+row's normalised email, its organization key (``orgs`` None when rows have no organization) and the block
+as columns; None when any row may have an issue, so the caller runs the per-row check on that block."""
+
+_CLEAN_BOOLS = frozenset({"", "true", "false", "TRUE", "FALSE", "True", "False"})
+_CLEAN_PASSWORDS = frozenset({(False, ""), (True, "bcrypt")})
+
+
+def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockCheck:
+    """Build the bulk proof that a block of rows has no issue at all (see ``BlockCheck``).
+
+    It only ever answers "all clean" or "look row by row": every test here is a stricter, whole-column
+    form of a test in ``make_row_check``, run with one C-level call per column instead of one per cell.
+    """
+    width = columns.width
+    e_i, v_i, p_i, h_i, t_i = (
+        columns.email,
+        columns.email_verified,
+        columns.password,
+        columns.password_hash,
+        columns.password_hash_type,
+    )
+    s_i, x_i, m_i, k_i, r_i = (
+        columns.password_salt_position,
+        columns.external_id,
+        columns.metadata,
+        columns.totp_secret,
+        columns.role_slugs,
+    )
+    multi_org = not single_org and bool(columns.org_columns)
+    o_i, ox_i, on_i = columns.org_id, columns.org_external_id, columns.org_name
+    good_roles: set[str] = set()
+
+    def stripped(cols: BlockColumns, index: int | None) -> list[str]:
+        return [] if index is None else list(map(str.strip, cols[index]))
+
+    def organizations(cols: BlockColumns) -> list[str] | None:
+        """The rows' organization keys when every row names one the same unambiguous way, else None."""
+        ids, externals, names = stripped(cols, o_i), stripped(cols, ox_i), stripped(cols, on_i)
+        if ids and all(ids):
+            if any(externals) or not all(value.startswith("org_") for value in set(ids)):
+                return None
+            return ids
+        if any(ids):
+            return None
+        if externals and all(externals):
+            return ["\x00ext:" + value for value in externals]
+        if not any(externals) and names and all(names):
+            return ["\x00name:" + value for value in names]
+        return None
+
+    def check_block(block: list[list[str]]) -> tuple[list[str], list[str] | None, BlockColumns] | None:
+        size = len(block)
+        if not size or min(map(len, block)) != width or max(map(len, block)) != width:
+            return None
+        cols = list(zip(*block, strict=True))
+        text = "\n".join(cols[e_i]).lower()
+        if text.count("\n") != size - 1 or not _EMAIL_LINES(text) or len(max(cols[e_i], key=len)) > 254:
+            return None
+        if v_i is not None and not _CLEAN_BOOLS.issuperset(cols[v_i]):
+            return None
+        if (p_i is not None and any(cols[p_i])) or (s_i is not None and any(cols[s_i])):
+            return None
+        if h_i is not None or t_i is not None:
+            hashes = cols[h_i] if h_i is not None else ("",) * size
+            kinds = cols[t_i] if t_i is not None else ("",) * size
+            if not _CLEAN_PASSWORDS.issuperset(zip(map(bool, hashes), kinds, strict=True)):
+                return None
+            present = [value for value in hashes if value]
+            if present and not _BCRYPT_LINES("\n".join(present)):
+                return None
+        if x_i is not None:
+            joined = "".join(cols[x_i])
+            if not joined.isascii() or (joined and len(max(cols[x_i], key=len)) > EXTERNAL_ID_MAX_CHARS):
+                return None
+        if m_i is not None and not all(map(_metadata_fast_ok, filter(None, cols[m_i]))):
+            return None
+        if k_i is not None and not all(_totp_ok(_normal_totp(value)) for value in filter(None, cols[k_i])):
+            return None
+        orgs = None
+        if multi_org and (orgs := organizations(cols)) is None:
+            return None
+        if r_i is not None:
+            for value in set(cols[r_i]) - good_roles:
+                if parse_roles(value) is None or (not multi_org and not single_org and value.strip()):
+                    return None
+                if len(good_roles) < 1024:
+                    good_roles.add(value)
+        return text.split("\n"), orgs, cols
+
+    return check_block
+
+
+def has_error(issues: list[Issue] | None) -> bool:
+    """True when any issue is an error (warnings leave a row valid)."""
+    return bool(issues) and any(issue.severity == "error" for issue in issues)
+
+
+def to_record(row: int, fields: list[str], columns: Columns) -> UserRecord:
+    """The record of a row already known to be valid, with auto-fixes applied (no cross-row state).
+
+    Metadata values are stringified, boolean-like ``email_verified`` is parsed, a hash type without a hash
+    is dropped, empty cells become None.
+    """
+
+    def value(index: int | None) -> str | None:
+        if index is None or index >= len(fields):
+            return None
+        return fields[index].strip() or None
+
+    metadata_text = value(columns.metadata)
+    metadata = None
+    if metadata_text is not None:
+        metadata = {key: _stringify(item) for key, item in json.loads(metadata_text).items()}
+    verified = value(columns.email_verified)
+    password_hash = value(columns.password_hash)
+    hash_type = value(columns.password_hash_type)
+    salt = value(columns.password_salt_position)
+    roles_text = value(columns.role_slugs)
+    secret = value(columns.totp_secret)
+    return UserRecord(
+        row=row,
+        email=(value(columns.email) or "").lower(),
+        first_name=value(columns.first_name),
+        last_name=value(columns.last_name),
+        email_verified=None if verified is None else parse_bool(verified),
+        password=value(columns.password),
+        password_hash=password_hash,
+        password_hash_type=hash_type.lower() if hash_type and password_hash else None,
+        password_salt_position=salt.lower() if salt else None,
+        external_id=value(columns.external_id),
+        metadata=metadata,
+        org_id=value(columns.org_id),
+        org_external_id=value(columns.org_external_id),
+        org_name=value(columns.org_name),
+        role_slugs=parse_roles(roles_text) or () if roles_text else (),
+        totp_secret=_normal_totp(secret) if secret else None,
+    )
+
+
+def apply_fixes(fields: list[str], columns: Columns, issues: list[Issue]) -> list[str] | None:
+    """The row with every fixable issue fixed (same width and column order), or None when none is fixable."""
+    codes = {issue.code for issue in issues if issue.fixable}
+    if not codes:
+        return None
+    fixed = list(fields)
+    if "metadata_value_not_string" in codes and columns.metadata is not None:
+        value = json.loads(fixed[columns.metadata])
+        fixed[columns.metadata] = json.dumps({key: _stringify(item) for key, item in value.items()}, ensure_ascii=False)
+    if columns.email_verified is not None:
+        if "email_verified_format" in codes:
+            fixed[columns.email_verified] = "true" if parse_bool(fixed[columns.email_verified]) else "false"
+        elif "email_verified_invalid" in codes:
+            fixed[columns.email_verified] = ""
+    if "password_hash_type_without_hash" in codes and columns.password_hash_type is not None:
+        fixed[columns.password_hash_type] = ""
+    return fixed
+
+
+class RowValidator:
+    """Validate rows one at a time, cross-row rules included, keeping only 64-bit keys per row.
+
+    ``check`` returns the row's ``UserRecord`` (None when the row has an error) and its issues. Only rows
+    without per-row errors take part in the cross-row rules, and the first such row wins: a later row with
+    the same (email, organization) is ``email_duplicate_in_org``; a later row whose external_id an earlier
+    row's different email already uses is ``external_id_shared``. The same email in several rows with
+    different organizations is several memberships of one user (counted in ``memberships``).
+    In single-org mode the file's organization columns are ignored and the first ``check`` says so once.
+    """
+
+    def __init__(self, columns: Columns, *, single_org: bool = False, require_membership: bool = False) -> None:
+        self.columns = columns
+        self.single_org = single_org
+        self._check = make_row_check(columns, single_org=single_org, require_membership=require_membership)
+        self._pairs: dict[int, int] = {}
+        self._external_ids: dict[int, tuple[int, int]] = {}
+        self._warned_org_columns = not (single_org and columns.org_columns)
+        self.users: set[int] = set()
+        self.memberships = 0
+
+    def check(self, row: int, fields: list[str]) -> tuple[UserRecord | None, list[Issue]]:
+        """Validate one row: per-row rules, then the cross-row rules (see the class docstring)."""
+        email, org, found = self._check(row, fields)
+        issues = list(found or ())
+        if not self._warned_org_columns:
+            self._warned_org_columns = True
+            issues.insert(0, org_columns_ignored(self.columns))
+        if email is None or has_error(issues):
+            return None, issues
+        cross = self.cross_row(row, email, org, _cell(fields, self.columns.external_id))
+        if cross:
+            return None, issues + cross
+        self.users.add(email_key(email))
+        if org is not None or self.single_org:
+            self.memberships += 1
+        return to_record(row, fields, self.columns), issues
+
+    def cross_row(self, row: int, email: str, org: str | None, external_id: str) -> list[Issue]:
+        """The cross-row issues of a clean row, recording its keys when it has none."""
+        issues = []
+        pair = pair_key(email, org)
+        first = self._pairs.get(pair)
+        if first is not None:
+            where = "in the same organization" if org is not None else "again"
+            issues.append(_issue("email_duplicate_in_org", row, f"{email!r} appears {where} (first on row {first})"))
+        external = external_id.strip()
+        if external:
+            owner = self._external_ids.get(external_key(external))
+            if owner is not None and owner[0] != email_key(email):
+                issues.append(
+                    _issue("external_id_shared", row, f"{external!r} is already used by another email (row {owner[1]})")
+                )
+        if not issues:
+            self._pairs[pair] = row
+            if external:
+                self._external_ids.setdefault(external_key(external), (email_key(email), row))
+        return issues
+
+
+def org_columns_ignored(columns: Columns) -> Issue:
+    """The once-per-file warning that single-org mode ignores the file's organization columns."""
+    names = ", ".join(columns.org_columns)
+    return _issue("org_columns_ignored", 1, f"organization option given: columns {names} are ignored")
+
+
+def _cell(fields: list[str], index: int | None) -> str:
+    return "" if index is None or index >= len(fields) else fields[index]

@@ -1,0 +1,338 @@
+"""One streaming pass over a CSV: every rule, the counts a plan needs, memory flat in the row count.
+
+``scan`` reads the file in blocks. A block that ``make_block_check`` proves clean in bulk (the usual case)
+costs a few C-level calls per column; any other block goes row by row through ``make_row_check``, the
+source of truth for every issue. Cross-row state is 64-bit keys of the clean rows (email; email and
+organization; external_id; external_id and email) in arrays split by the keys' top bits, 8 bytes a key
+and no per-row object. At the end, set sizes per bucket give the distinct users and reveal whether any
+key repeats where a cross-row rule forbids it; only then is a second pass made, which judges just those
+few suspect keys row by row with ``RowValidator``, so a file with a duplicate still gets exact rows and
+counts, and a clean file is read once. Turning the result into a plan or a report is left to ``planner``
+and ``validation``.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.csvsource import CsvSource, is_blank
+from core.records import (
+    RULES,
+    Issue,
+    RowValidator,
+    has_error,
+    make_block_check,
+    make_row_check,
+    org_columns_ignored,
+)
+
+__all__ = ["EXAMPLE_ROWS", "IssueTally", "ScanResult", "scan"]
+
+EXAMPLE_ROWS = 5
+_BUCKET_BITS = 4
+# Sorted 64-bit keys split at these values fall into buckets by their top bits.
+_BOUNDS = [-(1 << 63) + (index << (64 - _BUCKET_BITS)) for index in range(1, 1 << _BUCKET_BITS)]
+
+RowHook = Callable[[int, list[str], list[Issue] | None], None]
+IssueHook = Callable[[Issue], None]
+
+
+@dataclass(slots=True)
+class IssueTally:
+    """Issues of one code: how many, the first message, and the first few rows."""
+
+    code: str
+    count: int = 0
+    rows: list[int] = field(default_factory=list)
+    message: str = ""
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """Counts and grouped issues from ``scan``. ``rows`` counts non-blank data records."""
+
+    rows: int = 0
+    last_row: int = 1
+    invalid_rows: int = 0
+    users: int = 0
+    memberships: int = 0
+    users_in_several_orgs: int = 0
+    organizations: set[str] = field(default_factory=set)
+    hash_types: Counter[str] = field(default_factory=Counter)
+    plaintext_passwords: int = 0
+    totp_users: int = 0
+    issues: dict[str, IssueTally] = field(default_factory=dict)
+    issue_count: int = 0
+
+    @property
+    def valid_rows(self) -> int:
+        return self.rows - self.invalid_rows
+
+    @property
+    def blank_rows(self) -> int:
+        """Blank records before the last data row (they count in row numbers, never as users)."""
+        return self.last_row - 1 - self.rows
+
+    @property
+    def error_count(self) -> int:
+        return sum(tally.count for tally in self.issues.values() if RULES[tally.code].severity == "error")
+
+
+def scan(
+    source: CsvSource,
+    *,
+    single_org: bool = False,
+    require_membership: bool = False,
+    on_row: RowHook | None = None,
+    on_issue: IssueHook | None = None,
+) -> ScanResult:
+    """Check every row of ``source`` and count what a migration of it would do.
+
+    ``on_row(row, fields, issues)`` sees each non-blank row once with its per-row issues (None when it has
+    none); ``on_issue`` sees every issue once, per-row issues in row order, then cross-row ones. Raises
+    ``SourceError`` when the file cannot be read.
+    """
+    first = _Pass(source, single_org=single_org, require_membership=require_membership)
+    first.run(on_row=on_row, on_issue=on_issue)
+    suspects = first.suspects()
+    if suspects is None:
+        return first.finish()
+    second = _Pass(source, single_org=single_org, require_membership=require_membership, suspects=suspects)
+    # The per-row issues are final after the first pass; the second adds only cross-row ones.
+    second.result.issues = first.result.issues
+    second.result.issue_count = first.result.issue_count
+    second.run(on_row=None, on_issue=on_issue)
+    return second.finish()
+
+
+class _Suspects:
+    """The keys that break a cross-row rule somewhere, and the row-by-row judge for rows holding them."""
+
+    def __init__(self, pairs: set[int], externals: set[int], validator: RowValidator) -> None:
+        self.pairs = pairs
+        self.externals = externals
+        self.validator = validator
+
+
+def _buckets() -> list[array[int]]:
+    return [array("q") for _ in range(1 << _BUCKET_BITS)]
+
+
+def _spread(buckets: list[array[int]], keys: list[int], *companions: tuple[list[array[int]], list[int]]) -> None:
+    """Append ``keys`` to ``buckets`` by their top bits; each companion list follows its key's bucket."""
+    if companions:
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        keys = list(map(keys.__getitem__, order))
+        companions = tuple((target, list(map(values.__getitem__, order))) for target, values in companions)
+    else:
+        keys.sort()
+    low = 0
+    for index, bound in enumerate([*_BOUNDS, None]):
+        high = len(keys) if bound is None else bisect_left(keys, bound, low)
+        if high > low:
+            buckets[index].extend(keys[low:high])
+            for target, values in companions:
+                target[index].extend(values[low:high])
+        low = high
+
+
+class _Pass:
+    def __init__(
+        self, source: CsvSource, *, single_org: bool, require_membership: bool, suspects: _Suspects | None = None
+    ) -> None:
+        self.source = source
+        self.columns = source.columns
+        self.single_org = single_org
+        self.multi_org = not single_org and bool(source.columns.org_columns)
+        self.check_row = make_row_check(source.columns, single_org=single_org, require_membership=require_membership)
+        self.check_block = make_block_check(source.columns, single_org=single_org)
+        self.suspected = suspects
+        self.on_issue: IssueHook | None = None
+        self.result = ScanResult()
+        self.member_keys = _buckets()  # email keys of rows with a membership
+        self.loner_keys = _buckets()  # email keys of rows without one
+        self.pair_keys = _buckets()  # (email, organization) keys, multi-org only
+        self.external_keys = _buckets()
+        self.external_pairs = _buckets()  # (external_id, email) keys, bucketed with their external_id
+        self.totp_keys = _buckets()
+        # Row-by-row results waiting to be spread in bulk with the next block.
+        self.pending: dict[str, list[int]] = {
+            name: [] for name in ("member", "loner", "pair", "ext", "ext_pair", "totp")
+        }
+
+    def tally(self, issue: Issue) -> None:
+        result = self.result
+        tally = result.issues.get(issue.code)
+        if tally is None:
+            tally = result.issues[issue.code] = IssueTally(issue.code, message=issue.message)
+        tally.count += 1
+        if len(tally.rows) < EXAMPLE_ROWS:
+            tally.rows.append(issue.row)
+        result.issue_count += 1
+        if self.on_issue is not None:
+            self.on_issue(issue)
+
+    def run(self, *, on_row: RowHook | None, on_issue: IssueHook | None) -> None:
+        """Read every block; prove it clean in bulk, or check it row by row."""
+        self.on_issue = on_issue
+        columns = self.columns
+        result = self.result
+        suspects = self.suspected
+        cross_row_only = suspects is not None
+        if self.single_org and columns.org_columns and not cross_row_only:
+            self.tally(org_columns_ignored(columns))
+        for first, block in self.source.blocks():
+            proof = self.check_block(block)
+            if proof is not None and suspects is not None and self.touches_suspects(proof):
+                proof = None
+            if proof is None:
+                for row, fields in enumerate(block, first):
+                    if fields and ((fields[0] and not fields[0].isspace()) or not is_blank(fields)):
+                        self.one_row(row, fields, on_row, cross_row_only)
+                self.flush()
+                continue
+            emails, orgs, cols = proof
+            size = len(block)
+            result.rows += size
+            result.last_row = first + size - 1
+            if on_row is not None:
+                for row, fields in enumerate(block, first):
+                    on_row(row, fields, None)
+            self.add_block(emails, orgs, cols)
+
+    def touches_suspects(self, proof: tuple[list[str], list[str] | None, list[tuple[str, ...]]]) -> bool:
+        emails, orgs, cols = proof
+        suspects = self.suspected
+        assert suspects is not None
+        keys = map(hash, zip(emails, orgs, strict=True)) if orgs is not None else map(hash, emails)
+        if not suspects.pairs.isdisjoint(keys):
+            return True
+        index = self.columns.external_id
+        return index is not None and not suspects.externals.isdisjoint(map(hash, map(str.strip, cols[index])))
+
+    def add_block(self, emails: list[str], orgs: list[str] | None, cols: list[tuple[str, ...]]) -> None:
+        columns = self.columns
+        result = self.result
+        keys = list(map(hash, emails))
+        if orgs is not None:
+            _spread(self.pair_keys, list(map(hash, zip(emails, orgs, strict=True))))
+            result.organizations.update(orgs)
+        if orgs is not None or self.single_org:
+            result.memberships += len(keys)
+            _spread(self.member_keys, keys)
+        else:
+            _spread(self.loner_keys, keys)
+        if columns.external_id is not None:
+            externals = list(map(str.strip, cols[columns.external_id]))
+            if any(externals):
+                pairs = [(external, email) for external, email in zip(externals, emails, strict=True) if external]
+                ext_keys = [hash(external) for external, _ in pairs]
+                _spread(self.external_keys, ext_keys, (self.external_pairs, list(map(hash, pairs))))
+        if columns.password_hash is not None:
+            result.hash_types["bcrypt"] += sum(map(bool, cols[columns.password_hash]))
+        if columns.totp_secret is not None:
+            self.pending["totp"].extend(
+                key for key, secret in zip(keys, cols[columns.totp_secret], strict=True) if secret
+            )
+            self.flush()
+
+    def one_row(self, row: int, fields: list[str], on_row: RowHook | None, cross_row_only: bool) -> None:
+        result = self.result
+        columns = self.columns
+        result.rows += 1
+        result.last_row = row
+        email, org, issues = self.check_row(row, fields)
+        if on_row is not None:
+            on_row(row, fields, issues)
+        if issues is not None:
+            if not cross_row_only:
+                for issue in issues:
+                    self.tally(issue)
+            if email is None or has_error(issues):
+                result.invalid_rows += 1
+                return
+        assert email is not None
+        width = columns.width
+        if len(fields) < width:
+            fields = fields + [""] * (width - len(fields))
+        external = fields[columns.external_id].strip() if columns.external_id is not None else ""
+        suspects = self.suspected
+        if suspects is not None and (
+            (hash((email, org)) if self.multi_org else hash(email)) in suspects.pairs
+            or (external and hash(external) in suspects.externals)
+        ):
+            cross = suspects.validator.cross_row(row, email, org, external)
+            if cross:
+                for issue in cross:
+                    self.tally(issue)
+                result.invalid_rows += 1
+                return
+        pending = self.pending
+        key = hash(email)
+        if self.multi_org:
+            pending["pair"].append(hash((email, org)))
+        if org is not None or self.single_org:
+            result.memberships += 1
+            pending["member"].append(key)
+            if org is not None:
+                result.organizations.add(org)
+        else:
+            pending["loner"].append(key)
+        if external:
+            pending["ext"].append(hash(external))
+            pending["ext_pair"].append(hash((external, email)))
+        if columns.password_hash is not None and fields[columns.password_hash]:
+            kind = fields[columns.password_hash_type] if columns.password_hash_type is not None else ""
+            result.hash_types[kind.strip().lower()] += 1
+        elif columns.password is not None and fields[columns.password]:
+            result.plaintext_passwords += 1
+        if columns.totp_secret is not None and fields[columns.totp_secret].strip():
+            pending["totp"].append(key)
+
+    def flush(self) -> None:
+        pending = self.pending
+        _spread(self.member_keys, pending["member"])
+        _spread(self.loner_keys, pending["loner"])
+        _spread(self.pair_keys, pending["pair"])
+        _spread(self.external_keys, pending["ext"], (self.external_pairs, pending["ext_pair"]))
+        _spread(self.totp_keys, pending["totp"])
+        for values in pending.values():
+            values.clear()
+
+    def suspects(self) -> _Suspects | None:
+        """The keys that repeat where they must not, or None when the file keeps every cross-row rule."""
+        pairs: set[int] = set()
+        externals: set[int] = set()
+        for keys in self.pair_keys if self.multi_org else self.member_keys + self.loner_keys:
+            if len(set(keys)) != len(keys):
+                pairs.update(key for key, count in Counter(keys).items() if count > 1)
+        for keys, owned in zip(self.external_keys, self.external_pairs, strict=True):
+            if len(set(keys)) != len(set(owned)):
+                owners: dict[int, set[int]] = {}
+                for key, pair in zip(keys, owned, strict=True):
+                    owners.setdefault(key, set()).add(pair)
+                externals.update(key for key, seen in owners.items() if len(seen) > 1)
+        if not pairs and not externals:
+            return None
+        return _Suspects(pairs, externals, RowValidator(self.columns, single_org=self.single_org))
+
+    def finish(self) -> ScanResult:
+        result = self.result
+        result.users = sum(
+            len(set(members).union(loners)) for members, loners in zip(self.member_keys, self.loner_keys, strict=True)
+        )
+        result.totp_users = sum(len(set(keys)) for keys in self.totp_keys)
+        if self.multi_org:
+            result.users_in_several_orgs = sum(
+                sum(1 for count in Counter(keys).values() if count > 1) for keys in self.member_keys
+            )
+        kinds = result.hash_types
+        result.hash_types = Counter()
+        for kind, count in kinds.items():
+            if count:
+                result.hash_types[kind] += count
+        return result
