@@ -157,7 +157,7 @@ def _setup_pass(store: JobStore, job_id: str, options: MigrationOptions, source:
             store.record_rows(job_id, invalid)
         invalid.clear()
 
-    dry_errors = _DryRunErrors(options.errors_out) if options.dry_run else None
+    dry_errors = _DryRunErrors(options.errors_out, job_id) if options.dry_run else None
     for row, offset, fields in source.rows():
         if chunk_rows == 0:
             chunk_first, chunk_offset = row, offset
@@ -191,8 +191,9 @@ def _setup_pass(store: JobStore, job_id: str, options: MigrationOptions, source:
 class _DryRunErrors:
     """A dry run writes nothing to the store, so its invalid rows stream straight to --errors-out."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, job_id: str) -> None:
         self._path = path
+        self._job_id = job_id
         self._rows: list[RowOutcome] = []
 
     def add(self, outcome: RowOutcome) -> None:
@@ -201,7 +202,7 @@ class _DryRunErrors:
 
     def close(self) -> None:
         if self._path is not None:
-            write_errors(self._rows, self._path)
+            write_errors(self._rows, self._path, job_id=self._job_id)
 
 
 def _invalid_outcome(row: int, chunk: int, fields: list[str], source: CsvSource, issues: list[Issue]) -> RowOutcome:
@@ -285,7 +286,13 @@ async def run_job(
     stats = stats or RunStats()
     stats.total_rows = job.total_rows
     stats.already_finished = store.counts(job_id).finished
-    limiter = RateLimiter(write_rate=options.rate_limit / options.workers, on_pause=_pause_publisher(store, job_id))
+    share = options.workers
+    limiter = RateLimiter(
+        write_rate=options.rate_limit / share,
+        read_rate=options.read_rate_limit / share,
+        general_rate=options.global_rate_limit / share,
+        on_pause=_pause_publisher(store, job_id),
+    )
     make_client = client_factory or _default_client(api_key)
     runner = _Runner(store, job, runner_id, stop, stats, limiter)
     try:
@@ -527,9 +534,9 @@ def finish_job(store: JobStore, job_id: str, *, fatal: str | None = None, stoppe
             state = JobState.INTERRUPTED
         store.set_state(job_id, state, last_error=fatal)
         errors_file = store.job_dir(job_id) / "errors.jsonl"
-        write_errors(store.iter_rows(job_id, state=RowState.FAILED), errors_file)
+        write_errors(store.iter_rows(job_id, state=RowState.FAILED), errors_file, job_id=job_id)
         if job.options.errors_out is not None:
-            write_errors(store.iter_rows(job_id, state=RowState.FAILED), job.options.errors_out)
+            write_errors(store.iter_rows(job_id, state=RowState.FAILED), job.options.errors_out, job_id=job_id)
     return job_result(store, job_id)
 
 

@@ -1,6 +1,6 @@
 """The errors file: one record per failed row, written from the ledger, read back by the analyzer.
 
-A record holds the row number, email, phase, HTTP status, WorkOS code and sub-codes, message, request id,
+A record holds the job id, row number, email, phase, HTTP status, WorkOS code and sub-codes, message, request id,
 whether a retry may fix it, attempts and a timestamp. It never holds a password, hash, TOTP secret or API
 key: those stay in the source CSV, from which a retry file is rebuilt by row number. JSONL by default;
 CSV when the file name ends in ``.csv``.
@@ -21,6 +21,7 @@ from core.store import RowOutcome
 __all__ = ["ERROR_FIELDS", "error_record", "write_errors"]
 
 ERROR_FIELDS = (
+    "job_id",
     "row",
     "email",
     "phase",
@@ -35,10 +36,11 @@ ERROR_FIELDS = (
 )
 
 
-def error_record(outcome: RowOutcome) -> dict[str, Any]:
-    """The errors-file record of a failed row."""
+def error_record(outcome: RowOutcome, job_id: str) -> dict[str, Any]:
+    """The errors-file record of a failed row of job ``job_id``."""
     stamp = datetime.fromtimestamp(outcome.recorded_at or 0, UTC).isoformat(timespec="milliseconds")
     return {
+        "job_id": job_id,
         "row": outcome.row,
         "email": outcome.email,
         "phase": outcome.error_phase,
@@ -53,7 +55,7 @@ def error_record(outcome: RowOutcome) -> dict[str, Any]:
     }
 
 
-def write_errors(outcomes: Iterable[RowOutcome], path: Path) -> int:
+def write_errors(outcomes: Iterable[RowOutcome], path: Path, *, job_id: str) -> int:
     """Write failed rows to ``path`` atomically (JSONL, or CSV for ``.csv``). Returns how many."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
@@ -63,13 +65,13 @@ def write_errors(outcomes: Iterable[RowOutcome], path: Path) -> int:
             writer = csv.DictWriter(out, fieldnames=ERROR_FIELDS)
             writer.writeheader()
             for outcome in outcomes:
-                record = error_record(outcome)
+                record = error_record(outcome, job_id)
                 record["sub_codes"] = ",".join(record["sub_codes"])
                 writer.writerow(record)
                 count += 1
         else:
             for outcome in outcomes:
-                out.write(json.dumps(error_record(outcome), ensure_ascii=False) + "\n")
+                out.write(json.dumps(error_record(outcome, job_id), ensure_ascii=False) + "\n")
                 count += 1
     os.replace(partial, path)
     return count

@@ -55,6 +55,18 @@ class MigrationOptions(BaseModel):
     rate_limit: float = Field(
         default=50.0, ge=1, le=10000, description="User-management writes per second for the whole job."
     )
+    read_rate_limit: float = Field(
+        default=100.0,
+        ge=1,
+        le=100000,
+        description="User-management reads per second (WorkOS: 1,000 per 10 s). Raise only if WorkOS raised yours.",
+    )
+    global_rate_limit: float = Field(
+        default=100.0,
+        ge=1,
+        le=100000,
+        description="All requests per second (WorkOS: 6,000 per 60 s per key). Raise only if WorkOS raised yours.",
+    )
     on_existing_user: OnExistingUser = Field(
         default="adopt",
         description=(
@@ -186,6 +198,8 @@ _RANGES: dict[str, tuple[float, float]] = {
         ("workers", 1, 32),
         ("chunk_size", 100, 10000),
         ("rate_limit", 1, 10000),
+        ("read_rate_limit", 1, 100000),
+        ("global_rate_limit", 1, 100000),
     )
 }
 

@@ -42,6 +42,12 @@ _MIGRATION_FLAGS = [
         "--rate-limit", type=float, help="User-management writes per second for the job (1-10000, default 50)."
     ),
     click.option(
+        "--read-rate-limit", type=float, help="User-management reads per second (default 100 = WorkOS's 1,000/10 s)."
+    ),
+    click.option(
+        "--global-rate-limit", type=float, help="All requests per second (default 100 = WorkOS's 6,000/60 s)."
+    ),
+    click.option(
         "--on-existing-user",
         type=click.Choice(["adopt", "update", "skip", "fail"]),
         help="When the email already exists in WorkOS (default adopt).",
