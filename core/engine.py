@@ -49,6 +49,7 @@ __all__ = [
     "finish_job",
     "job_result",
     "prepare_job",
+    "record_job",
     "resume_command",
     "run_job",
     "start_resume",
@@ -132,10 +133,8 @@ def prepare_job(store: JobStore, options: MigrationOptions, *, plan_hash: str | 
     """
     check_paths(options)
     source = CsvSource(options.csv_path)
-    job_id = options.job_id or new_job_id()
-    options = options.model_copy(update={"job_id": job_id, "resume": None, "retry_failed": False})
-    store.create_job(
-        job_id,
+    job_id, options = _create_job(
+        store,
         options,
         csv_sha256=sha256_file(options.csv_path),
         plan_hash=plan_hash,
@@ -143,6 +142,27 @@ def prepare_job(store: JobStore, options: MigrationOptions, *, plan_hash: str | 
     )
     _setup_pass(store, job_id, options, source)
     return store.get_job(job_id)
+
+
+def record_job(store: JobStore, options: MigrationOptions, *, csv_sha256: str, plan_hash: str | None = None) -> Job:
+    """Record a new job in state ``preparing`` without reading the file, for a front door that must return at once.
+
+    The validating and chunking pass is left to ``start_resume``, which the detached lead runner calls first;
+    it refuses when the file's sha256 is no longer ``csv_sha256`` (the one the plan saw). Raises
+    ``SourceError``, ``OptionsError`` or ``JobStateError``.
+    """
+    check_paths(options)
+    job_id, _ = _create_job(store, options, csv_sha256=csv_sha256, plan_hash=plan_hash, state=JobState.PREPARING)
+    return store.get_job(job_id)
+
+
+def _create_job(
+    store: JobStore, options: MigrationOptions, *, csv_sha256: str, plan_hash: str | None, state: JobState
+) -> tuple[str, MigrationOptions]:
+    job_id = options.job_id or new_job_id()
+    options = options.model_copy(update={"job_id": job_id, "resume": None, "retry_failed": False})
+    store.create_job(job_id, options, csv_sha256=csv_sha256, plan_hash=plan_hash, state=state)
+    return job_id, options
 
 
 def _setup_pass(store: JobStore, job_id: str, options: MigrationOptions, source: CsvSource) -> None:

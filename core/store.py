@@ -1,4 +1,5 @@
-"""The job store: every job, chunk, runner and row outcome, in one SQLite file. All SQL lives here.
+"""The job store: every job, chunk, runner and row outcome, and the plans kept for later, in one SQLite file.
+All SQL lives here.
 
 The store is the ledger that makes a migration resumable: a job records its options, the CSV's path and
 sha256 and the plan hash; the file is split into chunks with the byte offset where each starts; each
@@ -37,6 +38,7 @@ __all__ = [
     "JobStore",
     "RowOutcome",
     "RowState",
+    "StoredPlan",
     "new_job_id",
 ]
 
@@ -171,6 +173,18 @@ class Job:
     live_runners: int
 
 
+@dataclass(frozen=True, slots=True)
+class StoredPlan:
+    """A plan kept for a later ``execute``: its options, the file's sha256 then, and the plan itself as JSON."""
+
+    id: str
+    plan_hash: str
+    csv_sha256: str
+    options: MigrationOptions
+    plan_json: str
+    created_at: float
+
+
 def new_job_id() -> str:
     """A sortable, readable job id: ``job-20261130-194512-3f9a``."""
     return time.strftime("job-%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:4]
@@ -241,6 +255,14 @@ CREATE TABLE IF NOT EXISTS rows (
     updated_at REAL NOT NULL,
     PRIMARY KEY (job_id, row)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS plans (
+    id TEXT PRIMARY KEY,
+    plan_hash TEXT NOT NULL,
+    csv_sha256 TEXT NOT NULL,
+    options_json TEXT NOT NULL,
+    plan_json TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS rows_by_email ON rows (job_id, email);
 CREATE INDEX IF NOT EXISTS rows_by_chunk ON rows (job_id, chunk);
 """
@@ -459,6 +481,28 @@ class JobStore:
         """Share a 429 pause (wall-clock deadline) with every runner of the job."""
         with self._write() as db:
             db.execute("UPDATE jobs SET pause_until=MAX(pause_until, ?) WHERE id=?", (until, job_id))
+
+    # -- plans --------------------------------------------------------------------------------------
+
+    def save_plan(
+        self, plan_id: str, options: MigrationOptions, *, plan_hash: str, csv_sha256: str, plan_json: str
+    ) -> None:
+        """Keep a plan under ``plan_id`` (planning the same thing again replaces it)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO plans VALUES (?, ?, ?, ?, ?, ?)",
+                (plan_id, plan_hash, csv_sha256, options.model_dump_json(), plan_json, time.time()),
+            )
+
+    def get_plan(self, plan_id: str) -> StoredPlan:
+        """The plan kept under ``plan_id``. Raises ``JobStateError`` for an unknown id."""
+        row = self._db.execute(
+            "SELECT id, plan_hash, csv_sha256, options_json, plan_json, created_at FROM plans WHERE id=?", (plan_id,)
+        ).fetchone()
+        if row is None:
+            raise JobStateError(f"no plan {plan_id!r} in {self.directory}")
+        plan_id, digest, sha, options_json, plan_json, created = row
+        return StoredPlan(plan_id, digest, sha, MigrationOptions.model_validate_json(options_json), plan_json, created)
 
     # -- runners ------------------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """A job runner process: ``python -m server.worker JOB_ID --checkpoint-dir DIR [--lead]``.
 
-The lead runner takes the job, starts the helper runners ``--workers`` asks for, runs its share and settles
-the job; a helper only runs its share. The MCP server starts the lead detached, so a migration outlives the
-assistant's session; the CLI's ``--workers`` starts helpers. The API key comes from the environment
-(``WORKOS_API_KEY`` or ``WORKOS_SECRET_KEY``), never from the command line. Logs go to stderr.
+The lead runner finishes the setup pass of a job recorded without one (``record_job``), takes the job,
+starts the helper runners ``--workers`` asks for, runs its share and settles the job; a helper only runs its
+share. The MCP server starts the lead detached, so a migration outlives the assistant's session; the CLI's
+``--workers`` starts helpers. The API key comes from the environment (``WORKOS_API_KEY`` or
+``WORKOS_SECRET_KEY``), never from the command line. Logs go to stderr.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 
 import anyio
 
-from core.engine import execute_job, run_job
+from core.engine import execute_job, run_job, start_resume
 from core.errors import MigrationError
-from core.store import JobStore
+from core.store import JobState, JobStore
 
 __all__ = ["api_key_from_env", "main", "runner_command"]
 
@@ -50,6 +51,7 @@ async def _run(job_id: str, checkpoint_dir: Path, *, lead: bool, api_key: str) -
 
         tasks.start_soon(on_signal)
         if lead:
+            _finish_setup(store, job_id)
             result = await execute_job(
                 store,
                 job_id,
@@ -64,6 +66,21 @@ async def _run(job_id: str, checkpoint_dir: Path, *, lead: bool, api_key: str) -
             code = 2 if fatal else 0
         tasks.cancel_scope.cancel()
     return code
+
+
+def _finish_setup(store: JobStore, job_id: str) -> None:
+    """Run the validating and chunking pass of a job recorded without it (``record_job``), once.
+
+    A refusal (the file changed since the plan, or went missing) is kept as the job's last error so that
+    status shows why the job never started.
+    """
+    if store.get_job(job_id).state is not JobState.PREPARING:
+        return
+    try:
+        start_resume(store, job_id)
+    except MigrationError as exc:
+        store.set_state(job_id, JobState.PREPARING, last_error=str(exc))
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,280 @@
+"""What the MCP tools take and return: argument types, result models, and the short text each result shows.
+
+Argument types reuse ``MigrationOptions``' own descriptions and ranges, so the schema an assistant reads
+is the validation that runs. Every result is a pydantic model sent as structured content, with a few lines
+of text for the model that carry the ids and the next call; anything that comes from a row of the file or
+from WorkOS is quoted as a JSON string there (data, never instructions). Job status lives in
+``server.jobs``; the tools themselves in ``server.mcp``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from core.options import MigrationOptions, OnExistingUser
+from core.planner import IssueSummary, MigrationPlan
+from core.validation import ValidationReport
+from server.jobs import JobStatus, quoted
+from server.settings import ServerSettings
+
+__all__ = [
+    "MAX_ISSUES",
+    "ChunkSizeArg",
+    "ConcurrencyArg",
+    "CreateOrgArg",
+    "CsvPathArg",
+    "ExecutionStarted",
+    "JobIdArg",
+    "JobList",
+    "OnExistingUserArg",
+    "OrgExternalIdArg",
+    "OrgIdArg",
+    "OrgNameArg",
+    "PlanArguments",
+    "PlanResult",
+    "RateLimitArg",
+    "RequireMembershipArg",
+    "ResumeResult",
+    "ValidationResult",
+    "WorkersArg",
+    "blocking_errors",
+    "issue_lines",
+    "plan_id_for",
+]
+
+MAX_ISSUES = 10
+"""Issue groups (one per rule) a result lists; the counts always cover every row."""
+
+
+def _option(name: str) -> Any:
+    """The ``MigrationOptions`` field ``name`` (description, range, default) for use in an ``Annotated``."""
+    return copy.copy(MigrationOptions.model_fields[name])
+
+
+CsvPathArg = Annotated[
+    str, Field(description="CSV file of users: relative to the server's workspace, or an absolute path inside it.")
+]
+OrgIdArg = Annotated[str | None, _option("org_id")]
+OrgExternalIdArg = Annotated[str | None, _option("org_external_id")]
+OrgNameArg = Annotated[str | None, _option("org_name")]
+CreateOrgArg = Annotated[bool, _option("create_org_if_missing")]
+ConcurrencyArg = Annotated[int, _option("concurrency")]
+WorkersArg = Annotated[int, _option("workers")]
+ChunkSizeArg = Annotated[int, _option("chunk_size")]
+RateLimitArg = Annotated[float, _option("rate_limit")]
+OnExistingUserArg = Annotated[OnExistingUser, _option("on_existing_user")]
+RequireMembershipArg = Annotated[bool, _option("require_membership")]
+JobIdArg = Annotated[str | None, _option("job_id")]
+
+
+class PlanArguments(BaseModel):
+    """The options of a migration, as plan_migration takes them."""
+
+    csv_path: CsvPathArg
+    org_id: OrgIdArg = None
+    org_external_id: OrgExternalIdArg = None
+    org_name: OrgNameArg = None
+    create_org_if_missing: CreateOrgArg = False
+    concurrency: ConcurrencyArg = 10
+    workers: WorkersArg = 1
+    chunk_size: ChunkSizeArg = 1000
+    rate_limit: RateLimitArg = 50.0
+    on_existing_user: OnExistingUserArg = "adopt"
+    require_membership: RequireMembershipArg = False
+    job_id: JobIdArg = None
+
+    def options(self, settings: ServerSettings) -> MigrationOptions:
+        """Options for this server: the CSV confined to the workspace, state, target and rates from settings.
+
+        Raises ``OptionsError``.
+        """
+        values: dict[str, Any] = self.model_dump(exclude_none=True)
+        values["csv_path"] = settings.confine(self.csv_path, argument="csv_path")
+        values["checkpoint_dir"] = settings.state_dir
+        values["base_url"] = settings.base_url
+        for name in ("read_rate_limit", "global_rate_limit"):
+            if getattr(settings, name) is not None:
+                values[name] = getattr(settings, name)
+        return MigrationOptions.build(**values)
+
+
+def plan_id_for(plan: MigrationPlan) -> str:
+    """A stable id for a plan: the same file and options give the same id, in any server process."""
+    digest = hashlib.sha256((plan.csv_sha256 + plan.options.model_dump_json()).encode()).hexdigest()
+    return "plan-" + digest[:16]
+
+
+def blocking_errors(plan: MigrationPlan) -> list[str]:
+    """The plan's errors that stop it from running: all but the count of invalid rows, which the engine records
+    as failed without sending them; and no valid row at all."""
+    row_errors = f"{plan.invalid_rows:,} of {plan.rows:,} rows have errors"
+    errors = [error for error in plan.errors if not (plan.error_count and error.startswith(row_errors))]
+    if not plan.valid_rows:
+        errors.append("the file has no valid row to import")
+    return errors
+
+
+def issue_lines(issues: list[IssueSummary]) -> list[str]:
+    """One line per rule: code, severity, count, first rows, and the first message quoted as data."""
+    lines = []
+    for issue in issues[:MAX_ISSUES]:
+        rows = ", ".join(str(row) for row in issue.rows) + (", ..." if issue.count > len(issue.rows) else "")
+        fix = " (validate_csv auto_fix fixes it)" if issue.fixable else ""
+        lines.append(f"  {issue.code} ({issue.severity}) x{issue.count:,}, rows {rows}{fix}: {quoted(issue.message)}")
+    if len(issues) > MAX_ISSUES:
+        lines.append(f"  ... and {len(issues) - MAX_ISSUES} more rules")
+    return lines
+
+
+class PlanResult(BaseModel):
+    """A plan: what the migration will do, kept under ``plan_id`` for execute_migration."""
+
+    plan_id: str = Field(description="Pass to execute_migration.")
+    plan_hash: str = Field(description="Changes whenever the file, the options or the target change.")
+    valid: bool
+    summary: str = Field(description="Two sentences to relay to the user.")
+    next_step: str
+    plan: MigrationPlan = Field(description=f"The full plan; issues are the first {MAX_ISSUES} rules.")
+
+    @classmethod
+    def of(cls, plan_id: str, plan: MigrationPlan) -> PlanResult:
+        org = f" in {plan.organizations:,} organizations" if plan.organizations else ""
+        hashes = ", ".join(f"{kind} {count:,}" for kind, count in sorted(plan.hash_types.items())) or "none"
+        key = {"test": "test key", "live": "LIVE key", "none": "no API key configured"}[plan.target.key]
+        summary = (
+            f"{Path(plan.csv_path).name}: {plan.rows:,} rows ({plan.valid_rows:,} valid, {plan.invalid_rows:,} "
+            f"invalid) -> {plan.users:,} users and {plan.memberships:,} memberships{org}, mode {plan.mode}, "
+            f"password hashes: {hashes}. Target {plan.target.base_url} ({key}); estimated time "
+            f"{plan.estimate.human} (limited by the {plan.estimate.bottleneck})."
+        )
+        execute = (
+            f'call execute_migration(plan_id="{plan_id}"). Imports over 10,000 rows, live keys and files without '
+            "organizations need their confirmation."
+        )
+        if blocking_errors(plan):
+            next_step = "the plan cannot run: show the errors to the user, fix them, then call plan_migration again"
+        elif plan.invalid_rows:
+            next_step = (
+                f"show this plan to the user: {plan.invalid_rows:,} rows have errors and would be recorded as failed "
+                "without being sent. Fix them first (validate_csv with auto_fix=true fixes some) and plan again, or, "
+                f"if the user wants to go ahead anyway, {execute}"
+            )
+        else:
+            next_step = f"show this plan to the user; when they agree, {execute}"
+        capped = plan.model_copy(update={"issues": plan.issues[:MAX_ISSUES]})
+        return cls(
+            plan_id=plan_id,
+            plan_hash=plan.plan_hash,
+            valid=plan.valid,
+            summary=summary,
+            next_step=next_step,
+            plan=capped,
+        )
+
+    def text(self) -> str:
+        plan = self.plan
+        lines = [
+            f"Plan {self.plan_id} ({'valid' if self.valid else 'INVALID'}, hash {self.plan_hash[:12]})",
+            self.summary,
+        ]
+        lines += [f"Error: {error}" for error in plan.errors]
+        lines += [f"Warning: {warning}" for warning in plan.warnings]
+        if plan.issues:
+            lines.append(f"Issues ({plan.issue_count:,}: {plan.error_count:,} errors), by rule (row data quoted):")
+            lines += issue_lines(plan.issues)
+        lines += [f"Recommendation: {item}" for item in plan.recommendations]
+        lines.append(f"Next: {self.next_step}")
+        return "\n".join(lines)
+
+
+class ValidationResult(BaseModel):
+    """Validation of a CSV, with the fixed copy when one was asked for."""
+
+    report: ValidationReport = Field(description=f"Counts and the first {MAX_ISSUES} issue rules.")
+    next_step: str
+
+    @classmethod
+    def of(cls, report: ValidationReport) -> ValidationResult:
+        if report.fixed_csv:
+            next_step = f"plan the fixed copy: plan_migration(csv_path={quoted(report.fixed_csv)})"
+        elif report.valid:
+            next_step = "no errors: call plan_migration with this file"
+        else:
+            fixable = any(issue.fixable for issue in report.issues)
+            next_step = "fix the rows listed" + (" (auto_fix=true fixes some)" if fixable else "")
+        capped = report.model_copy(update={"issues": report.issues[:MAX_ISSUES]})
+        return cls(report=capped, next_step=next_step)
+
+    def text(self) -> str:
+        report = self.report
+        verdict = "no errors" if report.valid else f"{report.error_count:,} errors in {report.invalid_rows:,} rows"
+        lines = [
+            f"{Path(report.csv_path).name}: {report.rows:,} rows ({report.valid_rows:,} valid, "
+            f"{report.invalid_rows:,} invalid), {report.users:,} users, {report.memberships:,} memberships; {verdict}, "
+            f"{report.warning_count:,} warnings."
+        ]
+        if report.issues:
+            lines.append("Issues by rule (row data quoted):")
+            lines += issue_lines(report.issues)
+        if report.fixed_csv:
+            lines.append(f"Fixed copy: {report.fixed_csv} ({report.fixed_rows:,} rows changed)")
+        lines.append(f"Next: {self.next_step}")
+        return "\n".join(lines)
+
+
+class ExecutionStarted(BaseModel):
+    """A job started for a plan, in a worker process that outlives this server."""
+
+    job_id: str
+    plan_id: str
+    plan_hash: str = Field(
+        description="The hash of what runs (it differs from the plan's when the form chose an organization)."
+    )
+    confirmation: str = Field(description="How the write was confirmed: yes, elicitation or not needed.")
+    status: JobStatus
+
+    def text(self) -> str:
+        return (
+            f"Started job {self.job_id} for plan {self.plan_id} (confirmed: {self.confirmation}). It runs in its "
+            f'own process and keeps going if this conversation ends. Follow it with get_migration_status(job_id="'
+            f'{self.job_id}", wait_seconds=25).'
+        )
+
+
+class ResumeResult(BaseModel):
+    """The job after resume_migration: a new worker, or the one already running it."""
+
+    started: bool = Field(description="False when a worker was already running the job (nothing was done).")
+    confirmation: str | None
+    status: JobStatus
+
+    def text(self) -> str:
+        head = (
+            f"Resumed job {self.status.job_id} in a new worker (confirmed: {self.confirmation})."
+            if self.started
+            else f"Job {self.status.job_id} is already running; nothing was started."
+        )
+        return head + "\n" + self.status.text()
+
+
+class JobList(BaseModel):
+    """Jobs in the server's state directory, newest first."""
+
+    state_dir: str
+    jobs: list[JobStatus]
+
+    def text(self) -> str:
+        if not self.jobs:
+            return f"No jobs in {self.state_dir}."
+        lines = [f"{len(self.jobs)} jobs in {self.state_dir}, newest first:"]
+        for job in self.jobs:
+            lines.append(
+                f"  {job.job_id}: {job.state.value}, {job.succeeded:,} succeeded, {job.failed:,} failed, "
+                f"{job.pending:,} pending of {job.total_rows:,} ({Path(job.csv_path).name})"
+            )
+        return "\n".join(lines)
