@@ -150,13 +150,16 @@ def _pid_file(store: JobStore, job_id: str) -> Path:
     return store.job_dir(job_id) / _PID_FILE
 
 
+def _reap() -> None:
+    """Collect the workers this process started that have exited, so none lingers as a zombie that looks alive."""
+    for pid, child in list(_children.items()):
+        if child.poll() is not None:
+            del _children[pid]
+
+
 def _process_running(pid: int, job_id: str) -> bool:
-    child = _children.get(pid)
-    if child is not None:
-        if child.poll() is None:
-            return True
-        del _children[pid]
-        return False
+    if pid in _children:
+        return True
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except FileNotFoundError:
@@ -173,8 +176,7 @@ def _process_running(pid: int, job_id: str) -> bool:
     return b"server.worker" in command and job_id.encode() in command
 
 
-def worker_running(store: JobStore, job: Job) -> bool:
-    """True while a worker of ``job`` lives: a runner beating in the store, or the worker this server started."""
+def _worker_alive(store: JobStore, job: Job) -> bool:
     if job.live_runners:
         return True
     try:
@@ -182,6 +184,12 @@ def worker_running(store: JobStore, job: Job) -> bool:
     except (FileNotFoundError, ValueError):
         return False
     return _process_running(pid, job.id)
+
+
+def worker_running(store: JobStore, job_id: str) -> bool:
+    """True while a worker of the job lives: a runner beating in the store, or a worker started by a server."""
+    _reap()
+    return _worker_alive(store, store.get_job(job_id))
 
 
 def launch(store: JobStore, job_id: str, *, api_key: str) -> int:
@@ -235,9 +243,9 @@ def resume_job(
     Returns the status and whether a worker was started. Raises ``JobStateError`` (unknown job, nothing to
     resume) or ``SourceError`` (the file is missing or changed).
     """
-    job = store.get_job(job_id)
-    if worker_running(store, job):
+    if worker_running(store, job_id):
         return job_status(store, job_id), False
+    job = store.get_job(job_id)
     if job.state is JobState.COMPLETED_WITH_ERRORS and not retry_failed:
         raise JobStateError(
             f"job {job_id!r} is completed with errors: every row has an outcome. Call analyze_errors to see which "
@@ -265,9 +273,10 @@ def request_cancel(store: JobStore, job_id: str) -> JobStatus:
 
 def job_status(store: JobStore, job_id: str, *, errors: int = 5) -> JobStatus:
     """The job's status from the store. Raises ``JobStateError`` for an unknown id."""
+    _reap()
     job = store.get_job(job_id)
     result = job_result(store, job_id)
-    running = worker_running(store, job)
+    running = _worker_alive(store, job)
     finished = result.total_rows - result.pending
     rate = result.rows_per_second
     eta = round(result.pending / rate, 1) if running and rate > 0 and result.pending else None

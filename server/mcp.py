@@ -374,9 +374,9 @@ async def _resumption(ctx: Context, job_id: str, retry_failed: bool) -> _Resumpt
     state = _state(ctx)
     _require_key(state.settings)
     with _translated():
-        job = state.store.get_job(job_id)
-        if jobs.worker_running(state.store, job):
+        if jobs.worker_running(state.store, job_id):
             return _Resumption(job_id, None)
+        job = state.store.get_job(job_id)
         counts = state.store.counts(job_id)
     rows = counts.failed - counts.invalid if retry_failed else counts.pending
     if job.state is JobState.PREPARING:
