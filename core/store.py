@@ -466,6 +466,11 @@ class JobStore:
             db.execute("UPDATE jobs SET cancel_requested=1, updated_at=? WHERE id=?", (time.time(), job_id))
         return self.get_job(job_id)
 
+    def clear_cancel(self, job_id: str) -> None:
+        """Withdraw a cancel request (before starting a new runner of a cancelled job)."""
+        with self._write() as db:
+            db.execute("UPDATE jobs SET cancel_requested=0, updated_at=? WHERE id=?", (time.time(), job_id))
+
     def add_counters(self, job_id: str, deltas: dict[str, float]) -> None:
         """Add to the job's counters (retries, 429s, seconds waited), merged across runners."""
         if not deltas:

@@ -176,14 +176,18 @@ def _process_running(pid: int, job_id: str) -> bool:
     return b"server.worker" in command and job_id.encode() in command
 
 
+def _worker_pid(store: JobStore, job_id: str) -> int | None:
+    try:
+        return int(_pid_file(store, job_id).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
 def _worker_alive(store: JobStore, job: Job) -> bool:
     if job.live_runners:
         return True
-    try:
-        pid = int(_pid_file(store, job.id).read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return False
-    return _process_running(pid, job.id)
+    pid = _worker_pid(store, job.id)
+    return pid is not None and _process_running(pid, job.id)
 
 
 def worker_running(store: JobStore, job_id: str) -> bool:
@@ -256,13 +260,18 @@ def resume_job(
         start_resume(store, job_id, retry_failed=retry_failed)
     history = f"{job.confirmation}; resume: {confirmation}" if job.confirmation else confirmation
     store.set_confirmation(job_id, history)
+    # The worker honours a cancel flag it finds before taking the job, so an earlier cancel must not stop it.
+    store.clear_cancel(job_id)
     logger.info("job %s resumed (retry_failed=%s), confirmed by %s", job_id, retry_failed, confirmation)
     launch(store, job_id, api_key=api_key)
     return job_status(store, job_id), True
 
 
 def request_cancel(store: JobStore, job_id: str) -> JobStatus:
-    """Ask the job's runners to stop after the rows in flight; the job stays resumable."""
+    """Ask the job's runners to stop after the rows in flight; the job stays resumable.
+
+    A worker that has not taken the job yet (it is still validating the file) stops as soon as it would.
+    """
     store.request_cancel(job_id)
     logger.info("job %s: cancel requested", job_id)
     return job_status(store, job_id)

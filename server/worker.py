@@ -52,6 +52,9 @@ async def _run(job_id: str, checkpoint_dir: Path, *, lead: bool, api_key: str) -
         tasks.start_soon(on_signal)
         if lead:
             _finish_setup(store, job_id)
+            if store.get_job(job_id).cancel_requested:
+                # Cancelled before this runner took the job (taking it clears the flag): stop at once.
+                stop.set()
             result = await execute_job(
                 store,
                 job_id,
@@ -90,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lead", action="store_true", help="take the job, start helpers and settle it")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    # One line per HTTP request would make a runner's log as long as the file; failures are in the ledger.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     api_key = api_key_from_env()
     if not api_key:
         logger.error("no WorkOS API key: set WORKOS_API_KEY (or WORKOS_SECRET_KEY)")

@@ -230,7 +230,13 @@ async def test_cancel_then_resume_imports_every_row_exactly_once(
         plan = await call(
             client,
             "plan_migration",
-            {"csv_path": path.name, "create_org_if_missing": True, "concurrency": 2, "chunk_size": 100},
+            {
+                "csv_path": path.name,
+                "create_org_if_missing": True,
+                "concurrency": 2,
+                "chunk_size": 100,
+                "rate_limit": 5000,
+            },
         )
         job_id = (await call(client, "execute_migration", {"plan_id": plan["plan_id"]}))["job_id"]
         while (await call(client, "get_migration_status", {"job_id": job_id}))["succeeded"] < 20:
@@ -257,14 +263,17 @@ async def test_resume_of_a_running_job_returns_its_status_and_starts_nothing(
     sandbox.configure(latency_ms=20)
     path = write_users(_rows(200))
     async with Client(create_server(settings), mode="legacy") as client:
-        plan = await call(client, "plan_migration", {"csv_path": path.name, "create_org_if_missing": True})
+        plan = await call(
+            client, "plan_migration", {"csv_path": path.name, "create_org_if_missing": True, "rate_limit": 5000}
+        )
         job_id = (await call(client, "execute_migration", {"plan_id": plan["plan_id"]}))["job_id"]
         again = await client.call_tool("resume_migration", {"job_id": job_id})
         await call(client, "cancel_migration", {"job_id": job_id})
-        await finished(client, job_id)
+        stopped = await finished(client, job_id)
     assert not again.is_error and again.structured_content is not None
     assert again.structured_content["started"] is False
     assert "already running" in text(again)
+    assert stopped["state"] == "cancelled" and stopped["pending"] > 0
     assert JobStore.open(settings.state_dir).get_job(job_id).confirmation == "not needed"
 
 
