@@ -16,12 +16,14 @@ from __future__ import annotations
 import logging
 import shlex
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from core.errorlog import read_errors
+from core.errorlog import iter_records, record_cause, record_row
 from core.errors import JobStateError, OptionsError, SourceError
 from core.failures import RERUN_SUGGESTION, Category, Severity, Verdict, classify, normalise_message
 from core.options import output_problem
@@ -116,64 +118,95 @@ class _Group:
     sub_codes: tuple[str, ...]
     message: str
     verdict: Verdict
+    retryable: bool
     count: int = 0
     examples: list[tuple[int, str | None]] = field(default_factory=list)
 
 
 _RawKey = tuple[str, int | None, str, tuple[str, ...], str]
+_OTHER_CAUSES = "(other causes)"
+_MESSAGE_CHARS = 300
 
 
 class _Tally:
-    """Counts failures into groups and keeps the rows to retry (and the others, when asked)."""
+    """Counts failures into groups and keeps the rows to retry (and the others), when a retry file is asked for."""
 
-    def __init__(self, *, keep_others: bool) -> None:
+    def __init__(self, *, keep_rows: bool, keep_others: bool) -> None:
         self.groups: dict[_RawKey, _Group] = {}
-        self.retry = RowSet()
-        self.others: RowSet | None = RowSet() if keep_others else None
-        self.failures = 0
-        self.retryable = 0
+        self.retry: RowSet | None = RowSet() if keep_rows else None
+        self.others: RowSet | None = RowSet() if keep_rows and keep_others else None
         self._by_raw: dict[_RawKey, _Group] = {}
 
-    def add(
+    @property
+    def failures(self) -> int:
+        return sum(group.count for group in self.groups.values())
+
+    @property
+    def retryable(self) -> int:
+        return sum(group.count for group in self.groups.values() if group.retryable)
+
+    def group(
         self,
-        row: int,
-        email: str | None,
         phase: str,
         status: int | None,
         code: str,
         sub_codes: tuple[str, ...],
         message: str,
         retryable: bool | None,
-    ) -> None:
-        raw = (phase, status, code, sub_codes, message)
-        group = self._by_raw.get(raw)
-        if group is None:
-            group = self._group(raw, retryable)
+    ) -> _Group:
+        """The group of a failure with this cause (created and classified on first sight).
+
+        Validation failures group by rule alone: their messages name the row and its values, so they would
+        otherwise make one group per row; the group shows the first one's message, normalised.
+        """
+        raw = (phase, status, code, sub_codes, "" if phase == "validation" else message)
+        found = self._by_raw.get(raw)
+        if found is None:
+            found = self._new_group(raw, message, retryable)
             if len(self._by_raw) >= _RAW_CACHE:
                 self._by_raw.clear()
-            self._by_raw[raw] = group
-        group.count += 1
-        self.failures += 1
-        if len(group.examples) < _EXAMPLES:
-            group.examples.append((row, email))
-        if group.verdict.retryable:
-            self.retryable += 1
-            self.retry.add(row, email_check(email))
-        elif self.others is not None:
-            self.others.add(row, email_check(email))
+            self._by_raw[raw] = found
+        return found
 
-    def _group(self, raw: _RawKey, retryable: bool | None) -> _Group:
-        phase, status, code, sub_codes, message = raw
-        key = (phase, status, code, sub_codes, normalise_message(message))
+    def count(self, group: _Group, row: int, email: str | None) -> None:
+        """Count one failed row in ``group``."""
+        group.count += 1
+        if len(group.examples) < _EXAMPLES:
+            group.examples.append((row, str(email) if email else None))
+        rows = self.retry if group.retryable else self.others
+        if rows is not None:
+            rows.add(row, email_check(email))
+
+    def _new_group(self, raw: _RawKey, message: str, retryable: bool | None) -> _Group:
+        phase, status, code, sub_codes, _ = raw
+        shown = normalise_message(message[: 4 * _MESSAGE_CHARS])[:_MESSAGE_CHARS]
+        key = raw if phase == "validation" else (phase, status, code, sub_codes, shown)
         group = self.groups.get(key)
+        if group is not None:
+            return group
+        verdict = classify(phase, status, code, sub_codes, retryable)
+        if len(self.groups) >= MAX_GROUPS:
+            # Past the cap every new cause lands in one of two catch-all groups, so memory stays bounded.
+            verdict = _OTHER_RETRYABLE if verdict.retryable else _OTHER_NOT_RETRYABLE
+            phase, status, code, sub_codes, shown = key = ("(other)", None, _OTHER_CAUSES, (), verdict.reason)
+            group = self.groups.get(key)
         if group is None:
-            if len(self.groups) >= MAX_GROUPS:
-                key = (phase, status, code, sub_codes, _OTHER_MESSAGES)
-                group = self.groups.get(key)
-            if group is None:
-                verdict = classify(phase, status, code, sub_codes, retryable)
-                group = self.groups[key] = _Group(phase, status, code, sub_codes, key[4], verdict)
+            group = self.groups[key] = _Group(phase, status, code, sub_codes, shown, verdict, verdict.retryable)
         return group
+
+
+_OTHER_RETRYABLE = Verdict(
+    True,
+    "transient",
+    f"more than {MAX_GROUPS} distinct causes; each of these was classified retryable",
+    RERUN_SUGGESTION,
+)
+_OTHER_NOT_RETRYABLE = Verdict(
+    False,
+    "data",
+    f"more than {MAX_GROUPS} distinct causes; each of these needs a change",
+    "Read these rows in the errors file (the groups above cover the most frequent causes).",
+)
 
 
 @dataclass(slots=True)
@@ -217,7 +250,7 @@ def analyze_errors(
     source CSV is not the one the job ran on (then no retry file is written).
     """
     _check_outputs(retry_csv=retry_csv, report=report, inputs=(errors_file, source_csv))
-    tally = _Tally(keep_others=include_non_retryable and retry_csv is not None)
+    tally = _Tally(keep_rows=retry_csv is not None, keep_others=include_non_retryable)
     bad = _BadLines()
     warnings: list[str] = []
     found: tuple[Job, int] | None
@@ -273,9 +306,7 @@ def _read_ledger(job_id: str | None, directory: Path, tally: _Tally) -> tuple[Jo
             raise JobStateError(f"no job in {directory} to analyse")
         for o in store.iter_rows(job.id, state=RowState.FAILED):
             sub_codes = tuple(o.error_sub_codes.split(",")) if o.error_sub_codes else ()
-            tally.add(
-                o.row,
-                o.email,
+            group = tally.group(
                 o.error_phase or "unknown",
                 o.error_status,
                 o.error_code or "unknown",
@@ -283,6 +314,7 @@ def _read_ledger(job_id: str | None, directory: Path, tally: _Tally) -> tuple[Jo
                 o.error_message or "",
                 o.retryable,
             )
+            tally.count(group, o.row, o.email)
         return job, store.counts(job.id).pending
     finally:
         store.close()
@@ -294,21 +326,59 @@ def _read_errors_file(
     """Read an errors file into ``tally``; returns ``job_id``, else the job id of its first record.
 
     Records of any other job are skipped (with a warning): their row numbers name rows of another file.
+    The loop runs once per line of files with a million lines: a record's cause is read and classified once
+    per distinct set of raw values (``causes``), then only the row and email are read.
     """
     seen_job = job_id
     other_jobs: Counter[str] = Counter()
-    add = tally.add
-    for record_job, row, email, phase, status, code, sub_codes, message, retryable in read_errors(path, bad.add):
-        if record_job is not None and record_job != seen_job:
-            if seen_job is not None:
-                other_jobs[record_job] += 1
-                continue
-            seen_job = record_job
-        add(row, email, phase, status, code, sub_codes, message, retryable)
+    causes: dict[tuple[Any, ...], _Group | None] = {}  # None: a record of another job
+    count = tally.count
+    for line, record in iter_records(path, bad.add):
+        get = record.get
+        sub_codes = get("sub_codes")
+        phase = get("phase")
+        raw = (
+            get("job_id"),
+            phase,
+            get("status"),
+            get("code"),
+            None if phase == "validation" else get("message"),
+            get("retryable"),
+            tuple(sub_codes) if type(sub_codes) is list else sub_codes,
+        )
+        try:
+            group = causes.get(raw, _MISSING)
+        except TypeError:  # a hand-made record with a list or object where text belongs
+            group = _MISSING
+        if group is _MISSING:
+            cause = record_cause(record)
+            if seen_job is None:
+                seen_job = cause.job_id
+            if cause.job_id is not None and cause.job_id != seen_job:
+                group = None
+            else:
+                group = tally.group(
+                    cause.phase, cause.status, cause.code, cause.sub_codes, cause.message, cause.retryable
+                )
+            if len(causes) >= _RAW_CACHE:
+                causes.clear()
+            with suppress(TypeError):
+                causes[raw] = group
+        if group is None:
+            other_jobs[str(get("job_id"))] += 1
+            continue
+        row = record_row(get("row"))
+        if row is None:
+            bad.add(line, "no valid row number")
+            continue
+        count(group, row, get("email"))
     if other_jobs:
         named = ", ".join(f"{job} ({count:,})" for job, count in other_jobs.most_common(3))
         warnings.append(f"{other_jobs.total():,} records of other jobs than {seen_job} were skipped: {named}")
     return seen_job
+
+
+_MISSING: Any = object()
 
 
 def _find_job(job_id: str | None, errors_file: Path, checkpoint_dir: Path | None) -> tuple[Job, int] | None:
@@ -359,8 +429,9 @@ def _retry(
     """Write the retry file when asked and there is something in it; returns it and the re-run command."""
     if retry_csv is None:
         return None, None
-    others = tally.others
-    if not len(tally.retry) and not (others is not None and len(others)):
+    rows, others = tally.retry, tally.others
+    assert rows is not None, "a tally for a retry file keeps its rows"
+    if not len(rows) and not (others is not None and len(others)):
         warnings.append(f"nothing to retry: {retry_csv} was not written")
         return None, None
     source = source_csv or (job.csv_path if job is not None else None)
@@ -374,7 +445,7 @@ def _retry(
     if job is None:
         warnings.append(f"the job's record was not found: {source} is checked row by row by email, not by sha256")
     retryable, extra = write_retry_csv(
-        source, retry_csv, rows=tally.retry, extra_rows=others, expected_sha256=job.csv_sha256 if job else None
+        source, retry_csv, rows=rows, extra_rows=others, expected_sha256=job.csv_sha256 if job else None
     )
     options = job.options if job is not None else None
     if options is None:

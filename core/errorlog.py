@@ -3,8 +3,9 @@
 A record holds the job id, row number, email, phase, HTTP status, WorkOS code and sub-codes, message, request id,
 whether a retry may fix it, attempts and a timestamp. It never holds a password, hash, TOTP secret or API
 key: those stay in the source CSV, from which a retry file is rebuilt by row number. JSONL by default;
-CSV when the file name ends in ``.csv``. ``read_errors`` reads either form back, record by record, and
-reports the lines it cannot use instead of stopping on them (files get concatenated, cut and hand-edited).
+CSV when the file name ends in ``.csv``. ``iter_records`` reads either form back, record by record, and
+reports the lines it cannot use instead of stopping on them (files get concatenated, cut and hand-edited);
+``record_row`` and ``record_cause`` read a record's fields whatever their form (JSON types or CSV text).
 """
 
 from __future__ import annotations
@@ -15,20 +16,25 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from core.store import RowOutcome
 
-__all__ = ["ERROR_FIELDS", "MAX_ROW", "ErrorLine", "error_record", "read_errors", "write_errors"]
+__all__ = [
+    "ERROR_FIELDS",
+    "MAX_ROW",
+    "Cause",
+    "error_record",
+    "iter_records",
+    "record_cause",
+    "record_row",
+    "write_errors",
+]
 
 MAX_ROW = (1 << 32) - 1
 """The largest row number a record may carry."""
-
-ErrorLine = tuple[str | None, int, str | None, str, int | None, str, tuple[str, ...], str, bool | None]
-"""A record read back: ``(job_id, row, email, phase, status, code, sub_codes, message, retryable)``. A plain
-tuple, since a million of them pass through the analyzer; a missing phase or code reads as ``unknown``."""
 
 ERROR_FIELDS = (
     "job_id",
@@ -44,6 +50,18 @@ ERROR_FIELDS = (
     "attempts",
     "timestamp",
 )
+
+
+class Cause(NamedTuple):
+    """Everything in a record but its row and email: what the analyzer groups by, with the job and flag."""
+
+    job_id: str | None
+    phase: str
+    status: int | None
+    code: str
+    sub_codes: tuple[str, ...]
+    message: str
+    retryable: bool | None
 
 
 def error_record(outcome: RowOutcome, job_id: str) -> dict[str, Any]:
@@ -87,49 +105,47 @@ def write_errors(outcomes: Iterable[RowOutcome], path: Path, *, job_id: str) -> 
     return count
 
 
-def read_errors(path: Path, on_bad: Callable[[int, str], None]) -> Iterator[ErrorLine]:
-    """Yield the records of an errors file (JSONL, or CSV for ``.csv``) in file order.
+def iter_records(path: Path, on_bad: Callable[[int, str], None]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, record)`` for each record of an errors file (JSONL, or CSV for ``.csv``).
 
-    A line that is not a record (not JSON, not an object, no valid row number, a CSV line of the wrong
-    width) is skipped after ``on_bad(line_number, why)``; blank lines are skipped silently. Opening the
-    file may raise ``OSError``.
+    A line that is not a record (not JSON, not an object, a CSV line of the wrong width) is skipped after
+    ``on_bad(line_number, why)``; blank lines are skipped silently. Values are as the file has them (CSV:
+    text): read them with ``record_row`` and ``record_cause``. Opening the file may raise ``OSError``.
     """
-    records = _csv_records(path, on_bad) if path.suffix.lower() == ".csv" else _jsonl_records(path, on_bad)
-    for line, record in records:
-        row = record.get("row")
-        if type(row) is not int:
-            row = _int(row)
-        if row is None or not 1 <= row <= MAX_ROW:
-            on_bad(line, "no valid row number")
-            continue
-        status = record.get("status")
-        if status is not None and type(status) is not int:
-            status = _int(status)
-        sub_codes = record.get("sub_codes")
-        if not sub_codes:
-            sub_codes = ()
-        elif isinstance(sub_codes, str):
-            sub_codes = tuple(code for code in sub_codes.split(",") if code)
-        elif isinstance(sub_codes, list):
-            sub_codes = tuple(str(code) for code in sub_codes)
-        else:
-            sub_codes = ()
-        retryable = record.get("retryable")
-        if type(retryable) is not bool:
-            retryable = _BOOLS.get(str(retryable).strip().lower())
-        job_id = record.get("job_id")
-        email = record.get("email")
-        yield (
-            str(job_id) if job_id else None,
-            row,
-            str(email) if email else None,
-            str(record.get("phase") or "unknown"),
-            status,
-            str(record.get("code") or "unknown"),
-            sub_codes,
-            str(record.get("message") or ""),
-            retryable,
-        )
+    return _csv_records(path, on_bad) if path.suffix.lower() == ".csv" else _jsonl_records(path, on_bad)
+
+
+def record_row(value: Any) -> int | None:
+    """A record's ``row`` as a row number (1 to ``MAX_ROW``), or None when it is not one."""
+    row = value if type(value) is int else _int(value)
+    return row if row is not None and 1 <= row <= MAX_ROW else None
+
+
+def record_cause(record: dict[str, Any]) -> Cause:
+    """A record's cause; a missing phase or code reads as ``unknown``, unreadable values as absent."""
+    status = record.get("status")
+    if type(status) is not int:
+        status = _int(status)
+    sub_codes = record.get("sub_codes")
+    if isinstance(sub_codes, str):
+        sub_codes = tuple(code for code in sub_codes.split(",") if code)
+    elif isinstance(sub_codes, list):
+        sub_codes = tuple(str(code) for code in sub_codes)
+    else:
+        sub_codes = ()
+    retryable = record.get("retryable")
+    if type(retryable) is not bool:
+        retryable = _BOOLS.get(str(retryable).strip().lower())
+    job_id = record.get("job_id")
+    return Cause(
+        str(job_id) if job_id else None,
+        str(record.get("phase") or "unknown"),
+        status,
+        str(record.get("code") or "unknown"),
+        sub_codes,
+        str(record.get("message") or ""),
+        retryable,
+    )
 
 
 _BOOLS = {"true": True, "false": False}

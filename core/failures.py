@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 from core.records import RULES
@@ -212,6 +213,7 @@ def _transient(phase: str, cause: str) -> Verdict:
     return Verdict(True, "transient", f"{cause}; {_RERUN_BY_PHASE.get(phase, _RERUN_DEFAULT)}", RERUN_SUGGESTION)
 
 
+@cache
 def _validation(code: str) -> Verdict:
     rule = RULES.get(code)
     if rule is None:
@@ -224,22 +226,17 @@ def _validation(code: str) -> Verdict:
     )
 
 
-_MASK = re.compile(
-    r"(?P<email>[^\s'\"<>(),;:]+@[^\s'\"<>(),;:]+)"
-    r"|(?P<id>\b[a-z]+(?:_[a-z]+)*_[0-9A-Z]{26}\b|\b[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\b"
-    r"|\b[0-9a-fA-F]{16,}\b)"
-    r"|(?P<quoted>'[^']*'|\"[^\"]*\")"
-    r"|(?P<number>\b\d+(?:[.,]\d+)*\b)"
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_ID = re.compile(
+    r"\b(?:[a-z]+(?:_[a-z]+)*_[0-9A-Z]{26}|[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|[0-9a-fA-F]{16,})\b"
 )
-_EMAIL_ONLY = re.compile(r"[^\s@]+@[^\s@]+")
+_QUOTED = re.compile(r"'(?!<email>')[^']*'|\"(?!<email>\")[^\"]*\"")
+_NUMBER = re.compile(r"\b\d+(?:[.,]\d+)*\b")
 
 
-def _mask(match: re.Match[str]) -> str:
-    kind = match.lastgroup
-    if kind == "quoted":
-        text = match.group()
-        return f"{text[0]}<email>{text[0]}" if _EMAIL_ONLY.fullmatch(text[1:-1]) else f"{text[0]}<value>{text[0]}"
-    return f"<{kind}>"
+def _mask_quoted(match: re.Match[str]) -> str:
+    quote = match.group()[0]
+    return f"{quote}<value>{quote}"
 
 
 def normalise_message(message: str) -> str:
@@ -248,4 +245,8 @@ def normalise_message(message: str) -> str:
     >>> normalise_message("Row 12, column email: 'ada@@x.io' is not valid (first on row 3)")
     "Row <number>, column email: '<value>' is not valid (first on row <number>)"
     """
-    return _MASK.sub(_mask, message)
+    text = _EMAIL.sub("<email>", message) if "@" in message else message
+    text = _ID.sub("<id>", text)
+    if "'" in text or '"' in text:
+        text = _QUOTED.sub(_mask_quoted, text)
+    return _NUMBER.sub("<number>", text)
