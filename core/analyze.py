@@ -335,6 +335,10 @@ def _read_errors_file(
     count = tally.count
     for line, record in iter_records(path, bad.add):
         get = record.get
+        row = record_row(get("row"))
+        if row is None:
+            bad.add(line, "no valid row number")
+            continue
         sub_codes = get("sub_codes")
         phase = get("phase")
         raw = (
@@ -366,10 +370,6 @@ def _read_errors_file(
                 causes[raw] = group
         if group is None:
             other_jobs[str(get("job_id"))] += 1
-            continue
-        row = record_row(get("row"))
-        if row is None:
-            bad.add(line, "no valid row number")
             continue
         count(group, row, get("email"))
     if other_jobs:

@@ -230,13 +230,13 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _ID = re.compile(
     r"\b(?:[a-z]+(?:_[a-z]+)*_[0-9A-Z]{26}|[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|[0-9a-fA-F]{16,})\b"
 )
-_QUOTED = re.compile(r"'(?!<email>')[^']*'|\"(?!<email>\")[^\"]*\"")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _NUMBER = re.compile(r"\b\d+(?:[.,]\d+)*\b")
 
 
 def _mask_quoted(match: re.Match[str]) -> str:
-    quote = match.group()[0]
-    return f"{quote}<value>{quote}"
+    text = match.group()
+    return text if text[1:-1] == "<email>" else f"{text[0]}<value>{text[0]}"
 
 
 def normalise_message(message: str) -> str:

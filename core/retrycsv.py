@@ -168,5 +168,11 @@ def rerun_options(options: MigrationOptions | None, retry_csv: Path) -> Migratio
 
 
 def rerun_command(options: MigrationOptions | None, retry_csv: Path) -> str:
-    """The exact ``workos-migrate execute`` command that re-runs ``retry_csv`` (see ``rerun_options``)."""
-    return execute_command(rerun_options(options, retry_csv))
+    """The exact ``workos-migrate execute`` command that re-runs ``retry_csv`` (see ``rerun_options``).
+
+    ``adopt`` is the default, so it is spelled out only when it replaces the first run's policy.
+    """
+    command = execute_command(rerun_options(options, retry_csv))
+    if options is not None and options.on_existing_user in ("skip", "fail"):
+        command += " --on-existing-user adopt"
+    return command
