@@ -3,7 +3,9 @@
 A record holds the job id, row number, email, phase, HTTP status, WorkOS code and sub-codes, message, request id,
 whether a retry may fix it, attempts and a timestamp. It never holds a password, hash, TOTP secret or API
 key: those stay in the source CSV, from which a retry file is rebuilt by row number. JSONL by default;
-CSV when the file name ends in ``.csv``.
+CSV when the file name ends in ``.csv``. ``iter_records`` reads either form back, record by record, and
+reports the lines it cannot use instead of stopping on them (files get concatenated, cut and hand-edited);
+``record_row`` and ``record_cause`` read a record's fields whatever their form (JSON types or CSV text).
 """
 
 from __future__ import annotations
@@ -11,14 +13,28 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from core.store import RowOutcome
 
-__all__ = ["ERROR_FIELDS", "error_record", "write_errors"]
+__all__ = [
+    "ERROR_FIELDS",
+    "MAX_ROW",
+    "Cause",
+    "error_record",
+    "iter_records",
+    "record_cause",
+    "record_row",
+    "write_errors",
+]
+
+MAX_ROW = (1 << 32) - 1
+"""The largest row number a record may carry."""
 
 ERROR_FIELDS = (
     "job_id",
@@ -34,6 +50,18 @@ ERROR_FIELDS = (
     "attempts",
     "timestamp",
 )
+
+
+class Cause(NamedTuple):
+    """Everything in a record but its row and email: what the analyzer groups by, with the job and flag."""
+
+    job_id: str | None
+    phase: str
+    status: int | None
+    code: str
+    sub_codes: tuple[str, ...]
+    message: str
+    retryable: bool | None
 
 
 def error_record(outcome: RowOutcome, job_id: str) -> dict[str, Any]:
@@ -75,3 +103,92 @@ def write_errors(outcomes: Iterable[RowOutcome], path: Path, *, job_id: str) -> 
                 count += 1
     os.replace(partial, path)
     return count
+
+
+def iter_records(path: Path, on_bad: Callable[[int, str], None]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, record)`` for each record of an errors file (JSONL, or CSV for ``.csv``).
+
+    A line that is not a record (not JSON, not an object, a CSV line of the wrong width) is skipped after
+    ``on_bad(line_number, why)``; blank lines are skipped silently. Values are as the file has them (CSV:
+    text): read them with ``record_row`` and ``record_cause``. Opening the file may raise ``OSError``.
+    """
+    return _csv_records(path, on_bad) if path.suffix.lower() == ".csv" else _jsonl_records(path, on_bad)
+
+
+def record_row(value: Any) -> int | None:
+    """A record's ``row`` as a row number (1 to ``MAX_ROW``), or None when it is not one."""
+    row = value if type(value) is int else _int(value)
+    return row if row is not None and 1 <= row <= MAX_ROW else None
+
+
+def record_cause(record: dict[str, Any]) -> Cause:
+    """A record's cause; a missing phase or code reads as ``unknown``, unreadable values as absent."""
+    status = record.get("status")
+    if type(status) is not int:
+        status = _int(status)
+    sub_codes = record.get("sub_codes")
+    if isinstance(sub_codes, str):
+        sub_codes = tuple(code for code in sub_codes.split(",") if code)
+    elif isinstance(sub_codes, list):
+        sub_codes = tuple(str(code) for code in sub_codes)
+    else:
+        sub_codes = ()
+    retryable = record.get("retryable")
+    if type(retryable) is not bool:
+        retryable = _BOOLS.get(str(retryable).strip().lower())
+    job_id = record.get("job_id")
+    return Cause(
+        str(job_id) if job_id else None,
+        str(record.get("phase") or "unknown"),
+        status,
+        str(record.get("code") or "unknown"),
+        sub_codes,
+        str(record.get("message") or ""),
+        retryable,
+    )
+
+
+_BOOLS = {"true": True, "false": False}
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _jsonl_records(path: Path, on_bad: Callable[[int, str], None]) -> Iterator[tuple[int, dict[str, Any]]]:
+    loads = orjson.loads
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                record = loads(line)
+            except orjson.JSONDecodeError:
+                if line.strip():
+                    on_bad(number, "not JSON")
+                continue
+            if type(record) is dict:
+                yield number, record
+            else:
+                on_bad(number, "not a JSON object")
+
+
+def _csv_records(path: Path, on_bad: Callable[[int, str], None]) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        reader = csv.reader(handle)
+        header = [name.strip().lower().lstrip("\ufeff") for name in next(reader, [])]
+        if "row" not in header:
+            on_bad(1, "the header has no 'row' column")
+            return
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                on_bad(reader.line_num, f"not CSV ({exc})")
+                continue
+            if len(fields) == len(header):
+                yield reader.line_num, dict(zip(header, fields, strict=True))
+            elif any(fields):
+                on_bad(reader.line_num, f"{len(fields)} fields for {len(header)} header columns")

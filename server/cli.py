@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import click
 
-from core import MigrationOptions, MigrationOrchestrator, validate_csv
+from core import MigrationOptions, MigrationOrchestrator, analyze_errors, validate_csv
 from core.errors import MigrationError, OptionsError
-from server.render import configuration_errors, render_plan, render_validation
+from server.render import configuration_errors, render_analysis, render_plan, render_validation
 
 __all__ = ["json_option", "main", "migration_options"]
 
@@ -174,6 +174,59 @@ def validate(
         fail(f"❌ {exc}")
     click.echo(result.model_dump_json(indent=2) if as_json else render_validation(result))
     sys.exit(0 if result.valid else 1)
+
+
+@main.command()
+@click.argument("job_id", required=False)
+@click.option(
+    "--errors", "errors_file", type=click.Path(path_type=Path), help="Analyse this errors file (JSONL or .csv)."
+)
+@click.option("--csv", "source_csv", type=click.Path(path_type=Path), help="The job's source CSV, if it moved.")
+@click.option(
+    "--retry-csv", type=click.Path(path_type=Path), help="Write the rows to re-run here, rebuilt from the CSV."
+)
+@click.option("--include-non-retryable", is_flag=True, help="Put the rows that need a fix in the retry file too.")
+@click.option("--report", type=click.Path(path_type=Path), help="Write the whole analysis as JSON here.")
+@click.option(
+    "--checkpoint-dir", type=click.Path(path_type=Path), help="Job store directory (default .workos-checkpoints)."
+)
+@json_option
+def analyze(
+    job_id: str | None,
+    errors_file: Path | None,
+    source_csv: Path | None,
+    retry_csv: Path | None,
+    include_non_retryable: bool,
+    report: Path | None,
+    checkpoint_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Group a run's failures, say which a re-run fixes, write a retry CSV and the command to re-run it.
+
+    Reads the job's ledger (JOB_ID, or the latest job) or an errors file (--errors). Exit 0 when there is
+    something to retry, 1 when nothing is retryable, 2 when the input is unusable.
+    """
+    if include_non_retryable and retry_csv is None:
+        fail(configuration_errors(["--include-non-retryable needs --retry-csv (the file it adds rows to)"]))
+    try:
+        result = analyze_errors(
+            job_id,
+            errors_file=errors_file,
+            checkpoint_dir=checkpoint_dir,
+            source_csv=source_csv,
+            retry_csv=retry_csv,
+            include_non_retryable=include_non_retryable,
+            report=report,
+        )
+    except OptionsError as exc:
+        fail(configuration_errors(exc.problems))
+    except MigrationError as exc:
+        fail(f"❌ {exc}")
+    click.echo(result.model_dump_json(indent=2) if as_json else render_analysis(result))
+    sys.exit(result.exit_code)
+
+
+main.add_command(analyze, name="analyze-errors")
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""Human text for the CLI: the boxed MIGRATION PLAN, validation summaries, configuration errors.
+"""Human text for the CLI: the boxed MIGRATION PLAN, validation summaries, error analyses, configuration errors.
 
 Pure functions from core's pydantic results to strings, so the CLI only prints and tests read plain text.
 ``--json`` output does not come here: it is the model's own ``model_dump_json()``.
@@ -6,42 +6,30 @@ Pure functions from core's pydantic results to strings, so the CLI only prints a
 
 from __future__ import annotations
 
-import shlex
-
-from core.options import MigrationOptions, flag_name
+from core.analyze import ErrorAnalysis, ErrorGroup
+from core.options import execute_command
 from core.planner import IssueSummary, MigrationPlan
 from core.validation import ValidationReport
 
-__all__ = ["configuration_errors", "execute_command", "render_issues", "render_plan", "render_validation"]
+__all__ = [
+    "configuration_errors",
+    "execute_command",
+    "render_analysis",
+    "render_issues",
+    "render_plan",
+    "render_validation",
+]
 
 _BOX = (
     "╔════════════════════════════════════════════════════╗\n"
     "║              MIGRATION PLAN                        ║\n"
     "╚════════════════════════════════════════════════════╝"
 )
-_RUN_CONTROL = frozenset({"csv_path", "quiet", "yes", "base_url"})
 
 
 def configuration_errors(problems: list[str]) -> str:
     """The ``❌ Configuration errors:`` block, one bullet per problem."""
     return "❌ Configuration errors:\n" + "\n".join(f"  • {problem}" for problem in problems)
-
-
-def execute_command(options: MigrationOptions) -> str:
-    """The ``workos-migrate execute`` command that runs this plan: the CSV plus every non-default option."""
-    parts = ["workos-migrate", "execute", "--csv", str(options.csv_path)]
-    defaults = MigrationOptions.model_construct()
-    for name in MigrationOptions.model_fields:
-        if name in _RUN_CONTROL:
-            continue
-        value = getattr(options, name)
-        if value == getattr(defaults, name, None) or value is None or value is False:
-            continue
-        if value is True:
-            parts.append(flag_name(name))
-        else:
-            parts += [flag_name(name), f"{value:g}" if isinstance(value, float) else str(value)]
-    return shlex.join(parts)
 
 
 def render_issues(issues: list[IssueSummary], total: int) -> list[str]:
@@ -145,4 +133,62 @@ def render_validation(report: ValidationReport) -> str:
         lines.append(f"✓ No errors ({report.warning_count:,} warnings)")
     else:
         lines.append(f"❌ {report.error_count:,} errors in {report.invalid_rows:,} rows")
+    return "\n".join(lines)
+
+
+_TOP_GROUPS = 8
+_MARKS = {"warning": "↻", "error": "✗", "info": "○"}
+
+
+def _render_group(group: ErrorGroup) -> list[str]:
+    status = f" · {group.status}" if group.status is not None else ""
+    subs = f" ({', '.join(group.sub_codes)})" if group.sub_codes else ""
+    kind = "retryable" if group.retryable else group.category
+    rows = ", ".join(f"{example.row} {example.email or '(no email)'}" for example in group.examples)
+    lines = [
+        f"  {_MARKS[group.severity]} {group.count:,} ({group.share:.1%})  {group.phase}{status} · {group.code}{subs}"
+        f"  [{kind}]"
+    ]
+    if group.message:
+        lines.append(f"      {group.message}")
+    lines += [f"      why: {group.reason}", f"      rows: {rows}"]
+    if not group.retryable:
+        lines.append(f"      fix: {group.suggestion}")
+    return lines
+
+
+def render_analysis(analysis: ErrorAnalysis) -> str:
+    """The top groups, the retryable share, suggestions, warnings, the retry file and the command to re-run."""
+    job = f"job {analysis.job_id}" if analysis.job_id else "unknown job"
+    state = f" ({analysis.job_state})" if analysis.job_state else ""
+    lines = [f"Error analysis of {job}{state}: {analysis.failures:,} failed rows"]
+    if analysis.errors_file:
+        skipped = f" ({analysis.bad_lines:,} unreadable lines skipped)" if analysis.bad_lines else ""
+        lines.append(f"  from {analysis.errors_file}{skipped}")
+    if analysis.failures:
+        phases = ", ".join(f"{phase} {count:,}" for phase, count in analysis.by_phase.items())
+        lines += [
+            f"Retryable:   {analysis.retryable:,} of {analysis.failures:,} ({analysis.retryable_share:.0%})",
+            f"By phase:    {phases}",
+            "",
+            "Top causes (↻ retryable, ✗ needs a fix, ○ policy):",
+        ]
+        for group in analysis.groups[:_TOP_GROUPS]:
+            lines += _render_group(group)
+        hidden = len(analysis.groups) - _TOP_GROUPS
+        if hidden > 0:
+            lines.append(f"  ... and {hidden:,} more groups (--json or --report shows all)")
+    if analysis.suggestions:
+        lines += ["", "Suggestions:", *(f"  • {item}" for item in analysis.suggestions)]
+    if analysis.warnings:
+        lines += ["", "⚠️  Warnings:", *(f"  • {item}" for item in analysis.warnings)]
+    lines.append("")
+    retry = analysis.retry_file
+    if retry is not None:
+        extra = f", {retry.non_retryable_rows:,} to fix first" if retry.non_retryable_rows else ""
+        lines.append(f"Retry file:  {retry.path} ({retry.retryable_rows:,} retryable rows{extra})")
+    if analysis.rerun_command:
+        lines.append(f"To re-run:   {analysis.rerun_command}")
+    elif analysis.exit_code == 1:
+        lines.append("Nothing to retry." if not analysis.failures else "Nothing retryable: see the fixes above.")
     return "\n".join(lines)
