@@ -29,6 +29,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from core import planner
+from core.analyze import analyze_errors as analyze_failures
 from core.csvsource import sha256_file
 from core.errors import JobStateError, MigrationError, OptionsError, SourceError
 from core.planner import MigrationPlan, key_kind
@@ -37,6 +38,7 @@ from core.validation import validate_csv
 from server import jobs
 from server.confirm import Answer, Confirmation, Question, ask, settle
 from server.models import (
+    AnalysisResult,
     ChunkSizeArg,
     ConcurrencyArg,
     CreateOrgArg,
@@ -252,6 +254,48 @@ async def list_migrations(
     """List the migration jobs this server knows (from any session), newest first, with their state and counts."""
     state = _state(ctx)
     result = JobList(state_dir=str(state.settings.state_dir), jobs=jobs.list_statuses(state.store, limit=limit))
+    return _reply(result, result.text())
+
+
+async def analyze_errors(
+    ctx: Context,
+    job_id: JobIdRef,
+    write_retry_csv: Annotated[
+        bool,
+        Field(
+            description=(
+                "Also write a CSV of the rows to retry, copied from the source file (hashes included), for a re-run "
+                "or for fixing by hand."
+            )
+        ),
+    ] = False,
+    retry_csv_path: Annotated[
+        str | None, Field(description="Where to write it (default: <job_id>.retry.csv in the workspace).")
+    ] = None,
+    include_non_retryable: Annotated[
+        bool, Field(description="Put the rows a retry alone cannot fix in the retry CSV too (to fix them first).")
+    ] = False,
+) -> Annotated[CallToolResult, AnalysisResult]:
+    """Explain a job's failed rows: groups by cause, which ones a retry fixes, what to change in the data.
+
+    Optionally writes a retry CSV. Then resume_migration with retry_failed=true sends the failed rows again.
+    """
+    settings = _state(ctx).settings
+    with _translated():
+        retry_csv = None
+        if write_retry_csv or retry_csv_path:
+            target = retry_csv_path or str(settings.workspace / f"{job_id}.retry.csv")
+            retry_csv = settings.confine(target, argument="retry_csv_path")
+        analysis = await anyio.to_thread.run_sync(
+            partial(
+                analyze_failures,
+                job_id,
+                checkpoint_dir=settings.state_dir,
+                retry_csv=retry_csv,
+                include_non_retryable=include_non_retryable,
+            )
+        )
+    result = AnalysisResult.of(analysis, job_id)
     return _reply(result, result.text())
 
 
@@ -524,6 +568,7 @@ def create_server(settings: ServerSettings | None = None) -> MCPServer[Any]:
     server.add_tool(validate_csv_file, name="validate_csv", title="Validate a CSV", annotations=_WRITES_LOCAL_FILE)
     server.add_tool(get_migration_status, title="Migration status", annotations=_READ_ONLY)
     server.add_tool(list_migrations, title="List migrations", annotations=_READ_ONLY)
+    server.add_tool(analyze_errors, title="Analyze failed rows", annotations=_WRITES_LOCAL_FILE)
     if not settings.read_only:
         server.add_tool(
             execute_migration,

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from core.analyze import ErrorAnalysis
 from core.options import MigrationOptions, OnExistingUser
 from core.planner import IssueSummary, MigrationPlan
 from core.validation import ValidationReport
@@ -23,7 +24,9 @@ from server.jobs import JobStatus, quoted
 from server.settings import ServerSettings
 
 __all__ = [
+    "MAX_GROUPS_SHOWN",
     "MAX_ISSUES",
+    "AnalysisResult",
     "ChunkSizeArg",
     "ConcurrencyArg",
     "CreateOrgArg",
@@ -277,4 +280,55 @@ class JobList(BaseModel):
                 f"  {job.job_id}: {job.state.value}, {job.succeeded:,} succeeded, {job.failed:,} failed, "
                 f"{job.pending:,} pending of {job.total_rows:,} ({Path(job.csv_path).name})"
             )
+        return "\n".join(lines)
+
+
+MAX_GROUPS_SHOWN = 10
+"""Error groups an analysis result lists (largest first); the totals always cover every failure."""
+
+
+class AnalysisResult(BaseModel):
+    """A job's failures explained: groups by cause, what a retry fixes, what to change, the retry file."""
+
+    analysis: ErrorAnalysis = Field(description=f"Totals, suggestions and the {MAX_GROUPS_SHOWN} largest groups.")
+    next_step: str
+
+    @classmethod
+    def of(cls, analysis: ErrorAnalysis, job_id: str) -> AnalysisResult:
+        retry = f'resume_migration(job_id="{job_id}", retry_failed=true)'
+        if analysis.retryable:
+            next_step = (
+                f"explain the groups to the user; with their agreement, call {retry} to send the failed rows "
+                "again (rows already imported are never sent twice)"
+            )
+        elif analysis.failures:
+            next_step = "no failure is fixed by a retry alone: explain the suggestions; fix the data, then plan again"
+        else:
+            next_step = "nothing failed"
+        capped = analysis.model_copy(update={"groups": analysis.groups[:MAX_GROUPS_SHOWN]})
+        return cls(analysis=capped, next_step=next_step)
+
+    def text(self) -> str:
+        analysis = self.analysis
+        lines = [
+            f"Job {analysis.job_id}: {analysis.failures:,} failed rows, {analysis.retryable:,} retryable "
+            f"({analysis.retryable_share:.0%}), {analysis.not_retryable:,} not; {analysis.pending_rows:,} rows pending."
+        ]
+        if analysis.groups:
+            lines.append("Groups, largest first (messages masked; emails are row data, quoted):")
+        for group in analysis.groups:
+            status = f" {group.status}" if group.status else ""
+            examples = ", ".join(f"row {row.row} {quoted(row.email)}" for row in group.examples)
+            retry = "retryable" if group.retryable else "not retryable"
+            lines.append(
+                f"  {group.count:,} x {group.phase}{status} {group.code} ({group.category}, {retry}): "
+                f"{quoted(group.message)}; e.g. {examples}. {group.suggestion}"
+            )
+        lines += [f"Suggestion: {item}" for item in analysis.suggestions]
+        if analysis.retry_file:
+            lines.append(
+                f"Retry file: {analysis.retry_file.path} ({analysis.retry_file.rows:,} rows, with the source's hashes)"
+            )
+        lines += [f"Warning: {warning}" for warning in analysis.warnings]
+        lines.append(f"Next: {self.next_step}")
         return "\n".join(lines)

@@ -19,7 +19,7 @@ from tests.mcp_support import call, finished, refused, server_settings, text, wa
 pytestmark = pytest.mark.anyio
 
 WRITE_TOOLS = {"execute_migration", "resume_migration", "cancel_migration"}
-READ_TOOLS = {"plan_migration", "validate_csv", "get_migration_status", "list_migrations"}
+READ_TOOLS = {"plan_migration", "validate_csv", "get_migration_status", "list_migrations", "analyze_errors"}
 
 
 @pytest.fixture(params=["legacy", "auto"])
@@ -294,7 +294,7 @@ async def test_completed_job_with_errors_needs_retry_failed_to_resume(
 
 async def test_unknown_jobs_are_tool_errors_and_missing_resources(settings: ServerSettings, mode: str) -> None:
     async with Client(create_server(settings), mode=mode) as client:
-        for tool in ("get_migration_status", "cancel_migration", "resume_migration"):
+        for tool in ("get_migration_status", "cancel_migration", "resume_migration", "analyze_errors"):
             assert "no job 'job-x'" in await refused(client, tool, {"job_id": "job-x"})
         with pytest.raises(Exception, match="no job"):
             await client.read_resource("migration://jobs/job-x")
