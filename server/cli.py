@@ -296,3 +296,15 @@ def sandbox(
     except OptionsError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
+
+
+@main.command()
+def serve() -> None:
+    """Run the MCP server over stdio, for AI assistants (see docs/mcp-clients.md).
+
+    Settings come from the environment: WORKOS_API_KEY, WORKOS_BASE_URL, MIGRATION_WORKSPACE,
+    MIGRATION_STATE_DIR, MIGRATION_CONFIRM_MODE, MIGRATION_READ_ONLY (docs/tools.md).
+    """
+    from server.mcp import main as serve_mcp
+
+    serve_mcp()

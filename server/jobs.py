@@ -334,6 +334,11 @@ def _next_step(job: Job, result: MigrationResult, running: bool) -> str:
         return f"cancelled with {result.pending:,} rows pending; {resume} to continue"
     if job.state is JobState.FAILED:
         return f"stopped by a fatal error (last_error); fix the cause, then {resume}"
+    if job.state is JobState.COMPLETED_WITH_ERRORS and result.failed == result.invalid:
+        return (
+            f"{result.invalid:,} rows are invalid in the file and were never sent: call analyze_errors("
+            f'job_id="{job.id}") for the fix of each; fix them in a copy and import that copy with a new plan'
+        )
     if job.state is JobState.COMPLETED_WITH_ERRORS:
         return (
             f'{result.failed:,} rows failed: call analyze_errors(job_id="{job.id}") to group them and write a retry '
