@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 _PID_FILE = "runner.pid"
 _LOG_FILE = "runner.log"
 _POLL_SECONDS = 1.0
+_LIVENESS_SECONDS = 0.1
 # Popen objects of the workers this process started: polling them reaps them, so a finished worker
 # never lingers as a zombie that looks alive.
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -360,11 +361,16 @@ async def follow(
     on_progress: Callable[[JobStatus], Awaitable[None]],
     poll: float = _POLL_SECONDS,
 ) -> JobStatus:
-    """Wait up to ``seconds`` for the job to stop running, reporting its status about every ``poll`` seconds."""
+    """Wait up to ``seconds`` for the job's worker to stop, reporting the status about every ``poll`` seconds.
+
+    Between reports only the worker's liveness is checked (cheap), so the wait ends soon after the job does.
+    """
     deadline = time.monotonic() + seconds
     status = job_status(store, job_id)
-    while status.worker_running and (left := deadline - time.monotonic()) > 0:
+    while status.worker_running and deadline - time.monotonic() > 0:
         await on_progress(status)
-        await anyio.sleep(min(poll, left))
+        report_at = min(time.monotonic() + poll, deadline)
+        while (pause := report_at - time.monotonic()) > 0 and worker_running(store, job_id):
+            await anyio.sleep(min(_LIVENESS_SECONDS, pause))
         status = job_status(store, job_id)
     return status

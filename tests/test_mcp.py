@@ -222,11 +222,12 @@ async def test_writes_without_a_key_say_where_to_configure_it(
 
 
 async def test_cancel_then_resume_imports_every_row_exactly_once(
-    settings: ServerSettings, mode: str, write_users: CsvWriter, sandbox: SandboxHandle
+    settings: ServerSettings, write_users: CsvWriter, sandbox: SandboxHandle
 ) -> None:
+    # On the handshake era real hosts speak; both eras call these tools in the confirmation and error tests.
     sandbox.configure(latency_ms=20)
-    path = write_users(_rows(400))
-    async with Client(create_server(settings), mode=mode) as client:
+    path = write_users(_rows(200))
+    async with Client(create_server(settings), mode="legacy") as client:
         plan = await call(
             client,
             "plan_migration",
@@ -248,13 +249,13 @@ async def test_cancel_then_resume_imports_every_row_exactly_once(
         again = await call(client, "resume_migration", {"job_id": job_id})
         done = await finished(client, job_id)
     assert cancelling["cancel_requested"]
-    assert cancelled["state"] == "cancelled" and 0 < cancelled["pending"] < 400
+    assert cancelled["state"] == "cancelled" and 0 < cancelled["pending"] < 200
     assert "resume_migration" in cancelled["next_step"]
     assert resumed["started"] and resumed["confirmation"] == "not needed"
     assert not again["started"] or again["status"]["state"] == "completed"
-    assert (done["state"], done["succeeded"]) == ("completed", 400)
+    assert (done["state"], done["succeeded"]) == ("completed", 200)
     emails = [user["email"] for user in sandbox.state()["users"]]
-    assert len(emails) == len(set(emails)) == 400
+    assert len(emails) == len(set(emails)) == 200
 
 
 async def test_resume_of_a_running_job_returns_its_status_and_starts_nothing(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from mcp import Client, StdioServerParameters
 
+from server import cli
 from server.mcp import create_server
 from server.settings import ServerSettings
 
@@ -45,7 +45,7 @@ async def test_docs_describe_every_tool_argument_and_result_field(tmp_path: Path
     assert "`migration://jobs`" in doc and "guided_migration" in doc
 
 
-async def test_mcp_json_and_the_serve_command_start_the_server(tmp_path: Path) -> None:
+async def test_mcp_json_starts_the_server_with_the_key_from_the_environment(tmp_path: Path) -> None:
     config = json.loads((ROOT / "mcp.json").read_text())
     (server,) = config["mcpServers"].values()
     env = {"WORKOS_API_KEY": "sk_test_from_env"}
@@ -53,19 +53,20 @@ async def test_mcp_json_and_the_serve_command_start_the_server(tmp_path: Path) -
     expanded = {name: _expand(value, env) for name, value in server["env"].items()}
     assert expanded["WORKOS_API_KEY"] == "sk_test_from_env"
     assert expanded["WORKOS_BASE_URL"] == "https://api.workos.com"
-    bin_dir = Path(sys.executable).parent
-    launches = [
-        (str(ROOT / server["command"]), server["args"]),
-        (str(bin_dir / "workos-migrate"), ["serve"]),
-    ]
-    for command, args in launches:
-        assert os.access(command, os.X_OK), command
-        params = StdioServerParameters(
-            command=command,
-            args=args,
-            env={**expanded, "MIGRATION_STATE_DIR": str(tmp_path / "state")},
-            cwd=str(ROOT),
-        )
-        async with Client(params, mode="legacy") as client:
-            names = {tool.name for tool in (await client.list_tools()).tools}
-        assert {"plan_migration", "execute_migration", "analyze_errors"} <= names
+    params = StdioServerParameters(
+        command=str(ROOT / server["command"]),
+        args=server["args"],
+        env={**expanded, "MIGRATION_STATE_DIR": str(tmp_path / "state")},
+        cwd=str(ROOT),
+    )
+    async with Client(params, mode="legacy") as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+    assert {"plan_migration", "execute_migration", "analyze_errors"} <= names
+
+
+def test_serve_command_runs_the_same_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[bool] = []
+    monkeypatch.setattr("server.mcp.main", lambda: served.append(True))
+    result = CliRunner().invoke(cli.main, ["serve"])
+    assert result.exit_code == 0 and served == [True]
+    assert "MCP server over stdio" in CliRunner().invoke(cli.main, ["serve", "--help"]).output

@@ -130,7 +130,7 @@ async def test_a_job_outlives_its_server_and_a_new_server_finds_it_finished(
     workspace: Path, sandbox: SandboxHandle, write_users: CsvWriter
 ) -> None:
     sandbox.configure(latency_ms=10)
-    rows = [{"email": f"user{n}@example.com", "org_external_id": "acme", "org_name": "Acme"} for n in range(150)]
+    rows = [{"email": f"user{n}@example.com", "org_external_id": "acme", "org_name": "Acme"} for n in range(60)]
     path = write_users(rows)
     arguments = {"csv_path": path.name, "create_org_if_missing": True, "rate_limit": 5000, "concurrency": 2}
     async with Client(_params(workspace, sandbox), mode="legacy") as client:
@@ -141,15 +141,15 @@ async def test_a_job_outlives_its_server_and_a_new_server_finds_it_finished(
         listed = await call(client, "list_migrations", {})
         status = await finished(client, started["job_id"])
     assert [job["job_id"] for job in listed["jobs"]] == [started["job_id"]]
-    assert (status["state"], status["succeeded"]) == ("completed", 150)
-    assert len(sandbox.state()["users"]) == 150
+    assert (status["state"], status["succeeded"]) == ("completed", 60)
+    assert len(sandbox.state()["users"]) == 60
 
 
 async def test_killed_worker_is_resumed_through_the_tool(
     workspace: Path, sandbox: SandboxHandle, write_users: CsvWriter
 ) -> None:
     sandbox.configure(latency_ms=10)
-    rows = [{"email": f"user{n}@example.com", "org_external_id": "acme", "org_name": "Acme"} for n in range(600)]
+    rows = [{"email": f"user{n}@example.com", "org_external_id": "acme", "org_name": "Acme"} for n in range(300)]
     path = write_users(rows)
     settings = server_settings(workspace, sandbox)
     async with Client(create_server(settings), mode="legacy") as client:
@@ -170,11 +170,11 @@ async def test_killed_worker_is_resumed_through_the_tool(
     assert (killed["state"], killed["worker_running"]) == ("interrupted", False)
     assert "resume_migration" in killed["next_step"] and killed["pending"] > 0
     assert resumed["started"]
-    assert (done["state"], done["succeeded"], done["failed"]) == ("completed", 600, 0)
+    assert (done["state"], done["succeeded"], done["failed"]) == ("completed", 300, 0)
     state = sandbox.state()
     emails = [user["email"] for user in state["users"]]
-    assert len(emails) == len(set(emails)) == 600
-    assert len(state["organization_memberships"]) == 600 and len(state["organizations"]) == 1
+    assert len(emails) == len(set(emails)) == 300
+    assert len(state["organization_memberships"]) == 300 and len(state["organizations"]) == 1
 
 
 async def test_no_tool_result_resource_or_log_of_a_run_holds_a_secret(
