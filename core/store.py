@@ -40,6 +40,7 @@ __all__ = [
     "RowState",
     "StoredPlan",
     "new_job_id",
+    "process_exists",
 ]
 
 SCHEMA_VERSION = 1
@@ -729,8 +730,11 @@ def _alive(pid: int, host: str, heartbeat_at: float, threshold: float) -> bool:
     """A runner is alive when it beat recently and, on this host, its process still exists."""
     if heartbeat_at < threshold:
         return False
-    if host != socket.gethostname():
-        return True
+    return host != socket.gethostname() or process_exists(pid)
+
+
+def process_exists(pid: int) -> bool:
+    """True when a process ``pid`` exists on this host (a zombie included)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

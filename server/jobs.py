@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from core.engine import MigrationResult, job_result, record_job, start_resume
 from core.errors import JobStateError
 from core.options import MigrationOptions
-from core.store import Job, JobState, JobStore, RowOutcome
+from core.store import Job, JobState, JobStore, RowOutcome, process_exists
 from server.worker import runner_command
 
 __all__ = [
@@ -165,14 +165,8 @@ def _process_running(pid: int, job_id: str) -> bool:
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except FileNotFoundError:
         return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+    except OSError:  # no /proc: the pid alone has to do
+        return process_exists(pid)
     # A reused pid runs something else; a zombie has an empty command line.
     return b"server.worker" in command and job_id.encode() in command
 

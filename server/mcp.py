@@ -33,7 +33,7 @@ from core.analyze import analyze_errors as analyze_failures
 from core.csvsource import sha256_file
 from core.errors import JobStateError, MigrationError, OptionsError, SourceError
 from core.planner import MigrationPlan, key_kind
-from core.store import JobState, JobStore, RowState
+from core.store import JobStore, RowState
 from core.validation import validate_csv
 from server import jobs
 from server.confirm import Answer, Confirmation, Question, ask, settle
@@ -422,12 +422,10 @@ async def _resumption(ctx: Context, job_id: str, retry_failed: bool) -> _Resumpt
             return _Resumption(job_id, None)
         job = state.store.get_job(job_id)
         counts = state.store.counts(job_id)
-    rows = counts.failed - counts.invalid if retry_failed else counts.pending
-    if job.state is JobState.PREPARING:
-        rows = job.total_rows
+    rows = counts.pending + (counts.failed - counts.invalid if retry_failed else 0)
     retry = ", retry_failed=true" if retry_failed else ""
     question = Question(
-        verb="Resume job " + job_id + ": send",
+        verb=f"Resume job {job_id}: send",
         rows=rows,
         csv_name=job.csv_path.name,
         base_url=job.options.base_url,
