@@ -130,6 +130,7 @@ async def test_validate_auto_fix_writes_a_fixed_copy_next_to_the_input(
 async def test_execute_returns_at_once_and_status_follows_the_job_to_completion(
     settings: ServerSettings, mode: str, write_users: CsvWriter, sandbox: SandboxHandle
 ) -> None:
+    sandbox.configure(latency_ms=10)  # the job must still run when the first status call comes
     path = write_users(_rows(40))
     progress: list[tuple[float, float | None]] = []
 
