@@ -28,7 +28,7 @@ from core.errors import JobStateError, OptionsError, SourceError
 from core.failures import RERUN_SUGGESTION, Category, Severity, Verdict, classify, normalise_message
 from core.options import output_problem
 from core.retrycsv import RowSet, email_check, rerun_command, write_retry_csv
-from core.store import STORE_FILENAME, Job, JobStore, RowState
+from core.store import STORE_FILENAME, Job, JobStore
 
 __all__ = [
     "DEFAULT_CHECKPOINT_DIR",
@@ -304,17 +304,17 @@ def _read_ledger(job_id: str | None, directory: Path, tally: _Tally) -> tuple[Jo
         job = store.get_job(job_id) if job_id else store.latest_job()
         if job is None:
             raise JobStateError(f"no job in {directory} to analyse")
-        for o in store.iter_rows(job.id, state=RowState.FAILED):
-            sub_codes = tuple(o.error_sub_codes.split(",")) if o.error_sub_codes else ()
-            group = tally.group(
-                o.error_phase or "unknown",
-                o.error_status,
-                o.error_code or "unknown",
-                sub_codes,
-                o.error_message or "",
-                o.retryable,
+        group, count = tally.group, tally.count
+        for row, email, phase, status, code, sub_codes, message, retryable in store.iter_failures(job.id):
+            cause = group(
+                phase or "unknown",
+                status,
+                code or "unknown",
+                tuple(sub_codes.split(",")) if sub_codes else (),
+                message or "",
+                None if retryable is None else bool(retryable),
             )
-            tally.count(group, o.row, o.email)
+            count(cause, row, email)
         return job, store.counts(job.id).pending
     finally:
         store.close()
