@@ -432,7 +432,8 @@ def _retry(
     rows, others = tally.retry, tally.others
     assert rows is not None, "a tally for a retry file keeps its rows"
     if not len(rows) and not (others is not None and len(others)):
-        warnings.append(f"nothing to retry: {retry_csv} was not written")
+        stale = " (the file there is from before: it is not this analysis' retry file)" if retry_csv.exists() else ""
+        warnings.append(f"nothing to retry: {retry_csv} was not written{stale}")
         return None, None
     source = source_csv or (job.csv_path if job is not None else None)
     if source is None:

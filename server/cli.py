@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +20,7 @@ from core import MigrationOptions, MigrationOrchestrator, analyze_errors, valida
 from core.errors import MigrationError, OptionsError
 from server.render import configuration_errors, render_analysis, render_plan, render_validation
 
-__all__ = ["json_option", "main", "migration_options"]
+__all__ = ["core_errors", "json_option", "main", "migration_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,6 +80,17 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+@contextmanager
+def core_errors() -> Iterator[None]:
+    """Translate core's exceptions once, exiting 2: option problems as the configuration block, the rest as one line."""
+    try:
+        yield
+    except OptionsError as exc:
+        fail(configuration_errors(exc.problems))
+    except MigrationError as exc:
+        fail(f"❌ {exc}")
+
+
 def migration_options(func: F) -> F:
     """Add every orchestrator flag to a command and pass it ``options: MigrationOptions``.
 
@@ -122,12 +134,8 @@ def plan(options: MigrationOptions, as_json: bool) -> None:
 
     Exit 0 when the plan is valid, 1 when it is invalid, 2 when the file or the options are unusable.
     """
-    try:
+    with core_errors():
         result = MigrationOrchestrator(options).plan()
-    except OptionsError as exc:
-        fail(configuration_errors(exc.problems))
-    except MigrationError as exc:
-        fail(f"❌ {exc}")
     click.echo(result.model_dump_json(indent=2) if as_json else render_plan(result))
     sys.exit(0 if result.valid else 1)
 
@@ -160,7 +168,7 @@ def validate(
         problems.append("--fixed-csv needs --auto-fix")
     if problems:
         fail(configuration_errors(problems))
-    try:
+    with core_errors():
         result = validate_csv(
             csv_path,
             single_org=single_org,
@@ -168,10 +176,6 @@ def validate(
             fixed_csv=fixed_csv,
             report=report,
         )
-    except OptionsError as exc:
-        fail(configuration_errors(exc.problems))
-    except MigrationError as exc:
-        fail(f"❌ {exc}")
     click.echo(result.model_dump_json(indent=2) if as_json else render_validation(result))
     sys.exit(0 if result.valid else 1)
 
@@ -208,7 +212,7 @@ def analyze(
     """
     if include_non_retryable and retry_csv is None:
         fail(configuration_errors(["--include-non-retryable needs --retry-csv (the file it adds rows to)"]))
-    try:
+    with core_errors():
         result = analyze_errors(
             job_id,
             errors_file=errors_file,
@@ -218,10 +222,6 @@ def analyze(
             include_non_retryable=include_non_retryable,
             report=report,
         )
-    except OptionsError as exc:
-        fail(configuration_errors(exc.problems))
-    except MigrationError as exc:
-        fail(f"❌ {exc}")
     click.echo(result.model_dump_json(indent=2) if as_json else render_analysis(result))
     sys.exit(result.exit_code)
 

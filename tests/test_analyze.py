@@ -160,6 +160,9 @@ async def test_validation_failures_are_not_retryable_and_say_which_column_rule_a
     assert analysis.exit_code == 1 and analysis.retryable == 0 and analysis.failures == 3
     assert analysis.retry_file is None and not (tmp_path / "retry.csv").exists()
     assert any("nothing to retry" in warning for warning in analysis.warnings)
+    (tmp_path / "retry.csv").write_text("email\nold@example.com\n")
+    again = analyze(importer, result.job_id, retry_csv=tmp_path / "retry.csv")
+    assert any("it is not this analysis' retry file" in warning for warning in again.warnings)
     codes = {group.code: group for group in analysis.groups}
     assert set(codes) == {"email_invalid", "email_duplicate_in_org", "metadata_not_json"}
     metadata = codes["metadata_not_json"]
