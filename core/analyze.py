@@ -44,8 +44,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT_DIR = Path(".workos-checkpoints")
 MAX_GROUPS = 1000
-"""Distinct groups kept; failures past it fold into one ``(other messages)`` group per phase and code."""
-_OTHER_MESSAGES = "(other messages)"
+"""Distinct groups kept; failures with yet other causes fold into two ``(other causes)`` groups (retryable or not)."""
 _EXAMPLES = 3
 _RAW_CACHE = 20_000
 _BAD_LINES_LISTED = 5
@@ -292,9 +291,6 @@ def _check_outputs(*, retry_csv: Path | None, report: Path | None, inputs: tuple
         raise OptionsError(problems)
 
 
-# -- reading failures ---------------------------------------------------------------------------------
-
-
 def _read_ledger(job_id: str | None, directory: Path, tally: _Tally) -> tuple[Job, int]:
     """Read a job's failed rows from its ledger into ``tally``; returns the job and its rows without outcome."""
     if not (directory / STORE_FILENAME).is_file():
@@ -418,9 +414,6 @@ def _job_warnings(job: Job, pending: int, warnings: list[str]) -> None:
             f"{pending:,} rows of job {job.id} have no outcome yet ({job.state.value}): they are not in this analysis; "
             f"finish them with: workos-migrate resume {job.id}"
         )
-
-
-# -- the retry file and the result --------------------------------------------------------------------
 
 
 def _retry(
