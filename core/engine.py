@@ -472,9 +472,10 @@ async def execute_job(
 ) -> MigrationResult:
     """Run a job to its end as the lead runner and settle it.
 
-    With ``--workers N`` the lead starts ``N - 1`` helper processes running ``helper_command`` (which must
-    run ``run_job(..., lead=False)`` for this job; the API key reaches them through the environment, never
-    the command line), runs its own share, waits for them, then settles the job with ``finish_job``.
+    With ``--workers N`` the lead starts ``N - 1`` helper processes (``python -m core.runner``, or
+    ``helper_command``), which join the job with ``run_job(..., lead=False)``; the API key reaches them
+    through the environment, never the command line. The lead runs its own share, waits for them, then
+    settles the job with ``finish_job``.
     """
     stop = stop or anyio.Event()
     job = store.get_job(job_id)
@@ -494,14 +495,15 @@ async def execute_job(
             watching.start_soon(propagate_stop)
             async with anyio.create_task_group() as work:
                 work.start_soon(lead)
-                if job.options.workers > 1 and helper_command:
+                if job.options.workers > 1:
                     # Helpers join only once the lead holds the job.
                     await _wait_until_running(store, job_id)
                     log_dir = store.job_dir(job_id)
                     log_dir.mkdir(parents=True, exist_ok=True)
+                    command = list(helper_command or _helper_command(store, job_id))
                     for number in range(1, job.options.workers):
                         with (log_dir / f"worker-{number}.log").open("ab") as log:
-                            helper = await anyio.open_process(list(helper_command), stdout=log, stderr=log)
+                            helper = await anyio.open_process(command, stdout=log, stderr=log)
                         helpers.append(helper)
                         work.start_soon(helper.wait)
             watching.cancel_scope.cancel()
@@ -510,6 +512,13 @@ async def execute_job(
             for helper in helpers:
                 await helper.wait()
     return finish_job(store, job_id, fatal=fatal, stopped=stop.is_set())
+
+
+def _helper_command(store: JobStore, job_id: str) -> list[str]:
+    # Imported here: core.runner imports this module.
+    from core.runner import runner_command
+
+    return runner_command(job_id, store.directory, lead=False)
 
 
 async def _wait_until_running(store: JobStore, job_id: str) -> None:
