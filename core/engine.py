@@ -358,7 +358,7 @@ class _Runner:
             fixed_org_id=fixed_org,
         )
         source = CsvSource(self.job.csv_path)
-        send, receive = anyio.create_memory_object_stream[tuple[UserRecord, int]](options.concurrency * 2)
+        send, receive = anyio.create_memory_object_stream[tuple[UserRecord, int, bool]](options.concurrency * 2)
         async with anyio.create_task_group() as beating:
             beating.start_soon(self._heartbeat)
             async with anyio.create_task_group() as tasks:
@@ -379,7 +379,7 @@ class _Runner:
             return await orgs.resolve(OrgKey(name=options.org_name))
         return None
 
-    async def _read(self, source: CsvSource, send: ObjectSendStream[tuple[UserRecord, int]]) -> None:
+    async def _read(self, source: CsvSource, send: ObjectSendStream[tuple[UserRecord, int, bool]]) -> None:
         async with send:
             while not self.stop.is_set():
                 claim = self.store.claim_chunk(self.job.id, self.runner_id)
@@ -393,22 +393,24 @@ class _Runner:
                         continue
                     if self.stop.is_set():
                         break
-                    await send.send((to_record(row, fields, source.columns), spec.index))
+                    await send.send((to_record(row, fields, source.columns), spec.index, claim.claimed_before))
                     dispatched += 1
                 if self.stop.is_set():
                     return
                 self._chunks[spec.index][1] = dispatched
                 self._maybe_chunk_done(spec.index)
 
-    async def _row_task(self, pipeline: RowPipeline, receive: ObjectReceiveStream[tuple[UserRecord, int]]) -> None:
+    async def _row_task(
+        self, pipeline: RowPipeline, receive: ObjectReceiveStream[tuple[UserRecord, int, bool]]
+    ) -> None:
         async with receive:
-            async for record, chunk in receive:
+            async for record, chunk, maybe_sent in receive:
                 if self.stop.is_set():
                     continue
                 if self.stats.first_request_at is None:
                     self.stats.first_request_at = time.monotonic()
                 try:
-                    outcome = await pipeline.process(record, chunk)
+                    outcome = await pipeline.process(record, chunk, maybe_sent=maybe_sent)
                 except AuthenticationError as exc:
                     self.fatal = self.fatal or f"WorkOS refused the API key: {exc}"
                     self.stop.set()
