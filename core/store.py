@@ -551,7 +551,9 @@ class JobStore:
                 "UPDATE chunks SET state='claimed', runner_id=?, claims=claims+1 WHERE job_id=? AND idx=?",
                 (runner_id, job_id, spec.index),
             )
-            finished = db.execute("SELECT row FROM rows WHERE job_id=? AND chunk=?", (job_id, spec.index)).fetchall()
+            finished = db.execute(
+                "SELECT row FROM rows INDEXED BY rows_by_chunk WHERE job_id=? AND chunk=?", (job_id, spec.index)
+            ).fetchall()
         return ChunkClaim(spec, frozenset(r for (r,) in finished), claimed_before=found[4] > 0)
 
     def reopen_failed(self, job_id: str) -> int:
@@ -628,7 +630,9 @@ class JobStore:
     def user_for_email(self, job_id: str, email: str) -> tuple[str, str] | None:
         """The user an earlier row of this job settled for ``email`` and how: ``created`` wins, then ``skipped``."""
         found = self._db.execute(
-            "SELECT user_id, user_action FROM rows WHERE job_id=? AND email=? AND user_id IS NOT NULL"
+            # Without INDEXED BY, SQLite may walk every row of the job by primary key: O(rows) per lookup.
+            "SELECT user_id, user_action FROM rows INDEXED BY rows_by_email"
+            " WHERE job_id=? AND email=? AND user_id IS NOT NULL"
             " ORDER BY user_action = 'created' DESC, user_action = 'skipped' DESC LIMIT 1",
             (job_id, email),
         ).fetchone()
