@@ -91,10 +91,14 @@ class ChunkSpec(NamedTuple):
 
 
 class ChunkClaim(NamedTuple):
-    """A chunk a runner claimed, with the rows already finished in it (never sent again)."""
+    """A chunk a runner claimed, with the rows already finished in it (never sent again).
+
+    ``claimed_before`` says an earlier runner held the chunk: its unfinished rows may have been sent.
+    """
 
     spec: ChunkSpec
     finished_rows: frozenset[int]
+    claimed_before: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +225,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     row_count INTEGER NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending',
     runner_id TEXT,
+    claims INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rows (
@@ -541,19 +546,21 @@ class JobStore:
         with self._write() as db:
             self._reap_dead_runners(db, job_id, time.time())
             found = db.execute(
-                "SELECT idx, first_row, byte_offset, row_count FROM chunks"
+                "SELECT idx, first_row, byte_offset, row_count, claims FROM chunks"
                 " WHERE job_id=? AND state='pending' ORDER BY idx LIMIT 1",
                 (job_id,),
             ).fetchone()
             if found is None:
                 return None
-            spec = ChunkSpec(*found)
+            spec = ChunkSpec(*found[:4])
             db.execute(
-                "UPDATE chunks SET state='claimed', runner_id=? WHERE job_id=? AND idx=?",
+                "UPDATE chunks SET state='claimed', runner_id=?, claims=claims+1 WHERE job_id=? AND idx=?",
                 (runner_id, job_id, spec.index),
             )
-            finished = db.execute("SELECT row FROM rows WHERE job_id=? AND chunk=?", (job_id, spec.index)).fetchall()
-        return ChunkClaim(spec, frozenset(r for (r,) in finished))
+            finished = db.execute(
+                "SELECT row FROM rows INDEXED BY rows_by_chunk WHERE job_id=? AND chunk=?", (job_id, spec.index)
+            ).fetchall()
+        return ChunkClaim(spec, frozenset(r for (r,) in finished), claimed_before=found[4] > 0)
 
     def reopen_failed(self, job_id: str) -> int:
         """For ``--retry-failed``: forget failed outcomes that a retry may fix and reopen their chunks.
@@ -629,7 +636,9 @@ class JobStore:
     def user_for_email(self, job_id: str, email: str) -> tuple[str, str] | None:
         """The user an earlier row of this job settled for ``email`` and how: ``created`` wins, then ``skipped``."""
         found = self._db.execute(
-            "SELECT user_id, user_action FROM rows WHERE job_id=? AND email=? AND user_id IS NOT NULL"
+            # Without INDEXED BY, SQLite may walk every row of the job by primary key: O(rows) per lookup.
+            "SELECT user_id, user_action FROM rows INDEXED BY rows_by_email"
+            " WHERE job_id=? AND email=? AND user_id IS NOT NULL"
             " ORDER BY user_action = 'created' DESC, user_action = 'skipped' DESC LIMIT 1",
             (job_id, email),
         ).fetchone()
