@@ -2,11 +2,14 @@
 
 Generates an errors file with a realistic mix of failures (transient user and membership failures,
 organization 5xx, 429s, timeouts, policy refusals, WorkOS 4xx and validation failures whose messages
-quote emails, so a tenth of the messages are unique), then measures, each in a fresh subprocess:
+quote emails, so one message in seven is unique), then measures, each in a fresh subprocess:
 1. the baseline: reading the file and parsing every line with orjson, nothing else;
-2. ``analyze_errors(errors_file=...)``: the analysis (time of the call, and the time as a ratio to the baseline);
+2. ``analyze_errors(errors_file=...)``: the analysis alone;
 3. the same with ``retry_csv``, against a generated source CSV with one row per failure (hashes included);
-and for each the peak RSS (``ru_maxrss``) next to that of a process that only imported the code.
+4. ``analyze_errors(job_id)`` on a job store whose ledger holds the same failures;
+and for each the wall and CPU time of the call (the CPU time as a ratio to the baseline's: on a shared machine
+the wall time moves with the load, the CPU time much less) and the peak RSS (``ru_maxrss``) next to that of
+a process that only imported the code.
 
 Run: ``.venv/bin/python bench/analyze_bench.py [--lines N] [--keep DIR]``.
 """
@@ -20,6 +23,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from core.csvsource import sha256_file
+from core.options import MigrationOptions
+from core.store import JobStore, RowOutcome, RowState
 
 BCRYPT = "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
 JOB = "job-20261130-120000-beef"
@@ -81,29 +88,28 @@ MIX = [
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-mode, errors, source, retry = sys.argv[1:5]
+mode, errors, source, retry, job = sys.argv[1:6]
+result = {}
 if mode == "baseline":
     import orjson
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with open(errors, "rb") as handle:
-        lines = sum(1 for line in handle if orjson.loads(line) is not None)
-    result = {"lines": lines}
+        result["lines"] = sum(1 for line in handle if orjson.loads(line) is not None)
 else:
     from core.analyze import analyze_errors
-    started = time.perf_counter()
-    if mode == "import":
-        result = {}
-    else:
+    started, cpu = time.perf_counter(), time.process_time()
+    if mode != "import":
         analysis = analyze_errors(
-            errors_file=Path(errors),
-            checkpoint_dir=Path(errors).parent / "no-store",
+            job if mode == "ledger" else None,
+            errors_file=None if mode == "ledger" else Path(errors),
+            checkpoint_dir=Path(errors).parent / ("store" if mode == "ledger" else "no-store"),
             source_csv=Path(source) if mode == "retry" else None,
             retry_csv=Path(retry) if mode == "retry" else None,
         )
         result = {"failures": analysis.failures, "groups": len(analysis.groups), "retryable": analysis.retryable,
                   "retry_rows": analysis.retry_file.rows if analysis.retry_file else 0}
-elapsed = time.perf_counter() - started
-result.update(seconds=elapsed, peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+result.update(seconds=elapsed, cpu_seconds=cpu, peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 print(json.dumps(result))
 """
 
@@ -139,9 +145,38 @@ def generate(directory: Path, lines: int, seed: int = 5) -> tuple[Path, Path]:
     return errors, source
 
 
+def build_ledger(errors: Path, source: Path) -> None:
+    """Record the errors file's failures as the ledger of job ``JOB`` in ``errors.parent / "store"``."""
+    store = JobStore.open(errors.parent / "store")
+    store.create_job(JOB, MigrationOptions.build(csv_path=source), csv_sha256=sha256_file(source), plan_hash=None)
+    batch: list[RowOutcome] = []
+    with errors.open(encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line)
+            batch.append(
+                RowOutcome(
+                    row=record["row"],
+                    chunk=record["row"] // 1000,
+                    state=RowState.FAILED,
+                    email=record["email"],
+                    error_phase=record["phase"],
+                    error_status=record["status"],
+                    error_code=record["code"],
+                    error_sub_codes=",".join(record["sub_codes"]) or None,
+                    error_message=record["message"],
+                    retryable=record["retryable"],
+                )
+            )
+            if len(batch) == 20_000:
+                store.record_rows(JOB, batch)
+                batch.clear()
+    store.record_rows(JOB, batch)
+    store.close()
+
+
 def measure(mode: str, errors: Path, source: Path, retry: Path) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, mode, str(errors), str(source), str(retry)],
+        [sys.executable, "-c", CHILD, mode, str(errors), str(source), str(retry), JOB],
         capture_output=True,
         text=True,
         check=True,
@@ -166,10 +201,14 @@ def main() -> None:
         baseline = measure("baseline", errors, source, retry)
         analysis = measure("analyze", errors, source, retry)
         with_retry = measure("retry", errors, source, retry)
-    print(f"baseline (read + orjson.loads per line): {baseline['seconds']:.2f} s")
-    for label, figures in (("analyze", analysis), ("analyze + retry CSV", with_retry)):
+        build_ledger(errors, source)
+        ledger = measure("ledger", errors, source, retry)
+    print(f"baseline (read + orjson.loads per line): {baseline['seconds']:.2f} s ({baseline['cpu_seconds']:.2f} s CPU)")
+    runs = (("analyze errors file", analysis), ("analyze + retry CSV", with_retry), ("analyze the ledger", ledger))
+    for label, figures in runs:
         print(
-            f"{label}: {figures['seconds']:.2f} s ({figures['seconds'] / baseline['seconds']:.2f} x baseline), "
+            f"{label}: {figures['seconds']:.2f} s, {figures['cpu_seconds']:.2f} s CPU "
+            f"({figures['cpu_seconds'] / baseline['cpu_seconds']:.2f} x baseline CPU), "
             f"peak RSS {figures['peak_rss_mib']:.1f} MiB (imports alone {imported['peak_rss_mib']:.1f} MiB); "
             f"{figures['failures']:,.0f} failures, {figures['groups']:.0f} groups, "
             f"{figures['retryable']:,.0f} retryable, {figures['retry_rows']:,.0f} rows written"

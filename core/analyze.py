@@ -28,7 +28,7 @@ from core.errors import JobStateError, OptionsError, SourceError
 from core.failures import RERUN_SUGGESTION, Category, Severity, Verdict, classify, normalise_message
 from core.options import output_problem
 from core.retrycsv import RowSet, email_check, rerun_command, write_retry_csv
-from core.store import STORE_FILENAME, Job, JobStore, RowState
+from core.store import STORE_FILENAME, Job, JobStore
 
 __all__ = [
     "DEFAULT_CHECKPOINT_DIR",
@@ -44,8 +44,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT_DIR = Path(".workos-checkpoints")
 MAX_GROUPS = 1000
-"""Distinct groups kept; failures past it fold into one ``(other messages)`` group per phase and code."""
-_OTHER_MESSAGES = "(other messages)"
+"""Distinct groups kept; failures with yet other causes fold into two ``(other causes)`` groups (retryable or not)."""
 _EXAMPLES = 3
 _RAW_CACHE = 20_000
 _BAD_LINES_LISTED = 5
@@ -292,9 +291,6 @@ def _check_outputs(*, retry_csv: Path | None, report: Path | None, inputs: tuple
         raise OptionsError(problems)
 
 
-# -- reading failures ---------------------------------------------------------------------------------
-
-
 def _read_ledger(job_id: str | None, directory: Path, tally: _Tally) -> tuple[Job, int]:
     """Read a job's failed rows from its ledger into ``tally``; returns the job and its rows without outcome."""
     if not (directory / STORE_FILENAME).is_file():
@@ -304,17 +300,17 @@ def _read_ledger(job_id: str | None, directory: Path, tally: _Tally) -> tuple[Jo
         job = store.get_job(job_id) if job_id else store.latest_job()
         if job is None:
             raise JobStateError(f"no job in {directory} to analyse")
-        for o in store.iter_rows(job.id, state=RowState.FAILED):
-            sub_codes = tuple(o.error_sub_codes.split(",")) if o.error_sub_codes else ()
-            group = tally.group(
-                o.error_phase or "unknown",
-                o.error_status,
-                o.error_code or "unknown",
-                sub_codes,
-                o.error_message or "",
-                o.retryable,
+        group, count = tally.group, tally.count
+        for row, email, phase, status, code, sub_codes, message, retryable in store.iter_failures(job.id):
+            cause = group(
+                phase or "unknown",
+                status,
+                code or "unknown",
+                tuple(sub_codes.split(",")) if sub_codes else (),
+                message or "",
+                None if retryable is None else bool(retryable),
             )
-            tally.count(group, o.row, o.email)
+            count(cause, row, email)
         return job, store.counts(job.id).pending
     finally:
         store.close()
@@ -420,9 +416,6 @@ def _job_warnings(job: Job, pending: int, warnings: list[str]) -> None:
         )
 
 
-# -- the retry file and the result --------------------------------------------------------------------
-
-
 def _retry(
     tally: _Tally, job: Job | None, source_csv: Path | None, retry_csv: Path | None, warnings: list[str]
 ) -> tuple[RetryFile | None, str | None]:
@@ -432,7 +425,8 @@ def _retry(
     rows, others = tally.retry, tally.others
     assert rows is not None, "a tally for a retry file keeps its rows"
     if not len(rows) and not (others is not None and len(others)):
-        warnings.append(f"nothing to retry: {retry_csv} was not written")
+        stale = " (the file there is from before: it is not this analysis' retry file)" if retry_csv.exists() else ""
+        warnings.append(f"nothing to retry: {retry_csv} was not written{stale}")
         return None, None
     source = source_csv or (job.csv_path if job is not None else None)
     if source is None:

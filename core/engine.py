@@ -378,7 +378,7 @@ class _Runner:
             fixed_org_id=fixed_org,
         )
         source = CsvSource(self.job.csv_path)
-        send, receive = anyio.create_memory_object_stream[tuple[UserRecord, int]](options.concurrency * 2)
+        send, receive = anyio.create_memory_object_stream[tuple[UserRecord, int, bool]](options.concurrency * 2)
         async with anyio.create_task_group() as beating:
             beating.start_soon(self._heartbeat)
             async with anyio.create_task_group() as tasks:
@@ -399,7 +399,7 @@ class _Runner:
             return await orgs.resolve(OrgKey(name=options.org_name))
         return None
 
-    async def _read(self, source: CsvSource, send: ObjectSendStream[tuple[UserRecord, int]]) -> None:
+    async def _read(self, source: CsvSource, send: ObjectSendStream[tuple[UserRecord, int, bool]]) -> None:
         async with send:
             while not self.stop.is_set():
                 claim = self.store.claim_chunk(self.job.id, self.runner_id)
@@ -413,22 +413,24 @@ class _Runner:
                         continue
                     if self.stop.is_set():
                         break
-                    await send.send((to_record(row, fields, source.columns), spec.index))
+                    await send.send((to_record(row, fields, source.columns), spec.index, claim.claimed_before))
                     dispatched += 1
                 if self.stop.is_set():
                     return
                 self._chunks[spec.index][1] = dispatched
                 self._maybe_chunk_done(spec.index)
 
-    async def _row_task(self, pipeline: RowPipeline, receive: ObjectReceiveStream[tuple[UserRecord, int]]) -> None:
+    async def _row_task(
+        self, pipeline: RowPipeline, receive: ObjectReceiveStream[tuple[UserRecord, int, bool]]
+    ) -> None:
         async with receive:
-            async for record, chunk in receive:
+            async for record, chunk, maybe_sent in receive:
                 if self.stop.is_set():
                     continue
                 if self.stats.first_request_at is None:
                     self.stats.first_request_at = time.monotonic()
                 try:
-                    outcome = await pipeline.process(record, chunk)
+                    outcome = await pipeline.process(record, chunk, maybe_sent=maybe_sent)
                 except AuthenticationError as exc:
                     self.fatal = self.fatal or f"WorkOS refused the API key: {exc}"
                     self.stop.set()
@@ -492,9 +494,10 @@ async def execute_job(
 ) -> MigrationResult:
     """Run a job to its end as the lead runner and settle it.
 
-    With ``--workers N`` the lead starts ``N - 1`` helper processes running ``helper_command`` (which must
-    run ``run_job(..., lead=False)`` for this job; the API key reaches them through the environment, never
-    the command line), runs its own share, waits for them, then settles the job with ``finish_job``.
+    With ``--workers N`` the lead starts ``N - 1`` helper processes (``python -m core.runner``, or
+    ``helper_command``), which join the job with ``run_job(..., lead=False)``; the API key reaches them
+    through the environment, never the command line. The lead runs its own share, waits for them, then
+    settles the job with ``finish_job``.
     """
     stop = stop or anyio.Event()
     job = store.get_job(job_id)
@@ -514,14 +517,15 @@ async def execute_job(
             watching.start_soon(propagate_stop)
             async with anyio.create_task_group() as work:
                 work.start_soon(lead)
-                if job.options.workers > 1 and helper_command:
+                if job.options.workers > 1:
                     # Helpers join only once the lead holds the job.
                     await _wait_until_running(store, job_id)
                     log_dir = store.job_dir(job_id)
                     log_dir.mkdir(parents=True, exist_ok=True)
+                    command = list(helper_command or _helper_command(store, job_id))
                     for number in range(1, job.options.workers):
                         with (log_dir / f"worker-{number}.log").open("ab") as log:
-                            helper = await anyio.open_process(list(helper_command), stdout=log, stderr=log)
+                            helper = await anyio.open_process(command, stdout=log, stderr=log)
                         helpers.append(helper)
                         work.start_soon(helper.wait)
             watching.cancel_scope.cancel()
@@ -530,6 +534,13 @@ async def execute_job(
             for helper in helpers:
                 await helper.wait()
     return finish_job(store, job_id, fatal=fatal, stopped=stop.is_set())
+
+
+def _helper_command(store: JobStore, job_id: str) -> list[str]:
+    # Imported here: core.runner imports this module.
+    from core.runner import runner_command
+
+    return runner_command(job_id, store.directory, lead=False)
 
 
 async def _wait_until_running(store: JobStore, job_id: str) -> None:

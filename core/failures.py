@@ -20,7 +20,7 @@ from typing import Literal
 
 from core.records import RULES
 
-__all__ = ["RERUN_SUGGESTION", "Category", "Severity", "Verdict", "classify", "normalise_message"]
+__all__ = ["KNOWN_CODES", "RERUN_SUGGESTION", "Category", "Severity", "Verdict", "classify", "normalise_message"]
 
 Category = Literal["transient", "data", "configuration", "policy"]
 """How to act: re-run as is (transient), fix the row (data), change an option or the WorkOS environment
@@ -148,6 +148,9 @@ _CODES: dict[str, Verdict] = {
         "WorkOS rejected the request's fields (422)", "Fix the fields the message and sub-codes name"
     ),
 }
+
+KNOWN_CODES = frozenset(_CODES) | {"email_not_available", "user_already_exists"}
+"""The codes with a meaning of their own (the rest are read by status); docs/errors.md documents each."""
 
 _NOT_FOUND = _configuration(
     "WorkOS answered 404: the user or organization was not found when it was used (deleted during the run?)",

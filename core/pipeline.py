@@ -12,6 +12,7 @@ recording outcomes belong to ``engine``.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,8 +32,8 @@ __all__ = ["CREATED_AT_SKEW_SECONDS", "RowPipeline"]
 
 logger = logging.getLogger(__name__)
 
-# A user whose created_at is at most this much older than the job was created by the job (a lost response).
-CREATED_AT_SKEW_SECONDS = 2.0
+# Clock skew allowed between this machine and WorkOS when a user's created_at tells who created it.
+CREATED_AT_SKEW_SECONDS = 1.0
 # How many times a write with an unknown outcome is reconciled and sent again before the row fails.
 _UNKNOWN_OUTCOME_ATTEMPTS = 4
 _USER_CACHE_SIZE = 100_000
@@ -56,6 +57,8 @@ class _RowFailed(Exception):
 class _RowState:
     record: UserRecord
     chunk: int
+    maybe_sent: bool = False
+    first_sent: float | None = None  # wall clock of this run's first user create for the row
     attempts: int = 0
     user_id: str | None = None
     user_action: str | None = None
@@ -112,12 +115,14 @@ class RowPipeline:
         self._locks = _EmailLocks()
         self._users: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
-    async def process(self, record: UserRecord, chunk: int) -> RowOutcome:
+    async def process(self, record: UserRecord, chunk: int, *, maybe_sent: bool = False) -> RowOutcome:
         """Run the whole pipeline for one record and return its outcome.
 
+        ``maybe_sent`` says an earlier runner may have sent this row before it died (its chunk was claimed
+        before): then a user that already exists may be this job's own, told by its ``created_at``.
         Raises ``AuthenticationError`` (fatal for the job); every other failure becomes a failed outcome.
         """
-        state = _RowState(record, chunk)
+        state = _RowState(record, chunk, maybe_sent=maybe_sent)
         try:
             org_key = self._org_key(record)
             if org_key is not None:
@@ -183,6 +188,8 @@ class RowPipeline:
         last_unknown: WorkOSError | None = None
         for _ in range(_UNKNOWN_OUTCOME_ATTEMPTS):
             state.attempts += 1
+            if state.first_sent is None:
+                state.first_sent = time.time()
             try:
                 user = await self._client.create_user(email=record.email, **_user_fields(record))
             except Conflict as exc:
@@ -192,16 +199,16 @@ class RowPipeline:
                 existing = await self._user_lookup(record.email)
                 if existing is None:
                     continue
-                return await self._settle_existing(state, existing)
+                return await self._settle_existing(state, existing, ours=self._ours(state, existing, last_unknown))
             except AuthenticationError:
                 raise
             except WorkOSError as exc:
                 if not exc.outcome_unknown:
                     raise _RowFailed("user", exc.code or "request_failed", exc.message, error=exc) from exc
+                last_unknown = exc
                 existing = await self._user_lookup(record.email)
                 if existing is not None:
-                    return await self._settle_existing(state, existing)
-                last_unknown = exc
+                    return await self._settle_existing(state, existing, ours=self._ours(state, existing, exc))
                 continue
             self._settle(state, user.id, "created")
             return False
@@ -211,9 +218,21 @@ class RowPipeline:
     async def _user_lookup(self, email: str) -> User | None:
         return await self._call("user", lambda: self._client.find_user_by_email(email))
 
-    async def _settle_existing(self, state: _RowState, user: User) -> bool:
+    def _ours(self, state: _RowState, user: User, unknown: WorkOSError | None) -> bool:
+        """Whether an existing user is this job's own: created by a create whose response was lost.
+
+        Only a row that may have been sent before can have lost a response: one with an unknown outcome in
+        this run (then the user is younger than our first send), or one of a chunk a dead runner held (then
+        younger than the job). Anything else was there before the job.
+        """
+        created = user.created_at.timestamp() + CREATED_AT_SKEW_SECONDS
+        if unknown is not None and state.first_sent is not None and created >= state.first_sent:
+            return True
+        return state.maybe_sent and created >= self._job_created_at
+
+    async def _settle_existing(self, state: _RowState, user: User, *, ours: bool) -> bool:
         """A user with this email exists: ours from a lost response, or one that was there before the job."""
-        if _created_at(user) >= self._job_created_at - CREATED_AT_SKEW_SECONDS:
+        if ours:
             self._settle(state, user.id, "created")
             return False
         policy = self._options.on_existing_user
@@ -399,7 +418,3 @@ def _user_fields(record: UserRecord) -> dict[str, Any]:
         "password_salt_position": record.password_salt_position,
     }
     return {name: value for name, value in values.items() if value is not None}
-
-
-def _created_at(user: User) -> float:
-    return user.created_at.timestamp()

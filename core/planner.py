@@ -152,6 +152,17 @@ class MigrationPlan(BaseModel):
     valid: bool = Field(description="No plan error and no row error.")
     plan_hash: str = Field(description="sha256 of the file's sha256, the options that shape the writes, the target.")
 
+    @property
+    def blocking_errors(self) -> list[str]:
+        """Plan errors that stop an import. Invalid rows do not: they are recorded as failures, never sent."""
+        rows_message = row_errors_message(self.invalid_rows, self.rows)
+        return [error for error in self.errors if error != rows_message]
+
+
+def row_errors_message(invalid_rows: int, rows: int) -> str:
+    """The plan error that says some rows are invalid (an import still runs: they are recorded, never sent)."""
+    return f"{invalid_rows:,} of {rows:,} rows have errors (see the issues below)"
+
 
 def key_kind(api_key: str | None) -> Literal["test", "live", "none"]:
     """``test`` for ``sk_test_`` keys, ``none`` for no key, ``live`` for any other (treated as production)."""
@@ -284,7 +295,7 @@ def _advice(
             "or add an org_id, org_external_id or org_name column"
         )
     if result.error_count:
-        errors.append(f"{result.invalid_rows:,} of {result.rows:,} rows have errors (see the issues below)")
+        errors.append(row_errors_message(result.invalid_rows, result.rows))
     if result.rows == 0:
         warnings.append("The file has no data rows: nothing to import")
     if result.blank_rows:

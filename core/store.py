@@ -32,6 +32,7 @@ __all__ = [
     "STORE_FILENAME",
     "ChunkClaim",
     "ChunkSpec",
+    "FailureRow",
     "Job",
     "JobCounts",
     "JobState",
@@ -93,10 +94,14 @@ class ChunkSpec(NamedTuple):
 
 
 class ChunkClaim(NamedTuple):
-    """A chunk a runner claimed, with the rows already finished in it (never sent again)."""
+    """A chunk a runner claimed, with the rows already finished in it (never sent again).
+
+    ``claimed_before`` says an earlier runner held the chunk: its unfinished rows may have been sent.
+    """
 
     spec: ChunkSpec
     finished_rows: frozenset[int]
+    claimed_before: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,11 @@ class RowOutcome:
     retryable: bool | None = None
     warning: str | None = None
     recorded_at: float | None = None  # set when read back from the store
+
+
+FailureRow = tuple[int, str | None, str | None, int | None, str | None, str | None, str | None, int | None]
+"""A failed row as ``iter_failures`` reads it: ``(row, email, phase, status, code, sub_codes, message,
+retryable)``, sub-codes comma-joined and retryable as stored (1, 0 or None)."""
 
 
 class JobCounts(NamedTuple):
@@ -230,6 +240,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     row_count INTEGER NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending',
     runner_id TEXT,
+    claims INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rows (
@@ -585,19 +596,21 @@ class JobStore:
         with self._write() as db:
             self._reap_dead_runners(db, job_id, time.time())
             found = db.execute(
-                "SELECT idx, first_row, byte_offset, row_count FROM chunks"
+                "SELECT idx, first_row, byte_offset, row_count, claims FROM chunks"
                 " WHERE job_id=? AND state='pending' ORDER BY idx LIMIT 1",
                 (job_id,),
             ).fetchone()
             if found is None:
                 return None
-            spec = ChunkSpec(*found)
+            spec = ChunkSpec(*found[:4])
             db.execute(
-                "UPDATE chunks SET state='claimed', runner_id=? WHERE job_id=? AND idx=?",
+                "UPDATE chunks SET state='claimed', runner_id=?, claims=claims+1 WHERE job_id=? AND idx=?",
                 (runner_id, job_id, spec.index),
             )
-            finished = db.execute("SELECT row FROM rows WHERE job_id=? AND chunk=?", (job_id, spec.index)).fetchall()
-        return ChunkClaim(spec, frozenset(r for (r,) in finished))
+            finished = db.execute(
+                "SELECT row FROM rows INDEXED BY rows_by_chunk WHERE job_id=? AND chunk=?", (job_id, spec.index)
+            ).fetchall()
+        return ChunkClaim(spec, frozenset(r for (r,) in finished), claimed_before=found[4] > 0)
 
     def reopen_failed(self, job_id: str) -> int:
         """For ``--retry-failed``: forget failed outcomes that a retry may fix and reopen their chunks.
@@ -673,7 +686,9 @@ class JobStore:
     def user_for_email(self, job_id: str, email: str) -> tuple[str, str] | None:
         """The user an earlier row of this job settled for ``email`` and how: ``created`` wins, then ``skipped``."""
         found = self._db.execute(
-            "SELECT user_id, user_action FROM rows WHERE job_id=? AND email=? AND user_id IS NOT NULL"
+            # Without INDEXED BY, SQLite may walk every row of the job by primary key: O(rows) per lookup.
+            "SELECT user_id, user_action FROM rows INDEXED BY rows_by_email"
+            " WHERE job_id=? AND email=? AND user_id IS NOT NULL"
             " ORDER BY user_action = 'created' DESC, user_action = 'skipped' DESC LIMIT 1",
             (job_id, email),
         ).fetchone()
@@ -706,6 +721,23 @@ class JobStore:
                 return
             for values in page:
                 yield _outcome(values)
+            last = page[-1][0]
+
+    def iter_failures(self, job_id: str) -> Iterator[FailureRow]:
+        """Failed rows as plain tuples (see ``FailureRow``), in row order, streamed in pages.
+
+        The analyzer's path through a ledger of a million failures: no ``RowOutcome`` per row.
+        """
+        last = 0
+        while True:
+            page = self._db.execute(
+                "SELECT row, email, error_phase, error_status, error_code, error_sub_codes, error_message, retryable"
+                " FROM rows WHERE job_id=? AND row>? AND state='failed' ORDER BY row LIMIT 5000",
+                (job_id, last),
+            ).fetchall()
+            if not page:
+                return
+            yield from page
             last = page[-1][0]
 
     def last_failures(self, job_id: str, *, limit: int = 5) -> list[RowOutcome]:

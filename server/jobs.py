@@ -1,6 +1,6 @@
 """Jobs for the MCP server: start one in a detached worker process, follow it, cancel it, list them.
 
-A job started here runs in ``python -m server.worker JOB_ID --lead`` in its own session, with stdin from
+A job started here runs in ``python -m core.runner JOB_ID --lead`` in its own session, with stdin from
 /dev/null and its output in ``runner.log`` in the job's directory, so it outlives the MCP server and the
 assistant's session. Its pid is kept in ``runner.pid`` next to the log, which tells any server process
 whether the worker still lives while it validates and chunks the file (before it registers as a runner).
@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 from core.engine import MigrationResult, job_result, record_job, start_resume
 from core.errors import JobStateError
 from core.options import MigrationOptions
+from core.runner import runner_command
 from core.store import Job, JobState, JobStore, RowOutcome, process_exists
-from server.worker import runner_command
 
 __all__ = [
     "ErrorSample",
@@ -168,7 +168,7 @@ def _process_running(pid: int, job_id: str) -> bool:
     except OSError:  # no /proc: the pid alone has to do
         return process_exists(pid)
     # A reused pid runs something else; a zombie has an empty command line.
-    return b"server.worker" in command and job_id.encode() in command
+    return b"core.runner" in command and job_id.encode() in command
 
 
 def _worker_pid(store: JobStore, job_id: str) -> int | None:

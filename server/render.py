@@ -7,18 +7,28 @@ Pure functions from core's pydantic results to strings, so the CLI only prints a
 from __future__ import annotations
 
 from core.analyze import ErrorAnalysis, ErrorGroup
+from core.engine import MigrationResult
 from core.options import execute_command
 from core.planner import IssueSummary, MigrationPlan
+from core.store import JobState
 from core.validation import ValidationReport
 
 __all__ = [
+    "LARGE_IMPORT_ROWS",
     "configuration_errors",
     "execute_command",
     "render_analysis",
+    "render_brief",
+    "render_confirmation",
     "render_issues",
+    "render_jobs",
     "render_plan",
+    "render_result",
     "render_validation",
 ]
+
+# Above this many rows an import asks for confirmation (the orchestrator document's threshold).
+LARGE_IMPORT_ROWS = 10_000
 
 _BOX = (
     "╔════════════════════════════════════════════════════╗\n"
@@ -133,6 +143,91 @@ def render_validation(report: ValidationReport) -> str:
         lines.append(f"✓ No errors ({report.warning_count:,} warnings)")
     else:
         lines.append(f"❌ {report.error_count:,} errors in {report.invalid_rows:,} rows")
+    return "\n".join(lines)
+
+
+def render_brief(plan: MigrationPlan) -> str:
+    """The few lines shown before an import starts."""
+    target = f"{plan.target.base_url} ({plan.target.key} key)"
+    return "\n".join(
+        [
+            f"CSV:          {plan.csv_path}",
+            f"Rows:         {plan.rows:,} ({plan.valid_rows:,} valid, {plan.invalid_rows:,} invalid: recorded as"
+            " failures, never sent)",
+            f"Users:        {plan.users:,}   Memberships: {plan.memberships:,}   Organizations: {plan.organizations:,}",
+            f"Mode:         {plan.mode}",
+            f"Target:       {target}",
+            f"Estimate:     {plan.estimate.human} (bound by {plan.estimate.bottleneck})",
+        ]
+    )
+
+
+def render_confirmation(plan: MigrationPlan) -> str:
+    """Why the import asks before it starts: size, live key, duration."""
+    lines = []
+    if plan.rows > LARGE_IMPORT_ROWS:
+        lines.append(f"⚠️  Large import detected: {plan.rows:,} rows")
+    if plan.target.key == "live":
+        lines.append(f"⚠️  Target is a LIVE environment: {plan.target.base_url}")
+    lines.append(f"Estimated duration: {plan.estimate.human}")
+    return "\n".join(lines)
+
+
+_STATE_MARKS = {
+    JobState.COMPLETED: "✓ Migration completed",
+    JobState.COMPLETED_WITH_ERRORS: "⚠️  Migration completed with failed rows",
+    JobState.FAILED: "✗ Migration stopped by a fatal error",
+    JobState.CANCELLED: "⏸  Migration cancelled",
+    JobState.INTERRUPTED: "⏸  Migration interrupted",
+    JobState.RUNNING: "… Migration running",
+    JobState.CREATED: "… Migration not started",
+    JobState.PREPARING: "… Migration being prepared",
+    JobState.DRY_RUN: "✓ Dry run (nothing was sent)",
+}
+
+
+def render_result(result: MigrationResult) -> str:
+    """The final summary of a run (also ``status``)."""
+    lines = [
+        _STATE_MARKS[result.state],
+        f"Job:          {result.job_id} ({result.state.value})",
+        f"Rows:         {result.total_rows:,} total, {result.succeeded:,} succeeded, {result.skipped:,} skipped,"
+        f" {result.failed:,} failed ({result.invalid:,} invalid), {result.pending:,} pending",
+    ]
+    if not result.dry_run:
+        lines += [
+            f"Users:        {result.users_created:,} created, {result.users_adopted:,} adopted,"
+            f" {result.users_updated:,} updated",
+            f"Memberships:  {result.memberships_created:,} created, {result.memberships_existed:,} already present",
+        ]
+        if result.totp_enrolled:
+            lines.append(f"TOTP:         {result.totp_enrolled:,} enrolled")
+        lines += [
+            f"Retries:      {result.retries:,}   429s: {result.rate_limited:,}",
+            f"Duration:     {result.duration_seconds:,.1f} s ({result.rows_per_second:,.1f} rows/s)",
+        ]
+    if result.last_error:
+        lines.append(f"Error:        {result.last_error}")
+    if result.failed:
+        where = result.errors_out or result.errors_file
+        if where:
+            lines.append(f"Errors:       {where}")
+        lines.append(f"Analyze:      workos-migrate analyze {result.job_id}")
+    if result.resume_command:
+        lines.append(f"Resume:       {result.resume_command}")
+    return "\n".join(lines)
+
+
+def render_jobs(results: list[MigrationResult]) -> str:
+    """One line per job, newest first."""
+    if not results:
+        return "No jobs."
+    lines = [f"{'JOB':<34} {'STATE':<22} {'ROWS':>9} {'DONE':>9} {'FAILED':>8} {'PENDING':>8}"]
+    for r in results:
+        lines.append(
+            f"{r.job_id:<34} {r.state.value:<22} {r.total_rows:>9,} {r.succeeded + r.skipped:>9,}"
+            f" {r.failed:>8,} {r.pending:>8,}"
+        )
     return "\n".join(lines)
 
 

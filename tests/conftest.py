@@ -54,15 +54,26 @@ def write_csv(tmp_path: Path) -> CsvWriter:
     return write
 
 
+def users_header(rows: Sequence[dict[str, str]]) -> list[str]:
+    """The union of the rows' keys, email first."""
+    header = ["email"]
+    for row in rows:
+        header += [name for name in row if name not in header]
+    return header
+
+
+def write_rows(path: Path, rows: Sequence[dict[str, str]]) -> Path:
+    """Write dict rows to ``path`` as CSV (header from ``users_header``)."""
+    path.write_text(csv_text(users_header(rows), rows), encoding="utf-8", newline="")
+    return path
+
+
 @pytest.fixture
 def write_users(write_csv: CsvWriter) -> CsvWriter:
     """``write_users(rows, **kw)``: dict rows; the header is the union of their keys, email first."""
 
     def write(rows: Sequence[dict[str, str]], **kwargs: object) -> Path:
-        header = ["email"]
-        for row in rows:
-            header += [name for name in row if name not in header]
-        return write_csv(header, rows, **kwargs)
+        return write_csv(users_header(rows), rows, **kwargs)
 
     return write
 

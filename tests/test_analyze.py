@@ -26,16 +26,6 @@ MEMBERSHIPS_ROUTE = "POST /user_management/organization_memberships"
 ORGS_ROUTE = "POST /organizations"
 
 
-@pytest.fixture
-def earlier_users_are_older(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Users made by an earlier run of the test count as older than the next job, as after any real pause.
-
-    The engine takes a user created at most 2 s before its job for one of its own (a lost response); runs
-    in a test are milliseconds apart, so without this every earlier user would look like the job's own.
-    """
-    monkeypatch.setattr("core.pipeline.CREATED_AT_SKEW_SECONDS", -60.0)
-
-
 def fault(route: str, rate: float) -> dict[str, Any]:
     return {"route": route, "kind": "fail_before", "rate": rate}
 
@@ -160,6 +150,9 @@ async def test_validation_failures_are_not_retryable_and_say_which_column_rule_a
     assert analysis.exit_code == 1 and analysis.retryable == 0 and analysis.failures == 3
     assert analysis.retry_file is None and not (tmp_path / "retry.csv").exists()
     assert any("nothing to retry" in warning for warning in analysis.warnings)
+    (tmp_path / "retry.csv").write_text("email\nold@example.com\n")
+    again = analyze(importer, result.job_id, retry_csv=tmp_path / "retry.csv")
+    assert any("it is not this analysis' retry file" in warning for warning in again.warnings)
     codes = {group.code: group for group in analysis.groups}
     assert set(codes) == {"email_invalid", "email_duplicate_in_org", "metadata_not_json"}
     metadata = codes["metadata_not_json"]
@@ -168,7 +161,6 @@ async def test_validation_failures_are_not_retryable_and_say_which_column_rule_a
     assert codes["email_invalid"].message == "Row <number>, column email: '<value>' is not a valid email address"
 
 
-@pytest.mark.usefixtures("earlier_users_are_older")
 async def test_existing_users_refused_by_the_fail_policy_are_explained_as_policy_not_retried(
     importer: ImportRun, write_users: CsvWriter, tmp_path: Path
 ) -> None:
@@ -196,7 +188,6 @@ async def test_existing_users_refused_by_the_fail_policy_are_explained_as_policy
     assert any("adopts the users of the non-retryable rows" in warning for warning in included.warnings)
 
 
-@pytest.mark.usefixtures("earlier_users_are_older")
 async def test_each_failed_row_of_a_multi_org_user_is_kept_and_the_rerun_adopts_the_user_under_fail_policy(
     importer: ImportRun, write_users: CsvWriter, tmp_path: Path
 ) -> None:

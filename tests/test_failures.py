@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from core.failures import RERUN_SUGGESTION, classify, normalise_message
+from core.failures import KNOWN_CODES, RERUN_SUGGESTION, classify, normalise_message
 from core.records import RULES
 
 
@@ -117,3 +119,10 @@ def test_messages_that_differ_only_in_masked_parts_normalise_alike() -> None:
     first = normalise_message("could not create organization with external id 'acme' after 3 attempts")
     second = normalise_message("could not create organization with external id 'beta-2' after 5 attempts")
     assert first == second
+
+
+def test_docs_document_every_code_and_validation_rule_the_analysis_knows() -> None:
+    guide = (Path(__file__).parent.parent / "docs" / "errors.md").read_text()
+    rules = {code for code, rule in RULES.items() if rule.severity == "error"}
+    missing = sorted(code for code in KNOWN_CODES | rules if f"`{code}`" not in guide)
+    assert missing == []

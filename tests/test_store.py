@@ -295,3 +295,19 @@ def test_store_file_is_created_in_the_checkpoint_dir(tmp_path: Path) -> None:
     JobStore.open(directory).close()
     assert (directory / STORE_FILENAME).is_file()
     assert os.access(directory / STORE_FILENAME, os.R_OK)
+
+
+def test_per_row_lookups_use_an_index_never_a_walk_of_the_jobs_rows(store: JobStore, tmp_path: Path) -> None:
+    _job(store, tmp_path)
+    store.record_rows("job-1", [_done(row, chunk=row // 100) for row in range(2, 300)])
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    runner = store.start_runner("job-1", lead=True)
+    store.user_for_email("job-1", "u7@example.com")
+    store.claim_chunk("job-1", runner)
+    store._db.set_trace_callback(None)
+    lookups = [s for s in statements if s.startswith("SELECT") and "FROM rows" in s]
+    assert len(lookups) == 2
+    for statement in lookups:
+        plan = " ".join(str(step[3]) for step in store._db.execute("EXPLAIN QUERY PLAN " + statement))
+        assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, plan

@@ -21,7 +21,7 @@ import anyio
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -146,6 +146,10 @@ def _api_endpoint(sandbox: Sandbox, route: ApiRoute) -> Callable[[Request], Awai
             status, payload = operation(sandbox, request.path_params, request.query_params, body)
         except ApiError as exc:
             status, payload = exc.status, exc.body
+        except ClientDisconnect:
+            # The client went away before its body arrived (a killed importer): nothing was written.
+            stats.record(route_key, None)
+            return Response(status_code=499, headers=headers)
         wrote = writes and status < 300
         if "drop_after" in fired:
             stats.record(route_key, None, wrote=wrote)

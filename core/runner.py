@@ -1,10 +1,10 @@
-"""A job runner process: ``python -m server.worker JOB_ID --checkpoint-dir DIR [--lead]``.
+"""A job runner process: ``python -m core.runner JOB_ID --checkpoint-dir DIR [--lead]``.
 
 The lead runner finishes the setup pass of a job recorded without one (``record_job``), takes the job,
 starts the helper runners ``--workers`` asks for, runs its share and settles the job; a helper only runs its
-share. The MCP server starts the lead detached, so a migration outlives the assistant's session; the CLI's
-``--workers`` starts helpers. The API key comes from the environment (``WORKOS_API_KEY`` or
-``WORKOS_SECRET_KEY``), never from the command line. Logs go to stderr.
+share. The MCP server starts the lead detached, so a migration outlives the assistant's session; a lead
+with ``--workers N`` starts ``N - 1`` helpers. The API key comes from the environment (``WORKOS_API_KEY``
+or ``WORKOS_SECRET_KEY``), never from the command line. Logs go to stderr; nothing here talks to a terminal.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from core.store import JobState, JobStore
 
 __all__ = ["api_key_from_env", "main", "runner_command"]
 
-logger = logging.getLogger("workos_migrate.worker")
+logger = logging.getLogger(__name__)
 
 
 def api_key_from_env() -> str | None:
@@ -34,7 +34,7 @@ def api_key_from_env() -> str | None:
 
 def runner_command(job_id: str, checkpoint_dir: Path, *, lead: bool) -> list[str]:
     """The command line of a runner process for ``job_id``."""
-    command = [sys.executable, "-m", "server.worker", job_id, "--checkpoint-dir", str(checkpoint_dir.resolve())]
+    command = [sys.executable, "-m", "core.runner", job_id, "--checkpoint-dir", str(checkpoint_dir.resolve())]
     return [*command, "--lead"] if lead else command
 
 
@@ -55,13 +55,7 @@ async def _run(job_id: str, checkpoint_dir: Path, *, lead: bool, api_key: str) -
             if store.get_job(job_id).cancel_requested:
                 # Cancelled before this runner took the job (taking it clears the flag): stop at once.
                 stop.set()
-            result = await execute_job(
-                store,
-                job_id,
-                api_key=api_key,
-                stop=stop,
-                helper_command=runner_command(job_id, checkpoint_dir, lead=False),
-            )
+            result = await execute_job(store, job_id, api_key=api_key, stop=stop)
             logger.info("job %s %s: %s", job_id, result.state.value, result.model_dump_json())
             code = result.exit_code
         else:
@@ -87,7 +81,7 @@ def _finish_setup(store: JobStore, job_id: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m server.worker", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m core.runner", description=__doc__.splitlines()[0])
     parser.add_argument("job_id")
     parser.add_argument("--checkpoint-dir", type=Path, required=True)
     parser.add_argument("--lead", action="store_true", help="take the job, start helpers and settle it")
