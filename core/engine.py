@@ -80,7 +80,7 @@ class MigrationResult(BaseModel):
     memberships_created: int
     memberships_existed: int
     totp_enrolled: int
-    retries: int
+    retries: int = Field(description="HTTP retries plus writes sent again after an unknown outcome.")
     rate_limited: int = Field(description="Responses answered 429.")
     duration_seconds: float
     rows_per_second: float
@@ -354,6 +354,7 @@ class _Runner:
         self.stats = stats
         self.limiter = limiter
         self.fatal: str | None = None
+        self.pipeline: RowPipeline | None = None
         self._pending: list[RowOutcome] = []
         self._done_chunks: list[int] = []
         self._chunks: dict[int, list[int]] = {}  # chunk -> [recorded, dispatched or -1 while reading]
@@ -368,7 +369,7 @@ class _Runner:
         except (OrgResolutionError, WorkOSError) as exc:
             self.fatal = f"cannot resolve the organization: {exc}"
             return self.fatal
-        pipeline = RowPipeline(
+        self.pipeline = pipeline = RowPipeline(
             client=client,
             store=self.store,
             job_id=self.job.id,
@@ -471,8 +472,8 @@ class _Runner:
             self.publish_counters()
 
     def publish_counters(self) -> None:
-        """Add this runner's new retries, 429s and waits to the job's counters."""
-        now = self.limiter.stats.as_counters()
+        """Add this runner's new retries, resends, 429s and waits to the job's counters."""
+        now = {**self.limiter.stats.as_counters(), "resent": float(self.pipeline.resent if self.pipeline else 0)}
         deltas = {key: value - self._published.get(key, 0) for key, value in now.items()}
         self.store.add_counters(self.job.id, {k: v for k, v in deltas.items() if v})
         self._published = now
@@ -597,7 +598,7 @@ def job_result(store: JobStore, job_id: str) -> MigrationResult:
         memberships_created=counts.memberships_created,
         memberships_existed=counts.memberships_existed,
         totp_enrolled=counts.totp_enrolled,
-        retries=int(job.counters.get("retries", 0)),
+        retries=int(job.counters.get("retries", 0) + job.counters.get("resent", 0)),
         rate_limited=int(job.counters.get("rate_limited", 0)),
         duration_seconds=round(duration, 3),
         rows_per_second=round(processed / duration, 2) if duration > 0 else 0.0,

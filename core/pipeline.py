@@ -36,7 +36,8 @@ logger = logging.getLogger(__name__)
 CREATED_AT_SKEW_SECONDS = 1.0
 # How many times a write with an unknown outcome is reconciled and sent again before the row fails.
 _UNKNOWN_OUTCOME_ATTEMPTS = 4
-_USER_CACHE_SIZE = 100_000
+# Only rows sharing an email within the ledger's flush window need this cache; the ledger has the rest.
+_USER_CACHE_SIZE = 10_000
 T = TypeVar("T")
 
 
@@ -114,6 +115,7 @@ class RowPipeline:
         self._fixed_org_id = fixed_org_id
         self._locks = _EmailLocks()
         self._users: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self.resent = 0
 
     async def process(self, record: UserRecord, chunk: int, *, maybe_sent: bool = False) -> RowOutcome:
         """Run the whole pipeline for one record and return its outcome.
@@ -186,8 +188,8 @@ class RowPipeline:
             state.user_action = "reused"
             return False
         last_unknown: WorkOSError | None = None
-        for _ in range(_UNKNOWN_OUTCOME_ATTEMPTS):
-            state.attempts += 1
+        for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
+            self._count_attempt(state, attempt)
             if state.first_sent is None:
                 state.first_sent = time.time()
             try:
@@ -267,8 +269,8 @@ class RowPipeline:
         assert state.user_id and state.organization_id
         slugs = state.record.role_slugs
         try:
-            for _ in range(_UNKNOWN_OUTCOME_ATTEMPTS):
-                state.attempts += 1
+            for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
+                self._count_attempt(state, attempt)
                 try:
                     membership = await self._client.create_membership(
                         user_id=state.user_id, organization_id=state.organization_id, role_slugs=slugs
@@ -332,12 +334,12 @@ class RowPipeline:
     async def _ensure_totp(self, state: _RowState) -> None:
         assert state.user_id and state.record.totp_secret
         user_id, secret = state.user_id, state.record.totp_secret
-        for _ in range(_UNKNOWN_OUTCOME_ATTEMPTS):
+        for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
             factors = await self._call("totp", lambda: self._client.list_auth_factors(user_id))
             if any(f.type == "totp" for f in factors):
                 state.totp_action = state.totp_action or "existed"
                 return
-            state.attempts += 1
+            self._count_attempt(state, attempt)
             try:
                 await self._client.enroll_totp(user_id, secret=secret, user=state.record.email)
             except AuthenticationError:
@@ -353,6 +355,12 @@ class RowPipeline:
                          retryable=True)  # fmt: skip
 
     # -- helpers --------------------------------------------------------------------------------------
+
+    def _count_attempt(self, state: _RowState, attempt: int) -> None:
+        """Count a write; every one after a step's first is a resend (after a lost or refused answer)."""
+        state.attempts += 1
+        if attempt:
+            self.resent += 1
 
     async def _call(self, phase: str, call: Callable[[], Awaitable[T]]) -> T:
         """A read or idempotent call: any failure (after the client's own retries) fails the row."""

@@ -197,8 +197,8 @@ class StoredPlan:
 
 
 def new_job_id() -> str:
-    """A sortable, readable job id: ``job-20261130-194512-3f9a``."""
-    return time.strftime("job-%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:4]
+    """A sortable, readable job id: ``job-20261130-194512-3f9a0c1d`` (32 random bits: no clash in a burst)."""
+    return time.strftime("job-%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:8]
 
 
 _SCHEMA = """

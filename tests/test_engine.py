@@ -300,7 +300,8 @@ async def test_unknown_outcomes_are_reconciled_without_duplicates_or_false_failu
 ) -> None:
     importer.sandbox.configure(
         faults=[
-            {"route": "POST /user_management/users", "kind": "fail_after", "rate": 0.5},
+            {"route": "POST /user_management/users", "kind": "fail_before", "rate": 0.2},
+            {"route": "POST /user_management/users", "kind": "fail_after", "rate": 0.4},
             {"route": "POST /user_management/users", "kind": "drop_after", "rate": 0.3},
             {"route": "POST /user_management/organization_memberships", "kind": "fail_after", "rate": 0.5},
             {"route": "POST /user_management/organization_memberships", "kind": "drop_after", "rate": 0.3},
@@ -318,6 +319,7 @@ async def test_unknown_outcomes_are_reconciled_without_duplicates_or_false_failu
     assert all(code == "outcome_unknown" for _, code in failed.values())
     assert result.users_created == len(state["users"])
     assert len(done) >= 30
+    assert result.retries > 0
 
 
 async def test_dry_run_sends_nothing_and_records_only_the_dry_run(

@@ -89,8 +89,8 @@ def test_unknown_job_is_a_job_state_error(store: JobStore) -> None:
 
 
 def test_generated_job_ids_are_unique_and_valid_options() -> None:
-    ids = {new_job_id() for _ in range(50)}
-    assert len(ids) == 50
+    ids = {new_job_id() for _ in range(5000)}
+    assert len(ids) == 5000
     for job_id in ids:
         MigrationOptions.build(csv_path="x.csv", job_id=job_id)
 
