@@ -696,7 +696,10 @@ class JobStore:
 
     def counts(self, job_id: str) -> JobCounts:
         """Row counts by state and action, from the ledger."""
-        (total,) = self._db.execute("SELECT total_rows FROM jobs WHERE id=?", (job_id,)).fetchone()
+        found = self._db.execute("SELECT total_rows FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if found is None:
+            raise JobStateError(f"no job {job_id!r} in {self.directory}")
+        (total,) = found
         row = self._db.execute(
             "SELECT"
             " SUM(state='done'), SUM(state='skipped'), SUM(state='failed'),"

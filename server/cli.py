@@ -329,6 +329,10 @@ def sandbox(
         sys.exit(2)
 
 
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _confirm_plan(options: MigrationOptions) -> tuple[MigrationOptions, str | None]:
     """Plan, show the short version, and ask what the orchestrator document asks on a TTY.
 
@@ -338,7 +342,7 @@ def _confirm_plan(options: MigrationOptions) -> tuple[MigrationOptions, str | No
     result = orchestrator.plan()
     if result.blocking_errors:
         fail("❌ The plan is invalid:\n" + "\n".join(f"  • {error}" for error in result.blocking_errors), code=1)
-    interactive = sys.stdin.isatty() and not options.yes
+    interactive = _stdin_is_terminal() and not options.yes
     if result.mode == "user-only" and interactive:
         click.echo("⚠️  The file has no organization columns and no organization option was given.")
         org_id = click.prompt("? Enter organization ID (empty: import users without organization)", default="",
@@ -348,7 +352,7 @@ def _confirm_plan(options: MigrationOptions) -> tuple[MigrationOptions, str | No
             result = MigrationOrchestrator(options).plan()
     if not options.quiet:
         click.echo(render_brief(result))
-    if (result.rows > LARGE_IMPORT_ROWS or result.target.key == "live") and not options.yes:
+    if (result.rows > LARGE_IMPORT_ROWS or result.target.key == "live") and not (options.yes or options.dry_run):
         reason = render_confirmation(result)
         if not interactive:
             fail(f"{reason}\nConfirmation needed: re-run with --yes to proceed without a prompt.")
@@ -390,6 +394,8 @@ async def _run_job(store: JobStore, job: Job, *, quiet: bool) -> MigrationResult
 
 def _execute(options: MigrationOptions, *, as_json: bool) -> None:
     """Shared by ``execute`` and ``resume``: prepare or reopen the job, run it, print the summary, exit."""
+    if as_json:
+        options = options.model_copy(update={"quiet": True})
     try:
         plan_hash = None
         if options.resume is None:
@@ -401,9 +407,9 @@ def _execute(options: MigrationOptions, *, as_json: bool) -> None:
         if not job.options.dry_run:
             if options.resume is None:
                 store.set_confirmation(job.id, "yes" if options.yes else "prompt")
-            if not (options.quiet or as_json):
+            if not options.quiet:
                 click.echo(f"Job {job.id}: {job.total_rows:,} rows. Interrupted? {resume_command(job)}")
-            result = anyio.run(lambda: _run_job(store, job, quiet=options.quiet or as_json))
+            result = anyio.run(lambda: _run_job(store, job, quiet=options.quiet))
         else:
             result = job_result(store, job.id)
     except OptionsError as exc:
@@ -519,3 +525,7 @@ def serve() -> None:
     from server.mcp import main as serve_mcp
 
     serve_mcp()
+
+
+if __name__ == "__main__":
+    main()

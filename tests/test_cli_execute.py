@@ -1,0 +1,182 @@
+"""The CLI's execute, resume, status, cancel and jobs commands against the loopback sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+from click.testing import CliRunner
+
+from core.engine import prepare_job
+from core.errors import JobStateError
+from core.options import MigrationOptions
+from core.store import JobState, JobStore
+from core.workos.sandbox import SandboxHandle
+from server.cli import main
+from tests.conftest import FAST_RATES, write_rows
+
+RATES = [f"--{name.replace('_', '-')}={value}" for name, value in FAST_RATES.items()]
+
+
+@pytest.fixture
+def env(sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    sandbox.configure(write_limit=0, read_limit=0, global_limit=0)
+    monkeypatch.chdir(tmp_path)
+    values = {"WORKOS_BASE_URL": sandbox.url, "WORKOS_API_KEY": sandbox.api_key}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+def users(tmp_path: Path, count: int, *, name: str = "users.csv", org: bool = True) -> Path:
+    extra = {"org_external_id": "acme", "org_name": "Acme"} if org else {}
+    return write_rows(tmp_path / name, [{"email": f"u{i}@example.com", **extra} for i in range(count)])
+
+
+def invoke(*args: str, input: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_execute_imports_and_prints_the_summary(env: dict[str, str], tmp_path: Path, sandbox: SandboxHandle) -> None:
+    code, output = invoke("execute", "--csv", str(users(tmp_path, 5)), "--create-org-if-missing", *RATES)
+    assert code == 0, output
+    assert "✓ Migration completed" in output
+    assert "5 total, 5 succeeded" in output and "5 created" in output
+    assert len(sandbox.state()["users"]) == 5
+
+
+def test_execute_is_the_default_command(env: dict[str, str], tmp_path: Path) -> None:
+    code, output = invoke("--csv", str(users(tmp_path, 2)), "--create-org-if-missing", "--json", *RATES)
+    assert code == 0, output
+    assert json.loads(output)["users_created"] == 2
+
+
+def test_plan_flag_of_execute_shows_the_plan_and_sends_nothing(
+    env: dict[str, str], tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    code, output = invoke("--csv", str(users(tmp_path, 2)), "--plan")
+    assert code == 0 and "MIGRATION PLAN" in output
+    assert sandbox.stats()["totals"]["requests"] == 0
+
+
+def test_failed_rows_exit_1_and_point_at_the_errors_and_analysis(env: dict[str, str], tmp_path: Path) -> None:
+    path = write_rows(tmp_path / "u.csv", [{"email": "ok@example.com"}, {"email": "broken"}])
+    code, output = invoke("execute", "--csv", str(path), "--errors-out", "errors.jsonl", *RATES)
+    assert code == 1
+    assert "Errors:       errors.jsonl" in output and "workos-migrate analyze" in output
+    assert json.loads((tmp_path / "errors.jsonl").read_text())["row"] == 3
+
+
+def test_every_row_failing_is_exit_1_not_0(env: dict[str, str], tmp_path: Path) -> None:
+    path = write_rows(
+        tmp_path / "u.csv", [{"email": f"u{i}@example.com", "org_external_id": "ghost"} for i in range(4)]
+    )
+    code, output = invoke("execute", "--csv", str(path), *RATES)
+    assert code == 1 and "0 succeeded" in output
+
+
+def test_missing_key_is_fatal_before_anything_is_recorded(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WORKOS_API_KEY")
+    code, output = invoke("execute", "--csv", str(users(tmp_path, 2)))
+    assert code == 2 and "WORKOS_API_KEY" in output
+    assert not (tmp_path / ".workos-checkpoints").exists()
+
+
+def test_bad_options_are_fatal(env: dict[str, str], tmp_path: Path) -> None:
+    code, output = invoke("execute", "--csv", str(users(tmp_path, 2)), "--concurrency", "0")
+    assert code == 2 and "--concurrency must be between 1 and 100" in output
+
+
+def test_large_import_needs_yes_without_a_terminal(env: dict[str, str], tmp_path: Path, sandbox: SandboxHandle) -> None:
+    path = users(tmp_path, 10_001, org=False)
+    code, output = invoke("execute", "--csv", str(path))
+    assert code == 2
+    assert "Large import detected: 10,001 rows" in output and "--yes" in output
+    assert sandbox.stats()["totals"]["requests"] == 0
+    code, output = invoke("execute", "--csv", str(path), "--dry-run")
+    assert code == 0 and "Dry run" in output
+
+
+def test_large_import_prompt_can_be_declined(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: SandboxHandle
+) -> None:
+    monkeypatch.setattr("server.cli._stdin_is_terminal", lambda: True)
+    code, output = invoke("execute", "--csv", str(users(tmp_path, 10_001)), input="n\n")
+    assert code == 1 and "Proceed with import?" in output and "nothing was sent" in output
+    assert sandbox.stats()["totals"]["requests"] == 0
+
+
+def test_missing_organization_prompt_applies_the_typed_id(
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox_api: httpx2.Client,
+    sandbox: SandboxHandle,
+) -> None:
+    org = sandbox_api.post("/organizations", json={"name": "Typed", "external_id": "typed"}).json()
+    monkeypatch.setattr("server.cli._stdin_is_terminal", lambda: True)
+    code, output = invoke("execute", "--csv", str(users(tmp_path, 3, org=False)), *RATES, input=f"{org['id']}\n")
+    assert code == 0, output
+    assert "Enter organization ID" in output
+    assert len(sandbox.state()["organization_memberships"]) == 3
+
+
+def test_status_jobs_cancel_and_resume_work_on_the_same_store(
+    env: dict[str, str], tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    options = MigrationOptions.build(csv_path=users(tmp_path, 5), create_org_if_missing=True, **FAST_RATES)
+    job = prepare_job(JobStore.open(Path(".workos-checkpoints")), options)
+    code, output = invoke("status", "--json")
+    assert code == 0 and json.loads(output)["state"] == "created"
+    code, output = invoke("jobs")
+    assert job.id in output and "created" in output
+    code, output = invoke("cancel", job.id)
+    assert code == 0 and "not running" in output
+    code, output = invoke("resume", job.id)
+    assert code == 0, output
+    assert "5 succeeded" in output
+    code, output = invoke("resume", job.id)
+    assert code == 2 and "nothing to resume" in output
+    code, output = invoke("status", "nope")
+    assert code == 2 and "no job 'nope'" in output
+
+
+def test_sigint_stops_after_rows_in_flight_and_resume_finishes(
+    env: dict[str, str], tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    sandbox.configure(latency_ms=20)
+    path = users(tmp_path, 400)
+    command = [sys.executable, "-m", "server.cli", "execute", "--csv", str(path), "--create-org-if-missing",
+               "--job-id", "interrupt-me", "--concurrency", "2", *RATES]  # fmt: skip
+    child = subprocess.Popen(command, env={**os.environ, **env}, cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    store = JobStore.open(tmp_path / ".workos-checkpoints")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if store.counts("interrupt-me").finished >= 10:
+                break
+        except JobStateError:  # not recorded yet
+            pass
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    output, _ = child.communicate(timeout=60)
+    assert child.returncode == 1, output
+    assert "Stopping: finishing rows in flight" in output
+    assert "Resume:       workos-migrate resume interrupt-me" in output
+    assert store.get_job("interrupt-me").state is JobState.CANCELLED
+    sandbox.configure(latency_ms=0)
+    code, output = invoke("resume")
+    assert code == 0, output
+    assert "400 succeeded" in output
+    assert len(sandbox.state()["users"]) == 400
