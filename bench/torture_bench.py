@@ -1,0 +1,36 @@
+"""The torture scenario at bench size (20,000 rows by default): faults on every write, three SIGKILLs of the
+runner at random moments, resume to the end, and every invariant checked (see ``tests/torture_scenario.py``).
+
+Prints the row count, invalid rows, kills, wall time, requests, faults seen and the problems found (none
+expected), and the peak RSS of this process (which includes the in-process sandbox).
+
+Run: ``.venv/bin/python bench/torture_bench.py [--rows N] [--seed S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+from pathlib import Path
+
+from core.workos.sandbox import running_sandbox
+from tests.torture_scenario import run_torture
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=20261130)
+    args = parser.parse_args()
+    with running_sandbox() as sandbox, tempfile.TemporaryDirectory() as tmp:
+        report = run_torture(sandbox, Path(tmp), rows=args.rows, seed=args.seed, kills=3)
+    print(f"rows {report.rows:,}, invalid {len(report.invalid_rows):,}, kills {report.kills}, "
+          f"{report.seconds:.1f} s, {report.requests:,} requests, faults {report.faults_seen}")  # fmt: skip
+    print(f"final state {report.result_state.value}, exit code {report.exit_code}")
+    print("problems: " + ("none" if not report.problems else "; ".join(report.problems)))
+    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
