@@ -198,7 +198,7 @@ class CsvSource:
                 if fields and ((fields[0] and not fields[0].isspace()) or not is_blank(fields)):
                     yield row, fields
 
-    def blocks(self, size: int = 2048) -> Iterator[tuple[int, list[list[str]]]]:
+    def blocks(self, size: int = 512) -> Iterator[tuple[int, list[list[str]]]]:
         """Yield ``(first_row, records)``: consecutive data records, blank ones included, ``size`` at a time.
 
         Record ``i`` of a block is row ``first_row + i``. The fastest way through the file (no offsets).

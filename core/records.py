@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -461,7 +461,12 @@ def _metadata_fast_ok(text: str) -> bool:
         value, end = _scan_json(text, 0)
     except (StopIteration, ValueError):
         return False
-    if end != len(text) or type(value) is not dict or len(value) > METADATA_MAX_KEYS:
+    return end == len(text) and _clean_metadata(value)
+
+
+def _clean_metadata(value: object) -> bool:
+    """A JSON object within WorkOS's limits whose values are all strings."""
+    if type(value) is not dict or len(value) > METADATA_MAX_KEYS:
         return False
     for key, item in value.items():
         if type(item) is not str or len(key) > METADATA_MAX_KEY_CHARS or len(item) > METADATA_MAX_VALUE_CHARS:
@@ -639,6 +644,9 @@ as columns; None when any row may have an issue, so the caller runs the per-row 
 
 _CLEAN_BOOLS = frozenset({"", "true", "false", "TRUE", "FALSE", "True", "False"})
 _CLEAN_PASSWORDS = frozenset({(False, ""), (True, "bcrypt")})
+_ONLY_BCRYPT = {"bcrypt"}
+_ONLY_EMPTY = {""}
+_load_json = json.JSONDecoder().decode
 
 
 def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockCheck:
@@ -665,6 +673,7 @@ def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockChec
     multi_org = not single_org and bool(columns.org_columns)
     o_i, ox_i, on_i = columns.org_id, columns.org_external_id, columns.org_name
     good_roles: set[str] = set()
+    known_org_ids: set[str] = set()
 
     def stripped(cols: BlockColumns, index: int | None) -> list[str]:
         return [] if index is None else list(map(str.strip, cols[index]))
@@ -673,8 +682,13 @@ def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockChec
         """The rows' organization keys when every row names one the same unambiguous way, else None."""
         ids, externals, names = stripped(cols, o_i), stripped(cols, ox_i), stripped(cols, on_i)
         if ids and all(ids):
-            if any(externals) or not all(value.startswith("org_") for value in set(ids)):
+            if any(externals):
                 return None
+            new = set(ids) - known_org_ids
+            if not all(value.startswith("org_") for value in new):
+                return None
+            if len(known_org_ids) < 100_000:
+                known_org_ids.update(new)
             return ids
         if any(ids):
             return None
@@ -698,18 +712,29 @@ def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockChec
             return None
         if h_i is not None or t_i is not None:
             hashes = cols[h_i] if h_i is not None else ("",) * size
-            kinds = cols[t_i] if t_i is not None else ("",) * size
-            if not _CLEAN_PASSWORDS.issuperset(zip(map(bool, hashes), kinds, strict=True)):
+            kinds = set(cols[t_i]) if t_i is not None else {""}
+            if kinds == _ONLY_BCRYPT and all(hashes):
+                present: Sequence[str] = hashes
+            elif kinds == _ONLY_EMPTY and not any(hashes):
+                present = ()
+            elif t_i is not None and _CLEAN_PASSWORDS.issuperset(zip(map(bool, hashes), cols[t_i], strict=True)):
+                present = list(filter(None, hashes))
+            else:
                 return None
-            present = [value for value in hashes if value]
-            if present and not _BCRYPT_LINES("\n".join(present)):
+            joined = "\n".join(present)
+            if joined and (joined.count("\n") != len(present) - 1 or not _BCRYPT_LINES(joined)):
                 return None
         if x_i is not None:
             joined = "".join(cols[x_i])
             if not joined.isascii() or (joined and len(max(cols[x_i], key=len)) > EXTERNAL_ID_MAX_CHARS):
                 return None
-        if m_i is not None and not all(map(_metadata_fast_ok, filter(None, cols[m_i]))):
-            return None
+        if m_i is not None and (texts := list(filter(None, cols[m_i]))):
+            try:
+                values = _load_json("[" + ",".join(texts) + "]")
+            except ValueError:
+                return None
+            if len(values) != len(texts) or not all(map(_clean_metadata, values)):
+                return None
         if k_i is not None and not all(_totp_ok(_normal_totp(value)) for value in filter(None, cols[k_i])):
             return None
         orgs = None

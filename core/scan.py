@@ -98,9 +98,14 @@ def scan(
     """
     first = _Pass(source, single_org=single_org, require_membership=require_membership)
     first.run(on_row=on_row, on_issue=on_issue)
-    suspects = first.suspects()
-    if suspects is None:
+    if not first.breaks_cross_row_rules():
         return first.finish()
+    finder = first
+    if first.externals_conflict():
+        # Which external_ids are shared needs each one next to its emails: one more pass, keeping them so.
+        finder = _Pass(source, single_org=single_org, require_membership=require_membership, align_externals=True)
+        finder.run(on_row=None, on_issue=None)
+    suspects = finder.suspects()
     second = _Pass(source, single_org=single_org, require_membership=require_membership, suspects=suspects)
     # The per-row issues are final after the first pass; the second adds only cross-row ones.
     second.result.issues = first.result.issues
@@ -142,7 +147,13 @@ def _spread(buckets: list[array[int]], keys: list[int], *companions: tuple[list[
 
 class _Pass:
     def __init__(
-        self, source: CsvSource, *, single_org: bool, require_membership: bool, suspects: _Suspects | None = None
+        self,
+        source: CsvSource,
+        *,
+        single_org: bool,
+        require_membership: bool,
+        suspects: _Suspects | None = None,
+        align_externals: bool = False,
     ) -> None:
         self.source = source
         self.columns = source.columns
@@ -151,13 +162,15 @@ class _Pass:
         self.check_row = make_row_check(source.columns, single_org=single_org, require_membership=require_membership)
         self.check_block = make_block_check(source.columns, single_org=single_org)
         self.suspected = suspects
+        self.align_externals = align_externals
         self.on_issue: IssueHook | None = None
         self.result = ScanResult()
         self.member_keys = _buckets()  # email keys of rows with a membership
         self.loner_keys = _buckets()  # email keys of rows without one
         self.pair_keys = _buckets()  # (email, organization) keys, multi-org only
         self.external_keys = _buckets()
-        self.external_pairs = _buckets()  # (external_id, email) keys, bucketed with their external_id
+        # (external_id, email) keys: bucketed by their own bits, or next to their external_id when aligned.
+        self.external_pairs = _buckets()
         self.totp_keys = _buckets()
         # Row-by-row results waiting to be spread in bulk with the next block.
         self.pending: dict[str, list[int]] = {
@@ -228,10 +241,11 @@ class _Pass:
             _spread(self.loner_keys, keys)
         if columns.external_id is not None:
             externals = list(map(str.strip, cols[columns.external_id]))
-            if any(externals):
+            if all(externals):
+                self.add_externals(list(map(hash, externals)), list(map(hash, zip(externals, emails, strict=True))))
+            elif any(externals):
                 pairs = [(external, email) for external, email in zip(externals, emails, strict=True) if external]
-                ext_keys = [hash(external) for external, _ in pairs]
-                _spread(self.external_keys, ext_keys, (self.external_pairs, list(map(hash, pairs))))
+                self.add_externals([hash(external) for external, _ in pairs], list(map(hash, pairs)))
         if columns.password_hash is not None:
             result.hash_types["bcrypt"] += sum(map(bool, cols[columns.password_hash]))
         if columns.totp_secret is not None:
@@ -239,6 +253,13 @@ class _Pass:
                 key for key, secret in zip(keys, cols[columns.totp_secret], strict=True) if secret
             )
             self.flush()
+
+    def add_externals(self, keys: list[int], pairs: list[int]) -> None:
+        if self.align_externals:
+            _spread(self.external_keys, keys, (self.external_pairs, pairs))
+        else:
+            _spread(self.external_keys, keys)
+            _spread(self.external_pairs, pairs)
 
     def one_row(self, row: int, fields: list[str], on_row: RowHook | None, cross_row_only: bool) -> None:
         result = self.result
@@ -298,26 +319,37 @@ class _Pass:
         _spread(self.member_keys, pending["member"])
         _spread(self.loner_keys, pending["loner"])
         _spread(self.pair_keys, pending["pair"])
-        _spread(self.external_keys, pending["ext"], (self.external_pairs, pending["ext_pair"]))
+        self.add_externals(pending["ext"], pending["ext_pair"])
         _spread(self.totp_keys, pending["totp"])
         for values in pending.values():
             values.clear()
 
-    def suspects(self) -> _Suspects | None:
-        """The keys that repeat where they must not, or None when the file keeps every cross-row rule."""
+    def pair_buckets(self) -> list[array[int]]:
+        return self.pair_keys if self.multi_org else self.member_keys + self.loner_keys
+
+    def externals_conflict(self) -> bool:
+        """Some external_id goes with two emails: more distinct (external_id, email) pairs than external_ids."""
+        distinct = sum(len(set(keys)) for keys in self.external_keys)
+        return distinct != sum(len(set(pairs)) for pairs in self.external_pairs)
+
+    def breaks_cross_row_rules(self) -> bool:
+        """Some (email, organization) repeats, or some external_id goes with two emails."""
+        repeated = any(len(set(keys)) != len(keys) for keys in self.pair_buckets())
+        return repeated or self.externals_conflict()
+
+    def suspects(self) -> _Suspects:
+        """The keys that repeat where they must not (external_ids need a pass with ``align_externals``)."""
         pairs: set[int] = set()
         externals: set[int] = set()
-        for keys in self.pair_keys if self.multi_org else self.member_keys + self.loner_keys:
+        for keys in self.pair_buckets():
             if len(set(keys)) != len(keys):
                 pairs.update(key for key, count in Counter(keys).items() if count > 1)
         for keys, owned in zip(self.external_keys, self.external_pairs, strict=True):
-            if len(set(keys)) != len(set(owned)):
+            if self.align_externals and len(set(keys)) != len(set(owned)):
                 owners: dict[int, set[int]] = {}
                 for key, pair in zip(keys, owned, strict=True):
                     owners.setdefault(key, set()).add(pair)
                 externals.update(key for key, seen in owners.items() if len(seen) > 1)
-        if not pairs and not externals:
-            return None
         return _Suspects(pairs, externals, RowValidator(self.columns, single_org=self.single_org))
 
     def finish(self) -> ScanResult:
