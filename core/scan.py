@@ -13,13 +13,19 @@ and ``validation``.
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
 from array import array
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from core.csvsource import CsvSource, is_blank
+from core.errors import SourceError
 from core.records import (
     RULES,
     Issue,
@@ -30,9 +36,13 @@ from core.records import (
     org_columns_ignored,
 )
 
-__all__ = ["EXAMPLE_ROWS", "IssueTally", "ScanResult", "scan"]
+__all__ = ["EXAMPLE_ROWS", "PARALLEL_MIN_BYTES", "IssueTally", "ScanResult", "scan"]
+
+logger = logging.getLogger(__name__)
 
 EXAMPLE_ROWS = 5
+PARALLEL_MIN_BYTES = 32 << 20
+"""Files this big are read by two processes (a fork and the hand-back of keys are not worth it below)."""
 _BUCKET_BITS = 4
 # Sorted 64-bit keys split at these values fall into buckets by their top bits.
 _BOUNDS = [-(1 << 63) + (index << (64 - _BUCKET_BITS)) for index in range(1, 1 << _BUCKET_BITS)]
@@ -89,15 +99,21 @@ def scan(
     require_membership: bool = False,
     on_row: RowHook | None = None,
     on_issue: IssueHook | None = None,
+    parallel_min_bytes: int = PARALLEL_MIN_BYTES,
 ) -> ScanResult:
     """Check every row of ``source`` and count what a migration of it would do.
 
     ``on_row(row, fields, issues)`` sees each non-blank row once with its per-row issues (None when it has
-    none); ``on_issue`` sees every issue once, per-row issues in row order, then cross-row ones. Raises
+    none); ``on_issue`` sees every issue once, per-row issues in row order, then cross-row ones. Without
+    hooks, a file of at least ``parallel_min_bytes`` is read by two processes, one half each. Raises
     ``SourceError`` when the file cannot be read.
     """
-    first = _Pass(source, single_org=single_org, require_membership=require_membership)
-    first.run(on_row=on_row, on_issue=on_issue)
+    first = None
+    if on_row is None and on_issue is None and source.size >= parallel_min_bytes and (os.cpu_count() or 1) > 1:
+        first = _two_process_pass(source, single_org=single_org, require_membership=require_membership)
+    if first is None:
+        first = _Pass(source, single_org=single_org, require_membership=require_membership)
+        first.run(on_row=on_row, on_issue=on_issue)
     if not first.breaks_cross_row_rules():
         return first.finish()
     finder = first
@@ -112,6 +128,46 @@ def scan(
     second.result.issue_count = first.result.issue_count
     second.run(on_row=None, on_issue=on_issue)
     return second.finish()
+
+
+_KEY_ARRAYS = ("member_keys", "loner_keys", "pair_keys", "external_keys", "external_pairs", "totp_keys")
+
+
+@dataclass(slots=True)
+class _Partial:
+    """The first pass over a window, as another process returns it."""
+
+    result: ScanResult
+    next_row: int
+    keys: dict[str, list[bytes]]
+
+
+def _scan_window(path: str, start: int, single_org: bool, require_membership: bool) -> _Partial:
+    """Run in the second process: the first pass over the file from ``start`` (rows counted from 1)."""
+    part = _Pass(CsvSource(Path(path)), single_org=single_org, require_membership=require_membership)
+    part.run(on_row=None, on_issue=None, start=start, first_row=1)
+    return part.export()
+
+
+def _two_process_pass(source: CsvSource, *, single_org: bool, require_membership: bool) -> _Pass | None:
+    """The first pass with the file's second half in another process; None when the halves do not split
+    cleanly (a quoted field spans the middle, or a half does not parse), so the caller reads it whole."""
+    split = source.midpoint()
+    if split is None or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    # fork, not spawn: the child must share this process's str hash secret, or its keys would not match.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        future = pool.submit(_scan_window, str(source.path), split, single_org, require_membership)
+        first = _Pass(source, single_org=single_org, require_membership=require_membership)
+        try:
+            first.run(on_row=None, on_issue=None, stop=split)
+            part = future.result()
+        except SourceError:
+            logger.debug("the halves of %s do not split at byte %d; reading it whole", source.path, split)
+            return None
+    first.merge(part, row_offset=first.next_row - 1)
+    return first
 
 
 class _Suspects:
@@ -189,16 +245,26 @@ class _Pass:
         if self.on_issue is not None:
             self.on_issue(issue)
 
-    def run(self, *, on_row: RowHook | None, on_issue: IssueHook | None) -> None:
-        """Read every block; prove it clean in bulk, or check it row by row."""
+    def run(
+        self,
+        *,
+        on_row: RowHook | None,
+        on_issue: IssueHook | None,
+        start: int | None = None,
+        stop: int | None = None,
+        first_row: int = 2,
+    ) -> None:
+        """Read every block (of the window, when given); prove it clean in bulk, or check it row by row."""
         self.on_issue = on_issue
         columns = self.columns
         result = self.result
         suspects = self.suspected
         cross_row_only = suspects is not None
-        if self.single_org and columns.org_columns and not cross_row_only:
+        if self.single_org and columns.org_columns and not cross_row_only and start is None:
             self.tally(org_columns_ignored(columns))
-        for first, block in self.source.blocks():
+        self.next_row = first_row
+        for first, block in self.source.blocks(start=start, stop=stop, first_row=first_row):
+            self.next_row = first + len(block)
             proof = self.check_block(block)
             if proof is not None and suspects is not None and self.touches_suspects(proof):
                 proof = None
@@ -253,6 +319,38 @@ class _Pass:
                 key for key, secret in zip(keys, cols[columns.totp_secret], strict=True) if secret
             )
             self.flush()
+
+    def export(self) -> _Partial:
+        """What a second process hands back: its counts, issues and keys (as bytes)."""
+        self.flush()
+        keys = {name: [bucket.tobytes() for bucket in getattr(self, name)] for name in _KEY_ARRAYS}
+        return _Partial(self.result, self.next_row, keys)
+
+    def merge(self, part: _Partial, row_offset: int) -> None:
+        """Add the counts, issues and keys of the window after this one; its rows start after ``row_offset``."""
+        mine, theirs = self.result, part.result
+        mine.rows += theirs.rows
+        mine.invalid_rows += theirs.invalid_rows
+        mine.memberships += theirs.memberships
+        mine.plaintext_passwords += theirs.plaintext_passwords
+        mine.hash_types.update(theirs.hash_types)
+        mine.organizations |= theirs.organizations
+        if theirs.rows:
+            mine.last_row = theirs.last_row + row_offset
+        mine.issue_count += theirs.issue_count
+        for code, tally in theirs.issues.items():
+            rows = [row + row_offset for row in tally.rows]
+            if code not in mine.issues:
+                first = tally.rows[0]
+                message = f"Row {first + row_offset}" + tally.message.removeprefix(f"Row {first}")
+                mine.issues[code] = IssueTally(code, message=message)
+            ours = mine.issues[code]
+            ours.count += tally.count
+            ours.rows = (ours.rows + rows)[:EXAMPLE_ROWS]
+        self.next_row = part.next_row + row_offset
+        for name, buckets in part.keys.items():
+            for bucket, data in zip(getattr(self, name), buckets, strict=True):
+                bucket.frombytes(data)
 
     def add_externals(self, keys: list[int], pairs: list[int]) -> None:
         if self.align_externals:
