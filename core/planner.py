@@ -193,8 +193,10 @@ def summarize_issues(result: ScanResult) -> list[IssueSummary]:
 
 
 def _human(seconds: float) -> str:
+    if seconds < 1.5:
+        return "~1 second"
     if seconds < 90:
-        return f"~{max(1, round(seconds))} seconds"
+        return f"~{round(seconds)} seconds"
     if seconds < 90 * 60:
         return f"~{round(seconds / 60)} minutes"
     if seconds < 48 * 3600:
@@ -284,7 +286,7 @@ def _advice(
             "or add an org_id, org_external_id or org_name column"
         )
     if result.error_count:
-        errors.append(f"{result.invalid_rows:,} of {result.rows:,} rows have errors (see the issues below)")
+        errors.append(f"{result.invalid_rows:,} of {result.rows:,} rows have errors (see issues)")
     if result.rows == 0:
         warnings.append("The file has no data rows: nothing to import")
     if result.blank_rows:

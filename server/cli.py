@@ -168,3 +168,7 @@ def validate(
         fail(f"❌ {exc}")
     click.echo(result.model_dump_json(indent=2) if as_json else render_validation(result))
     sys.exit(0 if result.valid else 1)
+
+
+if __name__ == "__main__":
+    main()

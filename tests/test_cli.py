@@ -41,7 +41,7 @@ def test_plan_prints_the_boxed_plan_and_exits_0_when_valid(good: Path) -> None:
     assert "MIGRATION PLAN" in out and "╔" in out
     for text in ("Total rows:       2 (2 valid, 0 invalid)", "Users:            1", "Mode:             multi-org"):
         assert text in out
-    assert "Memberships:      2 (1 users in several organizations)" in out
+    assert "Memberships:      2 (1 user in several organizations)" in out
     assert "Estimated time:" in out and "bottleneck:" in out
     assert "✓ Plan is valid" in out
     assert f"To execute: workos-migrate execute --csv {good} --checkpoint-dir {good.parent / 'c'}" in out
