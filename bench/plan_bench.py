@@ -47,6 +47,7 @@ start = time.perf_counter()
 result = plan(options, api_key="")
 elapsed = time.perf_counter() - start
 print(json.dumps({"seconds": elapsed, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
                   "rows": result.rows, "users": result.users, "memberships": result.memberships,
                   "organizations": result.organizations, "several": result.users_in_several_orgs,
                   "issues": result.issue_count, "valid": result.valid}))
@@ -102,7 +103,8 @@ def main() -> None:
             plans.append(json.loads(run(PLAN, path)))
         seconds = [item["seconds"] for item in plans]
         print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-        print(f"plan: {json.dumps({k: v for k, v in plans[-1].items() if k not in ('seconds', 'rss_mb')})}")
+        shown = {k: v for k, v in plans[-1].items() if k not in ("seconds", "rss_mb", "child_rss_mb")}
+        print(f"plan: {json.dumps(shown)}")
         print(f"bare csv.reader: best {min(bare):.2f} s, median {statistics.median(bare):.2f} s")
         print(f"plan():          best {min(seconds):.2f} s, median {statistics.median(seconds):.2f} s")
         print(
@@ -110,6 +112,7 @@ def main() -> None:
             f"{statistics.median(seconds) / statistics.median(bare):.2f}"
         )
         print(f"peak RSS of the planning process: {max(item['rss_mb'] for item in plans):.1f} MB")
+        print(f"peak RSS of its helper process (second half): {max(item['child_rss_mb'] for item in plans):.1f} MB")
 
 
 if __name__ == "__main__":

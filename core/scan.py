@@ -16,10 +16,11 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import tempfile
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,9 +109,33 @@ def scan(
     hooks, a file of at least ``parallel_min_bytes`` is read by two processes, one half each. Raises
     ``SourceError`` when the file cannot be read.
     """
+    with tempfile.TemporaryDirectory(prefix="workos-migrate-") as scratch:
+        return _scan(
+            source,
+            single_org=single_org,
+            require_membership=require_membership,
+            on_row=on_row,
+            on_issue=on_issue,
+            keys_file=Path(scratch) / "keys"
+            if on_row is None and on_issue is None and source.size >= parallel_min_bytes
+            else None,
+        )
+
+
+def _scan(
+    source: CsvSource,
+    *,
+    single_org: bool,
+    require_membership: bool,
+    on_row: RowHook | None,
+    on_issue: IssueHook | None,
+    keys_file: Path | None,
+) -> ScanResult:
     first = None
-    if on_row is None and on_issue is None and source.size >= parallel_min_bytes and (os.cpu_count() or 1) > 1:
-        first = _two_process_pass(source, single_org=single_org, require_membership=require_membership)
+    if keys_file is not None and (os.cpu_count() or 1) > 1:
+        first = _two_process_pass(
+            source, single_org=single_org, require_membership=require_membership, keys_file=keys_file
+        )
     if first is None:
         first = _Pass(source, single_org=single_org, require_membership=require_membership)
         first.run(on_row=on_row, on_issue=on_issue)
@@ -139,17 +164,19 @@ class _Partial:
 
     result: ScanResult
     next_row: int
-    keys: dict[str, list[bytes]]
+    key_counts: dict[str, list[int]]
 
 
-def _scan_window(path: str, start: int, single_org: bool, require_membership: bool) -> _Partial:
+def _scan_window(path: str, start: int, single_org: bool, require_membership: bool, keys_file: str) -> _Partial:
     """Run in the second process: the first pass over the file from ``start`` (rows counted from 1)."""
     part = _Pass(CsvSource(Path(path)), single_org=single_org, require_membership=require_membership)
     part.run(on_row=None, on_issue=None, start=start, first_row=1)
-    return part.export()
+    return part.export(Path(keys_file))
 
 
-def _two_process_pass(source: CsvSource, *, single_org: bool, require_membership: bool) -> _Pass | None:
+def _two_process_pass(
+    source: CsvSource, *, single_org: bool, require_membership: bool, keys_file: Path
+) -> _Pass | None:
     """The first pass with the file's second half in another process; None when the halves do not split
     cleanly (a quoted field spans the middle, or a half does not parse), so the caller reads it whole."""
     split = source.midpoint()
@@ -158,7 +185,7 @@ def _two_process_pass(source: CsvSource, *, single_org: bool, require_membership
     # fork, not spawn: the child must share this process's str hash secret, or its keys would not match.
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        future = pool.submit(_scan_window, str(source.path), split, single_org, require_membership)
+        future = pool.submit(_scan_window, str(source.path), split, single_org, require_membership, str(keys_file))
         first = _Pass(source, single_org=single_org, require_membership=require_membership)
         try:
             first.run(on_row=None, on_issue=None, stop=split)
@@ -166,7 +193,7 @@ def _two_process_pass(source: CsvSource, *, single_org: bool, require_membership
         except SourceError:
             logger.debug("the halves of %s do not split at byte %d; reading it whole", source.path, split)
             return None
-    first.merge(part, row_offset=first.next_row - 1)
+    first.merge(part, keys_file, row_offset=first.next_row - 1)
     return first
 
 
@@ -228,6 +255,7 @@ class _Pass:
         # (external_id, email) keys: bucketed by their own bits, or next to their external_id when aligned.
         self.external_pairs = _buckets()
         self.totp_keys = _buckets()
+        self.spill: tuple[Path, dict[str, list[tuple[int, int]]]] | None = None
         # Row-by-row results waiting to be spread in bulk with the next block.
         self.pending: dict[str, list[int]] = {
             name: [] for name in ("member", "loner", "pair", "ext", "ext_pair", "totp")
@@ -320,13 +348,18 @@ class _Pass:
             )
             self.flush()
 
-    def export(self) -> _Partial:
-        """What a second process hands back: its counts, issues and keys (as bytes)."""
+    def export(self, keys_file: Path) -> _Partial:
+        """What a second process hands back: its counts and issues; its keys go to ``keys_file``."""
         self.flush()
-        keys = {name: [bucket.tobytes() for bucket in getattr(self, name)] for name in _KEY_ARRAYS}
-        return _Partial(self.result, self.next_row, keys)
+        lengths = {}
+        with open(keys_file, "wb") as handle:
+            for name in _KEY_ARRAYS:
+                lengths[name] = [len(bucket) for bucket in getattr(self, name)]
+                for bucket in getattr(self, name):
+                    bucket.tofile(handle)
+        return _Partial(self.result, self.next_row, lengths)
 
-    def merge(self, part: _Partial, row_offset: int) -> None:
+    def merge(self, part: _Partial, keys_file: Path, row_offset: int) -> None:
         """Add the counts, issues and keys of the window after this one; its rows start after ``row_offset``."""
         mine, theirs = self.result, part.result
         mine.rows += theirs.rows
@@ -348,9 +381,15 @@ class _Pass:
             ours.count += tally.count
             ours.rows = (ours.rows + rows)[:EXAMPLE_ROWS]
         self.next_row = part.next_row + row_offset
-        for name, buckets in part.keys.items():
-            for bucket, data in zip(getattr(self, name), buckets, strict=True):
-                bucket.frombytes(data)
+        # The other half's keys stay in its file, read back one bucket at a time: memory holds one half.
+        places: dict[str, list[tuple[int, int]]] = {}
+        offset = 0
+        for name, counts in part.key_counts.items():
+            places[name] = []
+            for count in counts:
+                places[name].append((offset, count))
+                offset += count * 8
+        self.spill = (keys_file, places)
 
     def add_externals(self, keys: list[int], pairs: list[int]) -> None:
         if self.align_externals:
@@ -422,13 +461,30 @@ class _Pass:
         for values in pending.values():
             values.clear()
 
-    def pair_buckets(self) -> list[array[int]]:
-        return self.pair_keys if self.multi_org else self.member_keys + self.loner_keys
+    def buckets(self, name: str) -> Iterator[array[int]]:
+        """The key buckets called ``name``, each with the other process's keys for it read back in."""
+        if self.spill is None:
+            yield from getattr(self, name)
+            return
+        path, places = self.spill
+        with open(path, "rb") as handle:
+            for bucket, (offset, count) in zip(getattr(self, name), places[name], strict=True):
+                combined = array("q", bucket)
+                handle.seek(offset)
+                combined.fromfile(handle, count)
+                yield combined
+
+    def pair_buckets(self) -> Iterator[array[int]]:
+        if self.multi_org:
+            yield from self.buckets("pair_keys")
+        else:
+            yield from self.buckets("member_keys")
+            yield from self.buckets("loner_keys")
 
     def externals_conflict(self) -> bool:
         """Some external_id goes with two emails: more distinct (external_id, email) pairs than external_ids."""
-        distinct = sum(len(set(keys)) for keys in self.external_keys)
-        return distinct != sum(len(set(pairs)) for pairs in self.external_pairs)
+        distinct = sum(len(set(keys)) for keys in self.buckets("external_keys"))
+        return distinct != sum(len(set(pairs)) for pairs in self.buckets("external_pairs"))
 
     def breaks_cross_row_rules(self) -> bool:
         """Some (email, organization) repeats, or some external_id goes with two emails."""
@@ -442,7 +498,7 @@ class _Pass:
         for keys in self.pair_buckets():
             if len(set(keys)) != len(keys):
                 pairs.update(key for key, count in Counter(keys).items() if count > 1)
-        for keys, owned in zip(self.external_keys, self.external_pairs, strict=True):
+        for keys, owned in zip(self.buckets("external_keys"), self.buckets("external_pairs"), strict=True):
             if self.align_externals and len(set(keys)) != len(set(owned)):
                 owners: dict[int, set[int]] = {}
                 for key, pair in zip(keys, owned, strict=True):
@@ -452,14 +508,15 @@ class _Pass:
 
     def finish(self) -> ScanResult:
         result = self.result
-        result.users = sum(
-            len(set(members).union(loners)) for members, loners in zip(self.member_keys, self.loner_keys, strict=True)
-        )
-        result.totp_users = sum(len(set(keys)) for keys in self.totp_keys)
-        if self.multi_org:
-            result.users_in_several_orgs = sum(
-                sum(1 for count in Counter(keys).values() if count > 1) for keys in self.member_keys
-            )
+        users = several = 0
+        for members, loners in zip(self.buckets("member_keys"), self.buckets("loner_keys"), strict=True):
+            per_user = Counter(members)
+            # Each clean membership row is a distinct (email, organization): a count above 1 is several orgs.
+            several += len(per_user) - Counter(per_user.values())[1]
+            users += len(per_user.keys() | set(loners)) if loners else len(per_user)
+        result.users = users
+        result.users_in_several_orgs = several if self.multi_org else 0
+        result.totp_users = sum(len(set(keys)) for keys in self.buckets("totp_keys"))
         kinds = result.hash_types
         result.hash_types = Counter()
         for kind, count in kinds.items():
