@@ -26,6 +26,7 @@ from core.scan import ScanResult, scan
 __all__ = [
     "CONCURRENCY_MARGIN",
     "GENERAL_REQUESTS_PER_SECOND",
+    "MIN_SAVING_SECONDS",
     "PLAN_HASH_EXCLUDED",
     "PROCESS_REQUESTS_PER_SECOND",
     "TYPICAL_LATENCY_SECONDS",
@@ -55,6 +56,8 @@ PROCESS_REQUESTS_PER_SECOND = 400.0
 CONCURRENCY_MARGIN = 1.25
 """Concurrency is recommended only when it is 25% slower than the next ceiling, and then with 25% headroom
 for latency spikes."""
+MIN_SAVING_SECONDS = 60.0
+"""Pace advice (concurrency, workers) is given only when following it would save at least a minute."""
 PLAN_HASH_EXCLUDED = frozenset({"csv_path", "quiet", "yes", "job_id", "resume", "retry_failed"})
 """Options that do not change what a migration writes: presentation, and which job runs it. The file is
 identified by its sha256, not its path."""
@@ -340,7 +343,8 @@ def _recommend(
         return
     ceiling = round(min(options.rate_limit * calls.total / max(calls.writes, 1), GENERAL_REQUESTS_PER_SECOND), 1)
     others = max(timing.write_seconds, timing.general_seconds, timing.process_seconds)
-    if timing.bottleneck == "concurrency" and timing.concurrency_seconds > CONCURRENCY_MARGIN * others:
+    worth_it = timing.seconds - max(timing.write_seconds, timing.general_seconds) >= MIN_SAVING_SECONDS
+    if timing.bottleneck == "concurrency" and timing.concurrency_seconds > CONCURRENCY_MARGIN * others and worth_it:
         needed = math.ceil(CONCURRENCY_MARGIN * ceiling * TYPICAL_LATENCY_SECONDS / options.workers)
         if needed <= 100:
             advice.append(
@@ -354,8 +358,8 @@ def _recommend(
                 f"Use --concurrency 100 --workers {workers}: one worker cannot keep enough requests in flight for "
                 f"{ceiling:g} requests/s"
             )
-    if timing.bottleneck == "one process":
-        workers = math.ceil(ceiling / PROCESS_REQUESTS_PER_SECOND)
+    if timing.bottleneck == "one process" and worth_it:
+        workers = min(32, math.ceil(ceiling / PROCESS_REQUESTS_PER_SECOND))
         advice.append(
             f"Use --workers {workers}: one process drives about {PROCESS_REQUESTS_PER_SECOND:g} requests/s, below "
             f"the {ceiling:g}/s the rate limits allow"
