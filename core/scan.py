@@ -212,6 +212,8 @@ def _buckets() -> list[array[int]]:
 
 def _spread(buckets: list[array[int]], keys: list[int], *companions: tuple[list[array[int]], list[int]]) -> None:
     """Append ``keys`` to ``buckets`` by their top bits; each companion list follows its key's bucket."""
+    if not keys:
+        return
     if companions:
         order = sorted(range(len(keys)), key=keys.__getitem__)
         keys = list(map(keys.__getitem__, order))
