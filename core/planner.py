@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from core.csvsource import CsvSource, sha256_file
 from core.options import MigrationOptions, check_paths
-from core.records import RULES
+from core.rules import RULES
 from core.scan import ScanResult, scan
 
 __all__ = [

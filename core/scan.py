@@ -28,7 +28,6 @@ from pathlib import Path
 from core.csvsource import CsvSource, is_blank
 from core.errors import SourceError
 from core.records import (
-    RULES,
     Issue,
     RowValidator,
     has_error,
@@ -36,6 +35,7 @@ from core.records import (
     make_row_check,
     org_columns_ignored,
 )
+from core.rules import RULES
 
 __all__ = ["EXAMPLE_ROWS", "PARALLEL_MIN_BYTES", "IssueTally", "ScanResult", "scan"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from core.records import RULES
+from core.rules import RULES
 from server.cli import main
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
