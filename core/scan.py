@@ -37,14 +37,14 @@ from core.records import (
 )
 from core.rules import RULES
 
-__all__ = ["EXAMPLE_ROWS", "PARALLEL_MIN_BYTES", "IssueTally", "ScanResult", "scan"]
+__all__ = ["EXAMPLE_ROWS", "PARALLEL_MIN_BYTES", "IssueTally", "ScanResult", "scan", "two_processes_help"]
 
 logger = logging.getLogger(__name__)
 
 EXAMPLE_ROWS = 5
 PARALLEL_MIN_BYTES = 32 << 20
 """Files this big are read by two processes (a fork and the hand-back of keys are not worth it below)."""
-_BUCKET_BITS = 4
+_BUCKET_BITS = 5
 # Sorted 64-bit keys split at these values fall into buckets by their top bits.
 _BOUNDS = [-(1 << 63) + (index << (64 - _BUCKET_BITS)) for index in range(1, 1 << _BUCKET_BITS)]
 
@@ -100,15 +100,17 @@ def scan(
     require_membership: bool = False,
     on_row: RowHook | None = None,
     on_issue: IssueHook | None = None,
-    parallel_min_bytes: int = PARALLEL_MIN_BYTES,
+    processes: int | None = None,
 ) -> ScanResult:
     """Check every row of ``source`` and count what a migration of it would do.
 
     ``on_row(row, fields, issues)`` sees each non-blank row once with its per-row issues (None when it has
-    none); ``on_issue`` sees every issue once, per-row issues in row order, then cross-row ones. Without
-    hooks, a file of at least ``parallel_min_bytes`` is read by two processes, one half each. Raises
-    ``SourceError`` when the file cannot be read.
+    none); ``on_issue`` sees every issue once, per-row issues in row order, then cross-row ones.
+    ``processes`` 2 reads each half of the file in its own process (without hooks only), 1 reads it in
+    this one; None decides by ``two_processes_help``. Raises ``SourceError`` when the file is unreadable.
     """
+    if processes is None:
+        processes = 2 if two_processes_help(source.size) else 1
     with tempfile.TemporaryDirectory(prefix="workos-migrate-") as scratch:
         return _scan(
             source,
@@ -116,10 +118,14 @@ def scan(
             require_membership=require_membership,
             on_row=on_row,
             on_issue=on_issue,
-            keys_file=Path(scratch) / "keys"
-            if on_row is None and on_issue is None and source.size >= parallel_min_bytes
-            else None,
+            keys_file=Path(scratch) / "keys" if processes > 1 and on_row is None and on_issue is None else None,
         )
+
+
+def two_processes_help(size: int, min_bytes: int = PARALLEL_MIN_BYTES) -> bool:
+    """A second process helps when the file is big enough and a core is idle (by the 1-minute load)."""
+    cores = os.cpu_count() or 1
+    return size >= min_bytes and cores > 1 and os.getloadavg()[0] < cores - 0.5
 
 
 def _scan(
@@ -132,7 +138,7 @@ def _scan(
     keys_file: Path | None,
 ) -> ScanResult:
     first = None
-    if keys_file is not None and (os.cpu_count() or 1) > 1:
+    if keys_file is not None:
         first = _two_process_pass(
             source, single_org=single_org, require_membership=require_membership, keys_file=keys_file
         )

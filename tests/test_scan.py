@@ -28,8 +28,8 @@ def summary(result: ScanResult) -> tuple:
 
 def both_ways(path: Path, **kwargs: bool) -> ScanResult:
     source = CsvSource(path)
-    alone = scan(source, parallel_min_bytes=1 << 60, **kwargs)
-    split = scan(source, parallel_min_bytes=0, **kwargs)
+    alone = scan(source, processes=1, **kwargs)
+    split = scan(source, processes=2, **kwargs)
     assert summary(split) == summary(alone)
     return split
 
@@ -76,3 +76,17 @@ def test_single_org_and_user_only_files_split_the_same_way(write_users: CsvWrite
     path = write_users(rows)
     assert both_ways(path).issues["email_duplicate_in_org"].count == 100
     assert both_ways(path, single_org=True).memberships == 900
+
+
+def test_two_processes_are_used_only_for_big_files_with_an_idle_core(monkeypatch) -> None:
+    from core import scan as module
+
+    monkeypatch.setattr(module.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(module.os, "getloadavg", lambda: (0.9, 0.0, 0.0))
+    assert module.two_processes_help(module.PARALLEL_MIN_BYTES)
+    assert not module.two_processes_help(module.PARALLEL_MIN_BYTES - 1)
+    monkeypatch.setattr(module.os, "getloadavg", lambda: (1.8, 0.0, 0.0))
+    assert not module.two_processes_help(module.PARALLEL_MIN_BYTES)
+    monkeypatch.setattr(module.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(module.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert not module.two_processes_help(module.PARALLEL_MIN_BYTES)
