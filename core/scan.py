@@ -310,8 +310,7 @@ class _Pass:
                 for row, fields in enumerate(block, first):
                     if fields and ((fields[0] and not fields[0].isspace()) or not is_blank(fields)):
                         self.one_row(row, fields, on_row, cross_row_only)
-                if len(self.pending["member"]) + len(self.pending["loner"]) >= _SPREAD_EVERY:
-                    self.flush()
+                self.flush(_SPREAD_EVERY)
                 continue
             emails, orgs, cols = proof
             size = len(block)
@@ -359,8 +358,7 @@ class _Pass:
             result.hash_types["bcrypt"] += sum(map(bool, cols[columns.password_hash]))
         if columns.totp_secret is not None:
             pending["totp"].extend(key for key, secret in zip(keys, cols[columns.totp_secret], strict=True) if secret)
-        if len(pending["member"]) + len(pending["loner"]) >= _SPREAD_EVERY:
-            self.flush()
+        self.flush(_SPREAD_EVERY)
 
     def export(self, keys_file: Path) -> _Partial:
         """What a second process hands back: its counts and issues; its keys go to ``keys_file``."""
@@ -465,8 +463,11 @@ class _Pass:
         if columns.totp_secret is not None and fields[columns.totp_secret].strip():
             pending["totp"].append(key)
 
-    def flush(self) -> None:
+    def flush(self, at_least: int = 0) -> None:
+        """Spread the waiting keys into their buckets (only once ``at_least`` rows wait)."""
         pending = self.pending
+        if len(pending["member"]) + len(pending["loner"]) < at_least:
+            return
         _spread(self.member_keys, pending["member"])
         _spread(self.loner_keys, pending["loner"])
         _spread(self.pair_keys, pending["pair"])
