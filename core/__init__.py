@@ -1,9 +1,10 @@
-"""workos-migrate's engine: plan, validate and (with the import engine) run migrations into WorkOS.
+"""workos-migrate's engine: plan, validate, run migrations into WorkOS and analyse their failures.
 
 A library with no knowledge of terminals or MCP: the CLI and the MCP server in ``server`` call what is
 exported here.
 """
 
+from core.analyze import ErrorAnalysis, ErrorGroup, analyze_errors
 from core.csvsource import Columns, CsvSource, sha256_file
 from core.errors import (
     AuthenticationError,
@@ -33,6 +34,8 @@ __all__ = [
     "Columns",
     "Conflict",
     "CsvSource",
+    "ErrorAnalysis",
+    "ErrorGroup",
     "InvalidRequest",
     "Issue",
     "JobStateError",
@@ -51,6 +54,7 @@ __all__ = [
     "UserRecord",
     "ValidationReport",
     "WorkOSError",
+    "analyze_errors",
     "check_paths",
     "plan",
     "sha256_file",

@@ -13,7 +13,7 @@ Exceptions stop work; row validation problems are data (``records.Issue``), not 
         ├── Conflict               the object already exists (email taken, external id used, membership exists)
         ├── NotFound               404
         ├── InvalidRequest         400/422 that no retry can fix (bad hash, bad metadata, invalid role, ...)
-        ├── ServerError            5xx: the request may have been applied (``outcome_unknown``)
+        ├── ServerError            5xx or 408: the request may have been applied (``outcome_unknown``)
         └── TransportError         no usable HTTP response (connect error, timeout, dropped connection)
 
 Only ``core.workos.client`` turns HTTP responses and httpx2 exceptions into ``WorkOSError``; every message
@@ -136,7 +136,8 @@ class InvalidRequest(WorkOSError):
 
 
 class ServerError(WorkOSError):
-    """Raised on 5xx. For writes the outcome is unknown: reconcile before retrying."""
+    """Raised on 5xx and 408 (and on a 2xx whose body is not the expected object). For writes the outcome is
+    unknown: reconcile before retrying."""
 
     retryable = True
 

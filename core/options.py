@@ -9,6 +9,7 @@ Reading the CSV itself is left to ``csvsource``.
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.errors import OptionsError, SourceError
 
-__all__ = ["DEFAULT_BASE_URL", "MigrationOptions", "OnExistingUser", "check_paths", "flag_name"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "MigrationOptions",
+    "OnExistingUser",
+    "check_paths",
+    "execute_command",
+    "flag_name",
+    "output_problem",
+]
 
 DEFAULT_BASE_URL = "https://api.workos.com"
 
@@ -54,6 +63,18 @@ class MigrationOptions(BaseModel):
     chunk_size: int = Field(default=1000, ge=100, le=10000, description="Rows per checkpoint chunk.")
     rate_limit: float = Field(
         default=50.0, ge=1, le=10000, description="User-management writes per second for the whole job."
+    )
+    read_rate_limit: float = Field(
+        default=100.0,
+        ge=1,
+        le=100000,
+        description="User-management reads per second (WorkOS: 1,000 per 10 s). Raise only if WorkOS raised yours.",
+    )
+    global_rate_limit: float = Field(
+        default=100.0,
+        ge=1,
+        le=100000,
+        description="All requests per second (WorkOS: 6,000 per 60 s per key). Raise only if WorkOS raised yours.",
     )
     on_existing_user: OnExistingUser = Field(
         default="adopt",
@@ -152,6 +173,27 @@ def flag_name(field: str) -> str:
     return "--" + ("csv" if field == "csv_path" else field.replace("_", "-"))
 
 
+# Fields that say how a command runs, not what it does: left out of a command line built from options.
+_RUN_CONTROL = frozenset({"csv_path", "quiet", "yes", "base_url"})
+
+
+def execute_command(options: MigrationOptions) -> str:
+    """The ``workos-migrate execute`` command that runs ``options``: the CSV plus every non-default option."""
+    parts = ["workos-migrate", "execute", "--csv", str(options.csv_path)]
+    defaults = MigrationOptions.model_construct()
+    for name in MigrationOptions.model_fields:
+        if name in _RUN_CONTROL:
+            continue
+        value = getattr(options, name)
+        if value == getattr(defaults, name, None) or value is None or value is False:
+            continue
+        if value is True:
+            parts.append(flag_name(name))
+        else:
+            parts += [flag_name(name), f"{value:g}" if isinstance(value, float) else str(value)]
+    return shlex.join(parts)
+
+
 def _messages(exc: ValidationError) -> list[str]:
     messages: list[str] = []
     for error in exc.errors(include_url=False):
@@ -186,6 +228,8 @@ _RANGES: dict[str, tuple[float, float]] = {
         ("workers", 1, 32),
         ("chunk_size", 100, 10000),
         ("rate_limit", 1, 10000),
+        ("read_rate_limit", 1, 100000),
+        ("global_rate_limit", 1, 100000),
     )
 }
 
@@ -205,16 +249,21 @@ def check_paths(options: MigrationOptions) -> None:
     problems = []
     if not options.dry_run and not _writable_dir(options.checkpoint_dir):
         problems.append(f"--checkpoint-dir is not a writable directory: {options.checkpoint_dir}")
-    if options.errors_out is not None:
-        target = options.errors_out
-        if target.is_dir():
-            problems.append(f"--errors-out is a directory, not a file: {target}")
-        elif target.exists() and not os.access(target, os.W_OK):
-            problems.append(f"--errors-out is not writable: {target}")
-        elif not target.exists() and not _writable_dir(target.parent):
-            problems.append(f"--errors-out cannot be created in {target.parent or Path('.')}")
+    if options.errors_out is not None and (problem := output_problem(options.errors_out, "--errors-out")):
+        problems.append(problem)
     if problems:
         raise OptionsError(problems)
+
+
+def output_problem(target: Path, flag: str) -> str | None:
+    """Why the file ``target`` (given as ``flag``) cannot be written, or None when it can."""
+    if target.is_dir():
+        return f"{flag} is a directory, not a file: {target}"
+    if target.exists() and not os.access(target, os.W_OK):
+        return f"{flag} is not writable: {target}"
+    if not target.exists() and not _writable_dir(target.parent):
+        return f"{flag} cannot be created in {target.parent or Path('.')}"
+    return None
 
 
 def _writable_dir(directory: Path) -> bool:

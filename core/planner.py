@@ -48,7 +48,8 @@ logger = logging.getLogger(__name__)
 WORKOS_WRITES_PER_SECOND = 50.0
 """WorkOS's published user-management write limit: 500 per 10 s per environment."""
 GENERAL_REQUESTS_PER_SECOND = 100.0
-"""WorkOS's published overall limit: 6,000 requests per 60 s per API key (every call counts)."""
+"""WorkOS's published overall limit: 6,000 requests per 60 s per API key (every call counts); the
+estimate uses ``--global-rate-limit``, whose default this is."""
 TYPICAL_LATENCY_SECONDS = 0.2
 """Typical time for one WorkOS call, used to turn concurrency into a request rate."""
 PROCESS_REQUESTS_PER_SECOND = 400.0
@@ -98,7 +99,7 @@ class Estimate(BaseModel):
     bottleneck: Literal["write rate limit", "overall request limit", "concurrency", "one process", "none"]
     bottleneck_detail: str
     write_seconds: float = Field(description="Writes / --rate-limit.")
-    general_seconds: float = Field(description="All calls / WorkOS's 100 requests/s overall limit.")
+    general_seconds: float = Field(description="All calls / --global-rate-limit (WorkOS: 100 requests/s).")
     concurrency_seconds: float = Field(description="All calls x typical latency / (concurrency x workers).")
     process_seconds: float = Field(description="All calls / (requests one process drives x workers).")
     latency_seconds: float = TYPICAL_LATENCY_SECONDS
@@ -154,6 +155,17 @@ class MigrationPlan(BaseModel):
     warning_count: int
     valid: bool = Field(description="No plan error and no row error.")
     plan_hash: str = Field(description="sha256 of the file's sha256, the options that shape the writes, the target.")
+
+    @property
+    def blocking_errors(self) -> list[str]:
+        """Plan errors that stop an import. Invalid rows do not: they are recorded as failures, never sent."""
+        rows_message = row_errors_message(self.invalid_rows, self.rows)
+        return [error for error in self.errors if error != rows_message]
+
+
+def row_errors_message(invalid_rows: int, rows: int) -> str:
+    """The plan error that says some rows are invalid (an import still runs: they are recorded, never sent)."""
+    return f"{invalid_rows:,} of {rows:,} rows have errors (see issues)"
 
 
 def key_kind(api_key: str | None) -> Literal["test", "live", "none"]:
@@ -215,7 +227,7 @@ def estimate(calls: ApiCalls, rows: int, options: MigrationOptions) -> Estimate:
     total = calls.total
     parts = {
         "write rate limit": calls.writes / options.rate_limit,
-        "overall request limit": total / GENERAL_REQUESTS_PER_SECOND,
+        "overall request limit": total / options.global_rate_limit,
         "concurrency": total * TYPICAL_LATENCY_SECONDS / (options.concurrency * options.workers),
         "one process": total / (PROCESS_REQUESTS_PER_SECOND * options.workers),
     }
@@ -223,7 +235,7 @@ def estimate(calls: ApiCalls, rows: int, options: MigrationOptions) -> Estimate:
     in_flight = options.concurrency * options.workers
     details = {
         "write rate limit": f"{calls.writes:,} writes at --rate-limit {options.rate_limit:g}/s",
-        "overall request limit": f"{total:,} calls at WorkOS's 6,000 requests/min",
+        "overall request limit": f"{total:,} calls at --global-rate-limit {options.global_rate_limit:g}/s",
         "concurrency": (
             f"{in_flight} requests in flight x {TYPICAL_LATENCY_SECONDS:g} s typical latency"
             f" = {in_flight / TYPICAL_LATENCY_SECONDS:g} requests/s"
@@ -289,7 +301,7 @@ def _advice(
             "or add an org_id, org_external_id or org_name column"
         )
     if result.error_count:
-        errors.append(f"{result.invalid_rows:,} of {result.rows:,} rows have errors (see issues)")
+        errors.append(row_errors_message(result.invalid_rows, result.rows))
     if result.rows == 0:
         warnings.append("The file has no data rows: nothing to import")
     if result.blank_rows:
@@ -325,6 +337,11 @@ def _advice(
             f"--rate-limit {options.rate_limit:g} is above WorkOS's published {WORKOS_WRITES_PER_SECOND:g} writes/s "
             "per environment: expect 429 pauses unless WorkOS raised your limit"
         )
+    if options.global_rate_limit > GENERAL_REQUESTS_PER_SECOND:
+        warnings.append(
+            f"--global-rate-limit {options.global_rate_limit:g} is above WorkOS's published "
+            f"{GENERAL_REQUESTS_PER_SECOND:g} requests/s per key: expect 429 pauses unless WorkOS raised your limit"
+        )
     if options.workers > 1 and timing.bottleneck in ("write rate limit", "overall request limit"):
         warnings.append(
             f"--workers {options.workers} cannot make this faster: the {timing.bottleneck} is the bottleneck"
@@ -341,7 +358,7 @@ def _recommend(
 ) -> None:
     if not calls.total:
         return
-    ceiling = round(min(options.rate_limit * calls.total / max(calls.writes, 1), GENERAL_REQUESTS_PER_SECOND), 1)
+    ceiling = round(min(options.rate_limit * calls.total / max(calls.writes, 1), options.global_rate_limit), 1)
     others = max(timing.write_seconds, timing.general_seconds, timing.process_seconds)
     worth_it = timing.seconds - max(timing.write_seconds, timing.general_seconds) >= MIN_SAVING_SECONDS
     if timing.bottleneck == "concurrency" and timing.concurrency_seconds > CONCURRENCY_MARGIN * others and worth_it:

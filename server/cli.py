@@ -8,18 +8,37 @@ same pydantic object the MCP tool returns. Exit codes: 0 success, 1 invalid plan
 from __future__ import annotations
 
 import functools
+import json
+import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
 import click
 
-from core import MigrationOptions, MigrationOrchestrator, validate_csv
+from core import MigrationOptions, MigrationOrchestrator, analyze_errors, validate_csv
+from core.engine import MigrationResult, RunStats, execute_job, job_result, resume_command
 from core.errors import MigrationError, OptionsError
-from server.render import configuration_errors, render_plan, render_validation
+from core.runner import api_key_from_env
+from core.store import Job, JobStore
+from server.progress import Counts, follow
+from server.render import (
+    LARGE_IMPORT_ROWS,
+    configuration_errors,
+    render_analysis,
+    render_brief,
+    render_confirmation,
+    render_jobs,
+    render_plan,
+    render_result,
+    render_validation,
+)
 
-__all__ = ["json_option", "main", "migration_options"]
+__all__ = ["core_errors", "json_option", "main", "migration_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,6 +59,12 @@ _MIGRATION_FLAGS = [
     click.option("--chunk-size", type=int, help="Rows per checkpoint chunk (100-10000, default 1000)."),
     click.option(
         "--rate-limit", type=float, help="User-management writes per second for the job (1-10000, default 50)."
+    ),
+    click.option(
+        "--read-rate-limit", type=float, help="User-management reads per second (default 100 = WorkOS's 1,000/10 s)."
+    ),
+    click.option(
+        "--global-rate-limit", type=float, help="All requests per second (default 100 = WorkOS's 6,000/60 s)."
     ),
     click.option(
         "--on-existing-user",
@@ -73,6 +98,17 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+@contextmanager
+def core_errors() -> Iterator[None]:
+    """Translate core's exceptions once, exiting 2: option problems as the configuration block, the rest as one line."""
+    try:
+        yield
+    except OptionsError as exc:
+        fail(configuration_errors(exc.problems))
+    except MigrationError as exc:
+        fail(f"❌ {exc}")
+
+
 def migration_options(func: F) -> F:
     """Add every orchestrator flag to a command and pass it ``options: MigrationOptions``.
 
@@ -102,7 +138,16 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(func)  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _DefaultToExecute(click.Group):
+    """``workos-migrate --csv users.csv ...`` runs ``execute``, as the orchestrator document's command did."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0].startswith("-") and args[0] not in ("-h", "--help", "--version"):
+            args = ["execute", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultToExecute, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="workos-migrate")
 def main() -> None:
     """Plan, validate, run, resume and analyse migrations of users into WorkOS User Management."""
@@ -116,12 +161,12 @@ def plan(options: MigrationOptions, as_json: bool) -> None:
 
     Exit 0 when the plan is valid, 1 when it is invalid, 2 when the file or the options are unusable.
     """
-    try:
+    _show_plan(options, as_json)
+
+
+def _show_plan(options: MigrationOptions, as_json: bool) -> None:
+    with core_errors():
         result = MigrationOrchestrator(options).plan()
-    except OptionsError as exc:
-        fail(configuration_errors(exc.problems))
-    except MigrationError as exc:
-        fail(f"❌ {exc}")
     click.echo(result.model_dump_json(indent=2) if as_json else render_plan(result))
     sys.exit(0 if result.valid else 1)
 
@@ -154,7 +199,7 @@ def validate(
         problems.append("--fixed-csv needs --auto-fix")
     if problems:
         fail(configuration_errors(problems))
-    try:
+    with core_errors():
         result = validate_csv(
             csv_path,
             single_org=single_org,
@@ -162,12 +207,306 @@ def validate(
             fixed_csv=fixed_csv,
             report=report,
         )
+    click.echo(result.model_dump_json(indent=2) if as_json else render_validation(result))
+    sys.exit(0 if result.valid else 1)
+
+
+@main.command()
+@click.argument("job_id", required=False)
+@click.option(
+    "--errors", "errors_file", type=click.Path(path_type=Path), help="Analyse this errors file (JSONL or .csv)."
+)
+@click.option("--csv", "source_csv", type=click.Path(path_type=Path), help="The job's source CSV, if it moved.")
+@click.option(
+    "--retry-csv", type=click.Path(path_type=Path), help="Write the rows to re-run here, rebuilt from the CSV."
+)
+@click.option("--include-non-retryable", is_flag=True, help="Put the rows that need a fix in the retry file too.")
+@click.option("--report", type=click.Path(path_type=Path), help="Write the whole analysis as JSON here.")
+@click.option(
+    "--checkpoint-dir", type=click.Path(path_type=Path), help="Job store directory (default .workos-checkpoints)."
+)
+@json_option
+def analyze(
+    job_id: str | None,
+    errors_file: Path | None,
+    source_csv: Path | None,
+    retry_csv: Path | None,
+    include_non_retryable: bool,
+    report: Path | None,
+    checkpoint_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Group a run's failures, say which a re-run fixes, write a retry CSV and the command to re-run it.
+
+    Reads the job's ledger (JOB_ID, or the latest job) or an errors file (--errors). Exit 0 when there is
+    something to retry, 1 when nothing is retryable, 2 when the input is unusable.
+    """
+    if include_non_retryable and retry_csv is None:
+        fail(configuration_errors(["--include-non-retryable needs --retry-csv (the file it adds rows to)"]))
+    with core_errors():
+        result = analyze_errors(
+            job_id,
+            errors_file=errors_file,
+            checkpoint_dir=checkpoint_dir,
+            source_csv=source_csv,
+            retry_csv=retry_csv,
+            include_non_retryable=include_non_retryable,
+            report=report,
+        )
+    click.echo(result.model_dump_json(indent=2) if as_json else render_analysis(result))
+    sys.exit(result.exit_code)
+
+
+main.add_command(analyze, name="analyze-errors")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (loopback by default).")
+@click.option("--port", default=4100, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--latency-ms", default=0.0, type=click.FloatRange(min=0), help="Fixed delay added to every API call.")
+@click.option("--jitter-ms", default=0.0, type=click.FloatRange(min=0), help="Extra uniform random delay, 0..N ms.")
+@click.option("--write-limit", type=click.IntRange(min=0), help="User-management writes per 10 s [500]; 0 = none.")
+@click.option("--read-limit", type=click.IntRange(min=0), help="User-management reads per 10 s [1000]; 0 = none.")
+@click.option("--global-limit", type=click.IntRange(min=0), help="All API requests per 60 s per key [6000]; 0 = none.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="ROUTE:KIND:RATE",
+    help="e.g. 'POST /user_management/users:fail_after:0.05'. Kinds: fail_before, fail_after, drop_after, "
+    "slow, burst_429. Repeatable.",
+)
+@click.option("--fault-seed", type=int, help="Seed of the fault and jitter RNG, for reproducible runs.")
+@click.option("--slow-ms", default=30_000.0, show_default=True, type=click.FloatRange(min=0), help="Delay of 'slow'.")
+@click.option("--seed", "seed_file", type=click.Path(dir_okay=False), help="Seed file (JSON; YAML with PyYAML).")
+@click.option(
+    "--multiple-roles/--no-multiple-roles", default=False, show_default=True, help="Allow more than one role slug."
+)
+@click.option(
+    "--duplicate-membership-status",
+    type=click.Choice(["400", "409", "422"]),
+    default="409",
+    show_default=True,
+    help="Status of organization_membership_already_exists.",
+)
+@click.option("--api-key", "api_keys", multiple=True, help="Accept only these keys (default: any sk_test_ key).")
+def sandbox(
+    host: str,
+    port: int,
+    latency_ms: float,
+    jitter_ms: float,
+    write_limit: int | None,
+    read_limit: int | None,
+    global_limit: int | None,
+    faults: tuple[str, ...],
+    fault_seed: int | None,
+    slow_ms: float,
+    seed_file: str | None,
+    multiple_roles: bool,
+    duplicate_membership_status: str,
+    api_keys: tuple[str, ...],
+) -> None:
+    """Run a local WorkOS stand-in to rehearse a migration (limits are N per the real 10 s/10 s/60 s windows)."""
+    from core.errors import OptionsError
+    from core.workos.sandbox import Sandbox, SandboxConfig, load_seed, parse_fault, ready_message, serve
+
+    limits = {"write_limit": write_limit, "read_limit": read_limit, "global_limit": global_limit}
+    try:
+        config = SandboxConfig(
+            **{name: value for name, value in limits.items() if value is not None},
+            latency_ms=latency_ms,
+            jitter_ms=jitter_ms,
+            faults=tuple(parse_fault(spec) for spec in faults),
+            fault_seed=fault_seed,
+            slow_ms=slow_ms,
+            multiple_roles_enabled=multiple_roles,
+            duplicate_membership_status=int(duplicate_membership_status),
+        )
+        box = Sandbox(config, seed=load_seed(seed_file) if seed_file else None, api_keys=api_keys)
+        serve(box, host=host, port=port, on_ready=lambda url: click.echo(ready_message(url, box.api_key)))
+    except OptionsError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _confirm_plan(options: MigrationOptions) -> tuple[MigrationOptions, str | None]:
+    """Plan, show the short version, and ask what the orchestrator document asks on a TTY.
+
+    Returns the options (with the organization the user typed, if any) and the plan hash.
+    """
+    orchestrator = MigrationOrchestrator(options)
+    result = orchestrator.plan()
+    if result.blocking_errors:
+        fail("❌ The plan is invalid:\n" + "\n".join(f"  • {error}" for error in result.blocking_errors), code=1)
+    interactive = sys.stdin.isatty() and not options.yes
+    if result.mode == "user-only" and interactive:
+        click.echo("⚠️  The file has no organization columns and no organization option was given.")
+        org_id = click.prompt("? Enter organization ID (empty: import users without organization)", default="",
+                              show_default=False).strip()  # fmt: skip
+        if org_id:
+            options = MigrationOptions.build(**{**options.model_dump(exclude_unset=True), "org_id": org_id})
+            result = MigrationOrchestrator(options).plan()
+    if not options.quiet:
+        click.echo(render_brief(result))
+    if (result.rows > LARGE_IMPORT_ROWS or result.target.key == "live") and not options.yes:
+        reason = render_confirmation(result)
+        if not interactive:
+            fail(f"{reason}\nConfirmation needed: re-run with --yes to proceed without a prompt.")
+        click.echo(reason)
+        if not click.confirm("? Proceed with import?", default=True):
+            fail("Import cancelled; nothing was sent.", code=1)
+    return options, result.plan_hash
+
+
+async def _run_job(store: JobStore, job: Job, *, quiet: bool) -> MigrationResult:
+    stop = anyio.Event()
+    stats = RunStats()
+
+    def counts() -> Counts:
+        if job.options.workers == 1:
+            return stats.finished, stats.total_rows, stats.failed, stats.already_finished
+        ledger = store.counts(job.id)
+        return ledger.finished, ledger.total, ledger.failed, 0
+
+    async def on_signals() -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                if stop.is_set():
+                    click.echo(
+                        f"\nForced stop. Rows in flight are reconciled on resume: {resume_command(job)}", err=True
+                    )
+                    os._exit(130)
+                click.echo("\nStopping: finishing rows in flight (press Ctrl-C again to force)...", err=True)
+                stop.set()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(on_signals)
+        tasks.start_soon(functools.partial(follow, counts, quiet=quiet))
+        api_key = api_key_from_env() or ""
+        result = await execute_job(store, job.id, api_key=api_key, stop=stop, stats=stats)
+        tasks.cancel_scope.cancel()
+    return result
+
+
+def _execute(options: MigrationOptions, *, as_json: bool) -> None:
+    """Shared by ``execute`` and ``resume``: prepare or reopen the job, run it, print the summary, exit."""
+    try:
+        plan_hash = None
+        if options.resume is None:
+            options, plan_hash = _confirm_plan(options)
+        if not options.dry_run and not api_key_from_env():
+            fail("❌ No WorkOS API key: set WORKOS_API_KEY (or WORKOS_SECRET_KEY) in the environment.")
+        store = JobStore.open(options.checkpoint_dir)
+        job = MigrationOrchestrator(options).prepare(store, plan_hash=plan_hash)
+        if not job.options.dry_run:
+            if options.resume is None:
+                store.set_confirmation(job.id, "yes" if options.yes else "prompt")
+            if not (options.quiet or as_json):
+                click.echo(f"Job {job.id}: {job.total_rows:,} rows. Interrupted? {resume_command(job)}")
+            result = anyio.run(lambda: _run_job(store, job, quiet=options.quiet or as_json))
+        else:
+            result = job_result(store, job.id)
     except OptionsError as exc:
         fail(configuration_errors(exc.problems))
     except MigrationError as exc:
         fail(f"❌ {exc}")
-    click.echo(result.model_dump_json(indent=2) if as_json else render_validation(result))
-    sys.exit(0 if result.valid else 1)
+    click.echo(result.model_dump_json(indent=2) if as_json else render_result(result))
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@migration_options
+@click.option("--plan", "plan_only", is_flag=True, help="Only show the plan (same as `workos-migrate plan`).")
+@json_option
+def execute(options: MigrationOptions, plan_only: bool, as_json: bool) -> None:
+    """Run a migration: plan, confirm, import with checkpoints, summarise (the default command).
+
+    Prompts on a TTY for a missing organization and before more than 10,000 rows or a live key; --yes skips
+    them. Exit 0 when every row succeeded, 1 when any failed, 2 on a fatal error.
+    """
+    if plan_only:
+        _show_plan(options, as_json)
+    _execute(options, as_json=as_json)
+
+
+def _checkpoint_option(func: F) -> F:
+    return click.option(
+        "--checkpoint-dir",
+        type=click.Path(path_type=Path),
+        default=Path(".workos-checkpoints"),
+        show_default=True,
+        help="Job store directory.",
+    )(func)  # type: ignore[return-value]
+
+
+def _open_job(checkpoint_dir: Path, job_id: str | None) -> tuple[JobStore, Job]:
+    try:
+        store = JobStore.open(checkpoint_dir)
+        job = store.get_job(job_id) if job_id else store.latest_job()
+    except MigrationError as exc:
+        fail(f"❌ {exc}")
+    if job is None:
+        fail(f"❌ No job in {checkpoint_dir}.")
+    return store, job
+
+
+@main.command()
+@click.argument("job_id", required=False)
+@_checkpoint_option
+@click.option("--retry-failed", is_flag=True, help="Send the rows that failed again (validation failures stay).")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@json_option
+def resume(job_id: str | None, checkpoint_dir: Path, retry_failed: bool, quiet: bool, as_json: bool) -> None:
+    """Continue an interrupted, cancelled or failed job (the latest when no id is given).
+
+    Refuses a CSV that changed since the job began; never sends a finished row again.
+    """
+    store, job = _open_job(checkpoint_dir, job_id)
+    store.close()
+    options = job.options.model_copy(
+        update={"resume": job.id, "retry_failed": retry_failed, "quiet": quiet, "checkpoint_dir": checkpoint_dir}
+    )
+    _execute(options, as_json=as_json)
+
+
+@main.command()
+@click.argument("job_id", required=False)
+@_checkpoint_option
+@json_option
+def status(job_id: str | None, checkpoint_dir: Path, as_json: bool) -> None:
+    """Show a job's state and counts (the latest job when no id is given)."""
+    store, job = _open_job(checkpoint_dir, job_id)
+    result = job_result(store, job.id)
+    click.echo(result.model_dump_json(indent=2) if as_json else render_result(result))
+
+
+@main.command()
+@click.argument("job_id")
+@_checkpoint_option
+def cancel(job_id: str, checkpoint_dir: Path) -> None:
+    """Ask a running job to stop: rows in flight finish and are recorded, then it can be resumed."""
+    store, job = _open_job(checkpoint_dir, job_id)
+    job = store.request_cancel(job.id)
+    if job.live_runners:
+        click.echo(f"Cancel requested for {job.id}: its runners stop after the rows in flight.")
+    else:
+        click.echo(f"{job.id} is not running ({job.state.value}); it will not start again until resumed.")
+
+
+@main.command()
+@_checkpoint_option
+@json_option
+def jobs(checkpoint_dir: Path, as_json: bool) -> None:
+    """List jobs in the checkpoint directory, newest first."""
+    try:
+        store = JobStore.open(checkpoint_dir)
+    except MigrationError as exc:
+        fail(f"❌ {exc}")
+    results = [job_result(store, job.id) for job in store.list_jobs()]
+    if as_json:
+        click.echo(json.dumps([result.model_dump(mode="json") for result in results], indent=2))
+    else:
+        click.echo(render_jobs(results))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Human text for the CLI: the boxed MIGRATION PLAN, validation summaries, configuration errors.
+"""Human text for the CLI: the boxed MIGRATION PLAN, validation summaries, error analyses, configuration errors.
 
 Pure functions from core's pydantic results to strings, so the CLI only prints and tests read plain text.
 ``--json`` output does not come here: it is the model's own ``model_dump_json()``.
@@ -6,42 +6,40 @@ Pure functions from core's pydantic results to strings, so the CLI only prints a
 
 from __future__ import annotations
 
-import shlex
-
-from core.options import MigrationOptions, flag_name
+from core.analyze import ErrorAnalysis, ErrorGroup
+from core.engine import MigrationResult
+from core.options import execute_command
 from core.planner import IssueSummary, MigrationPlan
+from core.store import JobState
 from core.validation import ValidationReport
 
-__all__ = ["configuration_errors", "execute_command", "render_issues", "render_plan", "render_validation"]
+__all__ = [
+    "LARGE_IMPORT_ROWS",
+    "configuration_errors",
+    "execute_command",
+    "render_analysis",
+    "render_brief",
+    "render_confirmation",
+    "render_issues",
+    "render_jobs",
+    "render_plan",
+    "render_result",
+    "render_validation",
+]
+
+# Above this many rows an import asks for confirmation (the orchestrator document's threshold).
+LARGE_IMPORT_ROWS = 10_000
 
 _BOX = (
     "╔════════════════════════════════════════════════════╗\n"
     "║              MIGRATION PLAN                        ║\n"
     "╚════════════════════════════════════════════════════╝"
 )
-_RUN_CONTROL = frozenset({"csv_path", "quiet", "yes", "base_url"})
 
 
 def configuration_errors(problems: list[str]) -> str:
     """The ``❌ Configuration errors:`` block, one bullet per problem."""
     return "❌ Configuration errors:\n" + "\n".join(f"  • {problem}" for problem in problems)
-
-
-def execute_command(options: MigrationOptions) -> str:
-    """The ``workos-migrate execute`` command that runs this plan: the CSV plus every non-default option."""
-    parts = ["workos-migrate", "execute", "--csv", str(options.csv_path)]
-    defaults = MigrationOptions.model_construct()
-    for name in MigrationOptions.model_fields:
-        if name in _RUN_CONTROL:
-            continue
-        value = getattr(options, name)
-        if value == getattr(defaults, name, None) or value is None or value is False:
-            continue
-        if value is True:
-            parts.append(flag_name(name))
-        else:
-            parts += [flag_name(name), f"{value:g}" if isinstance(value, float) else str(value)]
-    return shlex.join(parts)
 
 
 def render_issues(issues: list[IssueSummary], total: int) -> list[str]:
@@ -148,4 +146,147 @@ def render_validation(report: ValidationReport) -> str:
         lines.append(f"✓ No errors ({report.warning_count:,} warnings)")
     else:
         lines.append(f"❌ {report.error_count:,} errors in {report.invalid_rows:,} rows")
+    return "\n".join(lines)
+
+
+def render_brief(plan: MigrationPlan) -> str:
+    """The few lines shown before an import starts."""
+    target = f"{plan.target.base_url} ({plan.target.key} key)"
+    return "\n".join(
+        [
+            f"CSV:          {plan.csv_path}",
+            f"Rows:         {plan.rows:,} ({plan.valid_rows:,} valid, {plan.invalid_rows:,} invalid: recorded as"
+            " failures, never sent)",
+            f"Users:        {plan.users:,}   Memberships: {plan.memberships:,}   Organizations: {plan.organizations:,}",
+            f"Mode:         {plan.mode}",
+            f"Target:       {target}",
+            f"Estimate:     {plan.estimate.human} (bound by {plan.estimate.bottleneck})",
+        ]
+    )
+
+
+def render_confirmation(plan: MigrationPlan) -> str:
+    """Why the import asks before it starts: size, live key, duration."""
+    lines = []
+    if plan.rows > LARGE_IMPORT_ROWS:
+        lines.append(f"⚠️  Large import detected: {plan.rows:,} rows")
+    if plan.target.key == "live":
+        lines.append(f"⚠️  Target is a LIVE environment: {plan.target.base_url}")
+    lines.append(f"Estimated duration: {plan.estimate.human}")
+    return "\n".join(lines)
+
+
+_STATE_MARKS = {
+    JobState.COMPLETED: "✓ Migration completed",
+    JobState.COMPLETED_WITH_ERRORS: "⚠️  Migration completed with failed rows",
+    JobState.FAILED: "✗ Migration stopped by a fatal error",
+    JobState.CANCELLED: "⏸  Migration cancelled",
+    JobState.INTERRUPTED: "⏸  Migration interrupted",
+    JobState.RUNNING: "… Migration running",
+    JobState.CREATED: "… Migration not started",
+    JobState.PREPARING: "… Migration being prepared",
+    JobState.DRY_RUN: "✓ Dry run (nothing was sent)",
+}
+
+
+def render_result(result: MigrationResult) -> str:
+    """The final summary of a run (also ``status``)."""
+    lines = [
+        _STATE_MARKS[result.state],
+        f"Job:          {result.job_id} ({result.state.value})",
+        f"Rows:         {result.total_rows:,} total, {result.succeeded:,} succeeded, {result.skipped:,} skipped,"
+        f" {result.failed:,} failed ({result.invalid:,} invalid), {result.pending:,} pending",
+    ]
+    if not result.dry_run:
+        lines += [
+            f"Users:        {result.users_created:,} created, {result.users_adopted:,} adopted,"
+            f" {result.users_updated:,} updated",
+            f"Memberships:  {result.memberships_created:,} created, {result.memberships_existed:,} already present",
+        ]
+        if result.totp_enrolled:
+            lines.append(f"TOTP:         {result.totp_enrolled:,} enrolled")
+        lines += [
+            f"Retries:      {result.retries:,}   429s: {result.rate_limited:,}",
+            f"Duration:     {result.duration_seconds:,.1f} s ({result.rows_per_second:,.1f} rows/s)",
+        ]
+    if result.last_error:
+        lines.append(f"Error:        {result.last_error}")
+    if result.failed:
+        where = result.errors_out or result.errors_file
+        if where:
+            lines.append(f"Errors:       {where}")
+        lines.append(f"Analyze:      workos-migrate analyze {result.job_id}")
+    if result.resume_command:
+        lines.append(f"Resume:       {result.resume_command}")
+    return "\n".join(lines)
+
+
+def render_jobs(results: list[MigrationResult]) -> str:
+    """One line per job, newest first."""
+    if not results:
+        return "No jobs."
+    lines = [f"{'JOB':<34} {'STATE':<22} {'ROWS':>9} {'DONE':>9} {'FAILED':>8} {'PENDING':>8}"]
+    for r in results:
+        lines.append(
+            f"{r.job_id:<34} {r.state.value:<22} {r.total_rows:>9,} {r.succeeded + r.skipped:>9,}"
+            f" {r.failed:>8,} {r.pending:>8,}"
+        )
+    return "\n".join(lines)
+
+
+_TOP_GROUPS = 8
+_MARKS = {"warning": "↻", "error": "✗", "info": "○"}
+
+
+def _render_group(group: ErrorGroup) -> list[str]:
+    status = f" · {group.status}" if group.status is not None else ""
+    subs = f" ({', '.join(group.sub_codes)})" if group.sub_codes else ""
+    kind = "retryable" if group.retryable else group.category
+    rows = ", ".join(f"{example.row} {example.email or '(no email)'}" for example in group.examples)
+    lines = [
+        f"  {_MARKS[group.severity]} {group.count:,} ({group.share:.1%})  {group.phase}{status} · {group.code}{subs}"
+        f"  [{kind}]"
+    ]
+    if group.message:
+        lines.append(f"      {group.message}")
+    lines += [f"      why: {group.reason}", f"      rows: {rows}"]
+    if not group.retryable:
+        lines.append(f"      fix: {group.suggestion}")
+    return lines
+
+
+def render_analysis(analysis: ErrorAnalysis) -> str:
+    """The top groups, the retryable share, suggestions, warnings, the retry file and the command to re-run."""
+    job = f"job {analysis.job_id}" if analysis.job_id else "unknown job"
+    state = f" ({analysis.job_state})" if analysis.job_state else ""
+    lines = [f"Error analysis of {job}{state}: {analysis.failures:,} failed rows"]
+    if analysis.errors_file:
+        skipped = f" ({analysis.bad_lines:,} unreadable lines skipped)" if analysis.bad_lines else ""
+        lines.append(f"  from {analysis.errors_file}{skipped}")
+    if analysis.failures:
+        phases = ", ".join(f"{phase} {count:,}" for phase, count in analysis.by_phase.items())
+        lines += [
+            f"Retryable:   {analysis.retryable:,} of {analysis.failures:,} ({analysis.retryable_share:.0%})",
+            f"By phase:    {phases}",
+            "",
+            "Top causes (↻ retryable, ✗ needs a fix, ○ policy):",
+        ]
+        for group in analysis.groups[:_TOP_GROUPS]:
+            lines += _render_group(group)
+        hidden = len(analysis.groups) - _TOP_GROUPS
+        if hidden > 0:
+            lines.append(f"  ... and {hidden:,} more groups (--json or --report shows all)")
+    if analysis.suggestions:
+        lines += ["", "Suggestions:", *(f"  • {item}" for item in analysis.suggestions)]
+    if analysis.warnings:
+        lines += ["", "⚠️  Warnings:", *(f"  • {item}" for item in analysis.warnings)]
+    lines.append("")
+    retry = analysis.retry_file
+    if retry is not None:
+        extra = f", {retry.non_retryable_rows:,} to fix first" if retry.non_retryable_rows else ""
+        lines.append(f"Retry file:  {retry.path} ({retry.retryable_rows:,} retryable rows{extra})")
+    if analysis.rerun_command:
+        lines.append(f"To re-run:   {analysis.rerun_command}")
+    elif analysis.exit_code == 1:
+        lines.append("Nothing to retry." if not analysis.failures else "Nothing retryable: see the fixes above.")
     return "\n".join(lines)

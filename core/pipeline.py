@@ -1,0 +1,420 @@
+"""The row pipeline: one valid record in, exactly one outcome out.
+
+For each row: resolve its organization (cached), make sure its user exists exactly once, make sure its
+membership exists exactly once, enrol its TOTP factor when it has one, and describe what happened as a
+``RowOutcome``. Rows that share an email are serialised on that email, so the user is created once and
+each row adds its own membership. A write whose outcome is unknown (timeout, dropped connection, 5xx) is
+reconciled through its natural key (email for users, the user and organization pair for memberships)
+before anything is sent again: never a second object, never a false failure. Scheduling rows and
+recording outcomes belong to ``engine``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+
+from core.errors import AuthenticationError, Conflict, InvalidRequest, NotFound, WorkOSError
+from core.options import MigrationOptions
+from core.orgs import OrgKey, OrgResolutionError, OrgResolver
+from core.records import UserRecord
+from core.store import JobStore, RowOutcome, RowState
+from core.workos.client import WorkOSClient
+from core.workos.models import User
+
+__all__ = ["CREATED_AT_SKEW_SECONDS", "RowPipeline"]
+
+logger = logging.getLogger(__name__)
+
+# Clock skew allowed between this machine and WorkOS when a user's created_at tells who created it.
+CREATED_AT_SKEW_SECONDS = 1.0
+# How many times a write with an unknown outcome is reconciled and sent again before the row fails.
+_UNKNOWN_OUTCOME_ATTEMPTS = 4
+_USER_CACHE_SIZE = 100_000
+T = TypeVar("T")
+
+
+class _RowFailed(Exception):
+    """Unwinds one row to a failed outcome."""
+
+    def __init__(self, phase: str, code: str, message: str, *, error: WorkOSError | None = None,
+                 retryable: bool | None = None) -> None:  # fmt: skip
+        super().__init__(message)
+        self.phase = phase
+        self.code = code
+        self.message = message
+        self.error = error
+        self.retryable = error.retryable if retryable is None and error is not None else bool(retryable)
+
+
+@dataclass(slots=True)
+class _RowState:
+    record: UserRecord
+    chunk: int
+    maybe_sent: bool = False
+    first_sent: float | None = None  # wall clock of this run's first user create for the row
+    attempts: int = 0
+    user_id: str | None = None
+    user_action: str | None = None
+    organization_id: str | None = None
+    membership_id: str | None = None
+    membership_action: str | None = None
+    totp_action: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class _EmailLocks:
+    """One lock per email in flight; entries vanish when no row holds or waits for them."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[anyio.Lock, int]] = {}
+
+    async def run(self, email: str, step: Callable[[], Awaitable[T]]) -> T:
+        lock, users = self._locks.get(email, (None, 0))
+        if lock is None:
+            lock = anyio.Lock()
+        self._locks[email] = (lock, users + 1)
+        try:
+            async with lock:
+                return await step()
+        finally:
+            lock, users = self._locks[email]
+            if users == 1:
+                del self._locks[email]
+            else:
+                self._locks[email] = (lock, users - 1)
+
+
+class RowPipeline:
+    """Processes records of one job. Shared by every task of a runner."""
+
+    def __init__(
+        self,
+        *,
+        client: WorkOSClient,
+        store: JobStore,
+        job_id: str,
+        job_created_at: float,
+        options: MigrationOptions,
+        orgs: OrgResolver,
+        fixed_org_id: str | None,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._job_id = job_id
+        self._job_created_at = job_created_at
+        self._options = options
+        self._orgs = orgs
+        self._fixed_org_id = fixed_org_id
+        self._locks = _EmailLocks()
+        self._users: OrderedDict[str, tuple[str, str]] = OrderedDict()
+
+    async def process(self, record: UserRecord, chunk: int, *, maybe_sent: bool = False) -> RowOutcome:
+        """Run the whole pipeline for one record and return its outcome.
+
+        ``maybe_sent`` says an earlier runner may have sent this row before it died (its chunk was claimed
+        before): then a user that already exists may be this job's own, told by its ``created_at``.
+        Raises ``AuthenticationError`` (fatal for the job); every other failure becomes a failed outcome.
+        """
+        state = _RowState(record, chunk, maybe_sent=maybe_sent)
+        try:
+            org_key = self._org_key(record)
+            if org_key is not None:
+                state.organization_id = await self._resolve_org(org_key)
+            elif self._options.require_membership:
+                raise _RowFailed(
+                    "membership", "organization_missing",
+                    "row has no organization and --require-membership is set", retryable=False,
+                )  # fmt: skip
+            skipped = await self._locks.run(record.email, lambda: self._user_and_membership(state))
+        except _RowFailed as failure:
+            return self._failed(state, failure)
+        except AuthenticationError:
+            raise
+        if skipped:
+            return self._outcome(state, RowState.SKIPPED)
+        return self._outcome(state, RowState.DONE)
+
+    def _org_key(self, record: UserRecord) -> OrgKey | None:
+        if self._fixed_org_id:
+            return OrgKey(org_id=self._fixed_org_id)
+        if record.org_id:
+            return OrgKey(org_id=record.org_id)
+        if record.org_external_id:
+            return OrgKey(external_id=record.org_external_id, name=record.org_name)
+        if record.org_name:
+            return OrgKey(name=record.org_name)
+        return None
+
+    async def _resolve_org(self, key: OrgKey) -> str:
+        try:
+            return await self._orgs.resolve(key)
+        except OrgResolutionError as exc:
+            raise _RowFailed("organization", exc.code, exc.message, error=exc.cause,
+                             retryable=exc.cause.retryable if exc.cause else False) from exc  # fmt: skip
+        except AuthenticationError:
+            raise
+        except WorkOSError as exc:
+            raise _RowFailed("organization", exc.code or "request_failed", exc.message, error=exc) from exc
+
+    async def _user_and_membership(self, state: _RowState) -> bool:
+        """Ensure user, membership and TOTP. Returns True when the row is skipped by policy."""
+        if await self._ensure_user(state):
+            return True
+        if state.organization_id is not None:
+            await self._ensure_membership(state)
+        if state.record.totp_secret:
+            await self._ensure_totp(state)
+        return False
+
+    # -- user -----------------------------------------------------------------------------------------
+
+    async def _ensure_user(self, state: _RowState) -> bool:
+        record = state.record
+        known = self._users.get(record.email) or self._store.user_for_email(self._job_id, record.email)
+        if known is not None:
+            state.user_id, action = known
+            if action == "skipped":
+                state.user_action = "skipped"
+                return True
+            state.user_action = "reused"
+            return False
+        last_unknown: WorkOSError | None = None
+        for _ in range(_UNKNOWN_OUTCOME_ATTEMPTS):
+            state.attempts += 1
+            if state.first_sent is None:
+                state.first_sent = time.time()
+            try:
+                user = await self._client.create_user(email=record.email, **_user_fields(record))
+            except Conflict as exc:
+                if "email_not_available" not in exc.sub_codes and exc.code != "user_already_exists":
+                    raise _RowFailed("user", exc.sub_codes[0] if exc.sub_codes else exc.code or "conflict",
+                                     exc.message, error=exc, retryable=False) from exc  # fmt: skip
+                existing = await self._user_lookup(record.email)
+                if existing is None:
+                    continue
+                return await self._settle_existing(state, existing, ours=self._ours(state, existing, last_unknown))
+            except AuthenticationError:
+                raise
+            except WorkOSError as exc:
+                if not exc.outcome_unknown:
+                    raise _RowFailed("user", exc.code or "request_failed", exc.message, error=exc) from exc
+                last_unknown = exc
+                existing = await self._user_lookup(record.email)
+                if existing is not None:
+                    return await self._settle_existing(state, existing, ours=self._ours(state, existing, exc))
+                continue
+            self._settle(state, user.id, "created")
+            return False
+        raise _RowFailed("user", "outcome_unknown", "user creation kept failing with an unknown outcome",
+                         error=last_unknown, retryable=True)  # fmt: skip
+
+    async def _user_lookup(self, email: str) -> User | None:
+        return await self._call("user", lambda: self._client.find_user_by_email(email))
+
+    def _ours(self, state: _RowState, user: User, unknown: WorkOSError | None) -> bool:
+        """Whether an existing user is this job's own: created by a create whose response was lost.
+
+        Only a row that may have been sent before can have lost a response: one with an unknown outcome in
+        this run (then the user is younger than our first send), or one of a chunk a dead runner held (then
+        younger than the job). Anything else was there before the job.
+        """
+        created = user.created_at.timestamp() + CREATED_AT_SKEW_SECONDS
+        if unknown is not None and state.first_sent is not None and created >= state.first_sent:
+            return True
+        return state.maybe_sent and created >= self._job_created_at
+
+    async def _settle_existing(self, state: _RowState, user: User, *, ours: bool) -> bool:
+        """A user with this email exists: ours from a lost response, or one that was there before the job."""
+        if ours:
+            self._settle(state, user.id, "created")
+            return False
+        policy = self._options.on_existing_user
+        if policy == "fail":
+            raise _RowFailed(
+                "user", "email_not_available",
+                "a user with this email already exists (--on-existing-user fail); use adopt or update to import it",
+                retryable=False,
+            )  # fmt: skip
+        if policy == "skip":
+            self._settle(state, user.id, "skipped")
+            return True
+        if policy == "update":
+            fields = _user_fields(state.record)
+            if fields:
+                await self._call("user", lambda: self._client.update_user(user.id, **fields))
+            self._settle(state, user.id, "updated")
+            return False
+        self._settle(state, user.id, "adopted")
+        return False
+
+    def _settle(self, state: _RowState, user_id: str, action: str) -> None:
+        state.user_id = user_id
+        state.user_action = action
+        self._users[state.record.email] = (user_id, action)
+        if len(self._users) > _USER_CACHE_SIZE:
+            self._users.popitem(last=False)
+
+    # -- membership -----------------------------------------------------------------------------------
+
+    async def _ensure_membership(self, state: _RowState) -> None:
+        assert state.user_id and state.organization_id
+        slugs = state.record.role_slugs
+        try:
+            for _ in range(_UNKNOWN_OUTCOME_ATTEMPTS):
+                state.attempts += 1
+                try:
+                    membership = await self._client.create_membership(
+                        user_id=state.user_id, organization_id=state.organization_id, role_slugs=slugs
+                    )
+                except Conflict:
+                    state.membership_action = "existed"
+                    return
+                except InvalidRequest as exc:
+                    if exc.code == "multiple_roles_not_enabled" and len(slugs) > 1:
+                        state.warnings.append(
+                            f"multiple roles are not enabled in this environment: assigned only {slugs[0]!r}"
+                        )
+                        slugs = slugs[:1]
+                        continue
+                    phase = "role" if exc.code == "invalid_role" else "membership"
+                    raise _RowFailed(phase, exc.code or "invalid_request", exc.message, error=exc) from exc
+                except NotFound as exc:
+                    raise _RowFailed("membership", exc.code or "not_found", exc.message, error=exc,
+                                     retryable=False) from exc  # fmt: skip
+                except AuthenticationError:
+                    raise
+                except WorkOSError as exc:
+                    if not exc.outcome_unknown:
+                        raise _RowFailed("membership", exc.code or "request_failed", exc.message, error=exc) from exc
+                    present = await self._call(
+                        "membership",
+                        lambda: self._client.list_memberships(
+                            user_id=state.user_id, organization_id=state.organization_id
+                        ),
+                    )
+                    if present:
+                        state.membership_id = present[0].id
+                        state.membership_action = "created"
+                        return
+                    continue
+                state.membership_id = membership.id
+                state.membership_action = "created"
+                return
+            raise _RowFailed("membership", "outcome_unknown", "membership creation kept failing with an unknown "
+                             "outcome", retryable=True)  # fmt: skip
+        except _RowFailed:
+            if self._options.require_membership:
+                await self._roll_back_user(state)
+            raise
+
+    async def _roll_back_user(self, state: _RowState) -> None:
+        """Under --require-membership: remove the user only if this row created it and it belongs nowhere."""
+        if state.user_action != "created" or state.user_id is None:
+            return
+        user_id = state.user_id
+        others = await self._call("membership", lambda: self._client.list_memberships(user_id=user_id))
+        if others:
+            return
+        await self._call("user", lambda: self._client.delete_user(user_id))
+        self._users.pop(state.record.email, None)
+        state.user_action = "rolled_back"
+        state.user_id = None
+
+    # -- TOTP -----------------------------------------------------------------------------------------
+
+    async def _ensure_totp(self, state: _RowState) -> None:
+        assert state.user_id and state.record.totp_secret
+        user_id, secret = state.user_id, state.record.totp_secret
+        for _ in range(_UNKNOWN_OUTCOME_ATTEMPTS):
+            factors = await self._call("totp", lambda: self._client.list_auth_factors(user_id))
+            if any(f.type == "totp" for f in factors):
+                state.totp_action = state.totp_action or "existed"
+                return
+            state.attempts += 1
+            try:
+                await self._client.enroll_totp(user_id, secret=secret, user=state.record.email)
+            except AuthenticationError:
+                raise
+            except WorkOSError as exc:
+                if not exc.outcome_unknown:
+                    raise _RowFailed("totp", exc.code or "request_failed", exc.message, error=exc) from exc
+                state.totp_action = "enrolled"
+                continue
+            state.totp_action = "enrolled"
+            return
+        raise _RowFailed("totp", "outcome_unknown", "TOTP enrolment kept failing with an unknown outcome",
+                         retryable=True)  # fmt: skip
+
+    # -- helpers --------------------------------------------------------------------------------------
+
+    async def _call(self, phase: str, call: Callable[[], Awaitable[T]]) -> T:
+        """A read or idempotent call: any failure (after the client's own retries) fails the row."""
+        try:
+            return await call()
+        except AuthenticationError:
+            raise
+        except WorkOSError as exc:
+            raise _RowFailed(phase, exc.code or "request_failed", exc.message, error=exc) from exc
+
+    def _outcome(self, state: _RowState, row_state: RowState) -> RowOutcome:
+        return RowOutcome(
+            row=state.record.row,
+            chunk=state.chunk,
+            state=row_state,
+            email=state.record.email,
+            user_id=state.user_id,
+            organization_id=state.organization_id,
+            membership_id=state.membership_id,
+            user_action=state.user_action,
+            membership_action=state.membership_action or ("none" if state.organization_id is None else None),
+            totp_action=state.totp_action,
+            attempts=max(state.attempts, 1),
+            warning="; ".join(state.warnings) or None,
+        )
+
+    def _failed(self, state: _RowState, failure: _RowFailed) -> RowOutcome:
+        error = failure.error
+        return RowOutcome(
+            row=state.record.row,
+            chunk=state.chunk,
+            state=RowState.FAILED,
+            email=state.record.email,
+            user_id=state.user_id,
+            organization_id=state.organization_id,
+            membership_id=state.membership_id,
+            user_action=state.user_action,
+            membership_action=state.membership_action,
+            totp_action=state.totp_action,
+            attempts=max(state.attempts, 1),
+            error_phase=failure.phase,
+            error_status=error.status if error else None,
+            error_code=failure.code,
+            error_sub_codes=",".join(error.sub_codes) if error and error.sub_codes else None,
+            error_message=failure.message,
+            request_id=error.request_id if error else None,
+            retryable=failure.retryable,
+            warning="; ".join(state.warnings) or None,
+        )
+
+
+def _user_fields(record: UserRecord) -> dict[str, Any]:
+    """The create/update fields a record sets (never None values: omitted means unchanged)."""
+    values = {
+        "first_name": record.first_name,
+        "last_name": record.last_name,
+        "email_verified": record.email_verified,
+        "external_id": record.external_id,
+        "metadata": record.metadata,
+        "password": record.password,
+        "password_hash": record.password_hash,
+        "password_hash_type": record.password_hash_type,
+        "password_salt_position": record.password_salt_position,
+    }
+    return {name: value for name, value in values.items() if value is not None}

@@ -1,0 +1,83 @@
+"""A job runner process: ``python -m core.runner JOB_ID --checkpoint-dir DIR [--lead]``.
+
+The lead runner takes the job, starts the helper runners ``--workers`` asks for, runs its share and settles
+the job; a helper only runs its share. The MCP server starts the lead detached, so a migration outlives the
+assistant's session; a lead with ``--workers N`` starts ``N - 1`` helpers. The API key comes from the
+environment (``WORKOS_API_KEY`` or ``WORKOS_SECRET_KEY``), never from the command line. Logs go to stderr;
+nothing here talks to a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import anyio
+
+from core.engine import execute_job, run_job
+from core.errors import MigrationError
+from core.store import JobStore
+
+__all__ = ["api_key_from_env", "main", "runner_command"]
+
+logger = logging.getLogger(__name__)
+
+
+def api_key_from_env() -> str | None:
+    """The WorkOS key from the environment, if any."""
+    return os.environ.get("WORKOS_API_KEY") or os.environ.get("WORKOS_SECRET_KEY") or None
+
+
+def runner_command(job_id: str, checkpoint_dir: Path, *, lead: bool) -> list[str]:
+    """The command line of a runner process for ``job_id``."""
+    command = [sys.executable, "-m", "core.runner", job_id, "--checkpoint-dir", str(checkpoint_dir.resolve())]
+    return [*command, "--lead"] if lead else command
+
+
+async def _run(job_id: str, checkpoint_dir: Path, *, lead: bool, api_key: str) -> int:
+    store = JobStore.open(checkpoint_dir)
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tasks:
+
+        async def on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    logger.info("received %s: finishing rows in flight, then stopping", signal.Signals(signum).name)
+                    stop.set()
+
+        tasks.start_soon(on_signal)
+        if lead:
+            result = await execute_job(store, job_id, api_key=api_key, stop=stop)
+            logger.info("job %s %s: %s", job_id, result.state.value, result.model_dump_json())
+            code = result.exit_code
+        else:
+            fatal = await run_job(store, job_id, api_key=api_key, lead=False, stop=stop)
+            code = 2 if fatal else 0
+        tasks.cancel_scope.cancel()
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.runner", description=__doc__.splitlines()[0])
+    parser.add_argument("job_id")
+    parser.add_argument("--checkpoint-dir", type=Path, required=True)
+    parser.add_argument("--lead", action="store_true", help="take the job, start helpers and settle it")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    api_key = api_key_from_env()
+    if not api_key:
+        logger.error("no WorkOS API key: set WORKOS_API_KEY (or WORKOS_SECRET_KEY)")
+        return 2
+    try:
+        return anyio.run(lambda: _run(args.job_id, args.checkpoint_dir, lead=args.lead, api_key=api_key))
+    except MigrationError as exc:
+        logger.error("%s", exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,723 @@
+"""The job store: every job, chunk, runner and row outcome, in one SQLite file. All SQL lives here.
+
+The store is the ledger that makes a migration resumable: a job records its options, the CSV's path and
+sha256 and the plan hash; the file is split into chunks with the byte offset where each starts; each
+row ends with exactly one recorded outcome. Several processes share one store (``--workers``, several
+MCP servers): SQLite in WAL mode with a busy timeout, short ``BEGIN IMMEDIATE`` transactions, and
+runners that prove they are alive with a heartbeat. What to do with the rows is the engine's business.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from core.errors import JobStateError, StoreError
+from core.options import MigrationOptions
+
+__all__ = [
+    "HEARTBEAT_STALE_SECONDS",
+    "RESUMABLE_STATES",
+    "STORE_FILENAME",
+    "ChunkClaim",
+    "ChunkSpec",
+    "FailureRow",
+    "Job",
+    "JobCounts",
+    "JobState",
+    "JobStore",
+    "RowOutcome",
+    "RowState",
+    "new_job_id",
+]
+
+SCHEMA_VERSION = 1
+STORE_FILENAME = "jobs.sqlite3"
+# A runner that has not beaten for this long is presumed dead; its chunks go back to the pool.
+HEARTBEAT_STALE_SECONDS = 15.0
+
+
+class JobState(StrEnum):
+    """Where a job stands. ``interrupted`` is derived: running, but no live runner."""
+
+    PREPARING = "preparing"  # the validating and chunking pass is under way (redone if it was cut short)
+    CREATED = "created"  # recorded, validated, chunked; no row sent yet
+    RUNNING = "running"  # a runner holds the job and sends rows
+    INTERRUPTED = "interrupted"  # was running, its runner died (crash, kill): resume it
+    CANCELLED = "cancelled"  # stopped on request; in-flight rows were recorded: resume it
+    COMPLETED = "completed"  # every row has an outcome and none failed
+    COMPLETED_WITH_ERRORS = "completed_with_errors"  # every row has an outcome, some failed
+    FAILED = "failed"  # stopped by a fatal error (bad key, organization missing): fix, then resume
+    DRY_RUN = "dry_run"  # a dry run's record: nothing was sent
+
+
+RESUMABLE_STATES = frozenset(
+    {
+        JobState.PREPARING,
+        JobState.CREATED,
+        JobState.INTERRUPTED,
+        JobState.CANCELLED,
+        JobState.FAILED,
+        JobState.COMPLETED_WITH_ERRORS,
+    }
+)
+
+
+class RowState(StrEnum):
+    """The outcome of one row. Every state but ``failed`` counts as success."""
+
+    DONE = "done"  # user present, membership present when the row has an organization
+    SKIPPED = "skipped"  # the user existed and --on-existing-user skip left the row alone
+    FAILED = "failed"  # see the error columns
+
+
+class ChunkSpec(NamedTuple):
+    """A slice of the CSV: ``row_count`` data rows starting at ``first_row``, at ``byte_offset``."""
+
+    index: int
+    first_row: int
+    byte_offset: int
+    row_count: int
+
+
+class ChunkClaim(NamedTuple):
+    """A chunk a runner claimed, with the rows already finished in it (never sent again).
+
+    ``claimed_before`` says an earlier runner held the chunk: its unfinished rows may have been sent.
+    """
+
+    spec: ChunkSpec
+    finished_rows: frozenset[int]
+    claimed_before: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RowOutcome:
+    """One row's outcome as the engine records it. Never holds a password, hash or TOTP secret."""
+
+    row: int
+    chunk: int
+    state: RowState
+    email: str | None = None
+    user_id: str | None = None
+    organization_id: str | None = None
+    membership_id: str | None = None
+    user_action: str | None = None  # created | adopted | updated | reused | skipped
+    membership_action: str | None = None  # created | existed | none
+    totp_action: str | None = None  # enrolled | existed
+    attempts: int = 1
+    error_phase: str | None = None
+    error_status: int | None = None
+    error_code: str | None = None
+    error_sub_codes: str | None = None
+    error_message: str | None = None
+    request_id: str | None = None
+    retryable: bool | None = None
+    warning: str | None = None
+    recorded_at: float | None = None  # set when read back from the store
+
+
+FailureRow = tuple[int, str | None, str | None, int | None, str | None, str | None, str | None, int | None]
+"""A failed row as ``iter_failures`` reads it: ``(row, email, phase, status, code, sub_codes, message,
+retryable)``, sub-codes comma-joined and retryable as stored (1, 0 or None)."""
+
+
+class JobCounts(NamedTuple):
+    """Row counts of a job, straight from the ledger."""
+
+    total: int
+    done: int
+    skipped: int
+    failed: int
+    invalid: int
+    users_created: int
+    users_adopted: int
+    users_updated: int
+    memberships_created: int
+    memberships_existed: int
+    totp_enrolled: int
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.skipped + self.failed
+
+    @property
+    def pending(self) -> int:
+        return max(self.total - self.finished, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job as stored. ``state`` already accounts for dead runners (``interrupted``)."""
+
+    id: str
+    state: JobState
+    options: MigrationOptions
+    csv_path: Path
+    csv_sha256: str
+    plan_hash: str | None
+    total_rows: int
+    invalid_rows: int
+    chunk_count: int
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    updated_at: float
+    cancel_requested: bool
+    pause_until: float
+    confirmation: str | None
+    last_error: str | None
+    counters: dict[str, float]
+    live_runners: int
+
+
+def new_job_id() -> str:
+    """A sortable, readable job id: ``job-20261130-194512-3f9a``."""
+    return time.strftime("job-%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:4]
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    options_json TEXT NOT NULL,
+    csv_path TEXT NOT NULL,
+    csv_sha256 TEXT NOT NULL,
+    plan_hash TEXT,
+    total_rows INTEGER NOT NULL DEFAULT 0,
+    invalid_rows INTEGER NOT NULL DEFAULT 0,
+    chunk_count INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    updated_at REAL NOT NULL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    pause_until REAL NOT NULL DEFAULT 0,
+    confirmation TEXT,
+    last_error TEXT,
+    counters_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS runners (
+    job_id TEXT NOT NULL,
+    runner_id TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    PRIMARY KEY (job_id, runner_id)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    first_row INTEGER NOT NULL,
+    byte_offset INTEGER NOT NULL,
+    row_count INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    runner_id TEXT,
+    claims INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (job_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rows (
+    job_id TEXT NOT NULL,
+    row INTEGER NOT NULL,
+    chunk INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    email TEXT,
+    user_id TEXT,
+    organization_id TEXT,
+    membership_id TEXT,
+    user_action TEXT,
+    membership_action TEXT,
+    totp_action TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    error_phase TEXT,
+    error_status INTEGER,
+    error_code TEXT,
+    error_sub_codes TEXT,
+    error_message TEXT,
+    request_id TEXT,
+    retryable INTEGER,
+    warning TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (job_id, row)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rows_by_email ON rows (job_id, email);
+CREATE INDEX IF NOT EXISTS rows_by_chunk ON rows (job_id, chunk);
+"""
+
+_ROW_COLUMNS = (
+    "row, chunk, state, email, user_id, organization_id, membership_id, user_action, membership_action, "
+    "totp_action, attempts, error_phase, error_status, error_code, error_sub_codes, error_message, request_id, "
+    "retryable, warning"
+)
+_READ_COLUMNS = _ROW_COLUMNS + ", updated_at"
+# RowOutcome's field names in _READ_COLUMNS order.
+_READ_FIELDS = tuple(
+    "recorded_at" if name == "updated_at" else name for name in _READ_COLUMNS.replace(" ", "").split(",")
+)
+
+
+class JobStore:
+    """The SQLite job store in ``directory``. One instance per process (connections are not shared).
+
+    >>> store = JobStore.open(Path(".workos-checkpoints"))
+    """
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self.directory = path.parent
+        self._db = connection
+
+    @classmethod
+    def open(cls, directory: Path) -> JobStore:
+        """Open (creating when needed) the store in ``directory``. Raises ``StoreError``."""
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / STORE_FILENAME
+            db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            store = cls(path, db)
+            store._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the job store in {directory}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot create the job store directory {directory}: {exc.strerror}") from exc
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    def job_dir(self, job_id: str) -> Path:
+        """Directory for a job's files (errors.jsonl, worker logs)."""
+        return self.directory / job_id
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction; ``BEGIN IMMEDIATE`` so concurrent writers queue instead of deadlocking."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"job store is busy or unwritable: {exc}") from exc
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        # executescript commits on its own; every statement in the schema is idempotent.
+        self._db.executescript(_SCHEMA)
+        with self._write() as db:
+            found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if found is None:
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(found[0]) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the job store {self.path} has schema version {found[0]}, newer than this tool's "
+                    f"{SCHEMA_VERSION}: upgrade workos-migrate"
+                )
+
+    # -- jobs ---------------------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        job_id: str,
+        options: MigrationOptions,
+        *,
+        csv_sha256: str,
+        plan_hash: str | None,
+        state: JobState = JobState.CREATED,
+    ) -> None:
+        """Record a new job. Raises ``JobStateError`` when the id is taken."""
+        now = time.time()
+        try:
+            with self._write() as db:
+                db.execute(
+                    "INSERT INTO jobs (id, state, options_json, csv_path, csv_sha256, plan_hash, created_at,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        job_id,
+                        state.value,
+                        options.model_dump_json(),
+                        str(options.csv_path.resolve()),
+                        csv_sha256,
+                        plan_hash,
+                        now,
+                        now,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            raise JobStateError(
+                f"job {job_id!r} already exists: resume it with --resume {job_id}, or pick another --job-id"
+            ) from None
+
+    def add_chunks(self, job_id: str, chunks: Sequence[ChunkSpec]) -> None:
+        """Record chunk boundaries (done once, by the pass that validates the file)."""
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO chunks (job_id, idx, first_row, byte_offset, row_count) VALUES (?, ?, ?, ?, ?)",
+                [(job_id, *chunk) for chunk in chunks],
+            )
+
+    def discard_setup(self, job_id: str) -> None:
+        """Forget the chunks and validation outcomes of a setup pass that was cut short, to redo it."""
+        with self._write() as db:
+            db.execute("DELETE FROM chunks WHERE job_id=?", (job_id,))
+            db.execute("DELETE FROM rows WHERE job_id=?", (job_id,))
+
+    def finish_setup(self, job_id: str, *, total_rows: int, invalid_rows: int, chunk_count: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE jobs SET total_rows=?, invalid_rows=?, chunk_count=?, updated_at=? WHERE id=?",
+                (total_rows, invalid_rows, chunk_count, time.time(), job_id),
+            )
+
+    def get_job(self, job_id: str) -> Job:
+        """The job with its effective state. Raises ``JobStateError`` for an unknown id."""
+        row = self._db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if row is None:
+            raise JobStateError(f"no job {job_id!r} in {self.directory}")
+        return self._job_from_row(row)
+
+    def latest_job(self) -> Job | None:
+        """The most recently created job, if any."""
+        row = self._db.execute("SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT 1").fetchone()
+        return None if row is None else self._job_from_row(row)
+
+    def list_jobs(self, *, limit: int = 50) -> list[Job]:
+        """Jobs, newest first."""
+        rows = self._db.execute("SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?", (limit,)).fetchall()
+        return [self._job_from_row(row) for row in rows]
+
+    def _job_from_row(self, row: sqlite3.Row | tuple[Any, ...]) -> Job:
+        columns = [d[0] for d in self._db.execute("SELECT * FROM jobs LIMIT 0").description]
+        data = dict(zip(columns, row, strict=True))
+        live = self.live_runner_count(data["id"])
+        state = JobState(data["state"])
+        if state is JobState.RUNNING and live == 0:
+            state = JobState.INTERRUPTED
+        return Job(
+            id=data["id"],
+            state=state,
+            options=MigrationOptions.model_validate_json(data["options_json"]),
+            csv_path=Path(data["csv_path"]),
+            csv_sha256=data["csv_sha256"],
+            plan_hash=data["plan_hash"],
+            total_rows=data["total_rows"],
+            invalid_rows=data["invalid_rows"],
+            chunk_count=data["chunk_count"],
+            created_at=data["created_at"],
+            started_at=data["started_at"],
+            finished_at=data["finished_at"],
+            updated_at=data["updated_at"],
+            cancel_requested=bool(data["cancel_requested"]),
+            pause_until=data["pause_until"],
+            confirmation=data["confirmation"],
+            last_error=data["last_error"],
+            counters=json.loads(data["counters_json"]),
+            live_runners=live,
+        )
+
+    def set_state(self, job_id: str, state: JobState, *, last_error: str | None = None) -> None:
+        now = time.time()
+        finished = now if state in (JobState.COMPLETED, JobState.COMPLETED_WITH_ERRORS) else None
+        with self._write() as db:
+            db.execute(
+                "UPDATE jobs SET state=?, updated_at=?, finished_at=COALESCE(?, finished_at),"
+                " last_error=COALESCE(?, last_error) WHERE id=?",
+                (state.value, now, finished, last_error, job_id),
+            )
+
+    def set_confirmation(self, job_id: str, confirmation: str) -> None:
+        """Record how a write was confirmed (``yes``, ``prompt``, ``elicitation``, ``forced``)."""
+        with self._write() as db:
+            db.execute("UPDATE jobs SET confirmation=? WHERE id=?", (confirmation, job_id))
+
+    def request_cancel(self, job_id: str) -> Job:
+        """Ask every runner of the job to stop taking rows. Raises ``JobStateError`` for an unknown id."""
+        self.get_job(job_id)
+        with self._write() as db:
+            db.execute("UPDATE jobs SET cancel_requested=1, updated_at=? WHERE id=?", (time.time(), job_id))
+        return self.get_job(job_id)
+
+    def add_counters(self, job_id: str, deltas: dict[str, float]) -> None:
+        """Add to the job's counters (retries, 429s, seconds waited), merged across runners."""
+        if not deltas:
+            return
+        with self._write() as db:
+            (raw,) = db.execute("SELECT counters_json FROM jobs WHERE id=?", (job_id,)).fetchone()
+            counters = json.loads(raw)
+            for key, value in deltas.items():
+                counters[key] = counters.get(key, 0) + value
+            db.execute("UPDATE jobs SET counters_json=? WHERE id=?", (json.dumps(counters), job_id))
+
+    def publish_pause(self, job_id: str, until: float) -> None:
+        """Share a 429 pause (wall-clock deadline) with every runner of the job."""
+        with self._write() as db:
+            db.execute("UPDATE jobs SET pause_until=MAX(pause_until, ?) WHERE id=?", (until, job_id))
+
+    # -- runners ------------------------------------------------------------------------------------
+
+    def start_runner(self, job_id: str, *, lead: bool) -> str:
+        """Register this process as a runner of the job and return its runner id.
+
+        The lead runner takes the job: it refuses (``JobStateError``) when a live runner already holds it,
+        releases chunks of dead runners, clears the cancel flag and marks the job running. Other runners
+        (``--workers``) join a job whose lead is alive.
+        """
+        runner_id = uuid.uuid4().hex[:12]
+        now = time.time()
+        with self._write() as db:
+            state_row = db.execute("SELECT state FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if state_row is None:
+                raise JobStateError(f"no job {job_id!r} in {self.directory}")
+            self._reap_dead_runners(db, job_id, now)
+            live = db.execute("SELECT pid, host FROM runners WHERE job_id=?", (job_id,)).fetchall()
+            if lead and live:
+                pid, host = live[0]
+                raise JobStateError(f"job {job_id!r} is already running (pid {pid} on {host})")
+            if lead:
+                db.execute(
+                    "UPDATE jobs SET state='running', cancel_requested=0, pause_until=0,"
+                    " started_at=COALESCE(started_at, ?), updated_at=? WHERE id=?",
+                    (now, now, job_id),
+                )
+            db.execute(
+                "INSERT INTO runners VALUES (?, ?, ?, ?, ?, ?)",
+                (job_id, runner_id, os.getpid(), socket.gethostname(), now, now),
+            )
+        return runner_id
+
+    def heartbeat(self, job_id: str, runner_id: str) -> tuple[bool, float]:
+        """Beat for this runner; return (cancel requested, shared pause deadline)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE runners SET heartbeat_at=? WHERE job_id=? AND runner_id=?", (time.time(), job_id, runner_id)
+            )
+            cancel, pause = db.execute(
+                "SELECT cancel_requested, pause_until FROM jobs WHERE id=?", (job_id,)
+            ).fetchone()
+        return bool(cancel), float(pause)
+
+    def stop_runner(self, job_id: str, runner_id: str) -> None:
+        """Unregister this runner and give back any chunk it still holds."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE chunks SET state='pending', runner_id=NULL WHERE job_id=? AND runner_id=? AND state='claimed'",
+                (job_id, runner_id),
+            )
+            db.execute("DELETE FROM runners WHERE job_id=? AND runner_id=?", (job_id, runner_id))
+
+    def live_runner_count(self, job_id: str) -> int:
+        threshold = time.time() - HEARTBEAT_STALE_SECONDS
+        rows = self._db.execute("SELECT pid, host, heartbeat_at FROM runners WHERE job_id=?", (job_id,)).fetchall()
+        return sum(1 for pid, host, beat in rows if _alive(pid, host, beat, threshold))
+
+    def _reap_dead_runners(self, db: sqlite3.Connection, job_id: str, now: float) -> None:
+        threshold = now - HEARTBEAT_STALE_SECONDS
+        rows = db.execute("SELECT runner_id, pid, host, heartbeat_at FROM runners WHERE job_id=?", (job_id,))
+        dead = [runner for runner, pid, host, beat in rows.fetchall() if not _alive(pid, host, beat, threshold)]
+        for runner in dead:
+            db.execute(
+                "UPDATE chunks SET state='pending', runner_id=NULL WHERE job_id=? AND runner_id=? AND state='claimed'",
+                (job_id, runner),
+            )
+            db.execute("DELETE FROM runners WHERE job_id=? AND runner_id=?", (job_id, runner))
+
+    # -- chunks and rows ----------------------------------------------------------------------------
+
+    def claim_chunk(self, job_id: str, runner_id: str) -> ChunkClaim | None:
+        """Claim the first pending chunk for this runner, with the rows already finished in it."""
+        with self._write() as db:
+            self._reap_dead_runners(db, job_id, time.time())
+            found = db.execute(
+                "SELECT idx, first_row, byte_offset, row_count, claims FROM chunks"
+                " WHERE job_id=? AND state='pending' ORDER BY idx LIMIT 1",
+                (job_id,),
+            ).fetchone()
+            if found is None:
+                return None
+            spec = ChunkSpec(*found[:4])
+            db.execute(
+                "UPDATE chunks SET state='claimed', runner_id=?, claims=claims+1 WHERE job_id=? AND idx=?",
+                (runner_id, job_id, spec.index),
+            )
+            finished = db.execute(
+                "SELECT row FROM rows INDEXED BY rows_by_chunk WHERE job_id=? AND chunk=?", (job_id, spec.index)
+            ).fetchall()
+        return ChunkClaim(spec, frozenset(r for (r,) in finished), claimed_before=found[4] > 0)
+
+    def reopen_failed(self, job_id: str) -> int:
+        """For ``--retry-failed``: forget failed outcomes that a retry may fix and reopen their chunks.
+
+        Validation failures stay: the file cannot have changed. Returns how many rows were reopened.
+        """
+        with self._write() as db:
+            chunks = [
+                c
+                for (c,) in db.execute(
+                    "SELECT DISTINCT chunk FROM rows WHERE job_id=? AND state='failed'"
+                    " AND COALESCE(error_phase, '') != 'validation'",
+                    (job_id,),
+                ).fetchall()
+            ]
+            reopened = db.execute(
+                "DELETE FROM rows WHERE job_id=? AND state='failed' AND COALESCE(error_phase, '') != 'validation'",
+                (job_id,),
+            ).rowcount
+            db.executemany(
+                "UPDATE chunks SET state='pending', runner_id=NULL WHERE job_id=? AND idx=?",
+                [(job_id, c) for c in chunks],
+            )
+        return reopened
+
+    def record_rows(self, job_id: str, outcomes: Iterable[RowOutcome], *, done_chunks: Iterable[int] = ()) -> None:
+        """Write a batch of row outcomes and finished chunks in one transaction."""
+        now = time.time()
+        values = [
+            (
+                job_id,
+                o.row,
+                o.chunk,
+                o.state.value,
+                o.email,
+                o.user_id,
+                o.organization_id,
+                o.membership_id,
+                o.user_action,
+                o.membership_action,
+                o.totp_action,
+                o.attempts,
+                o.error_phase,
+                o.error_status,
+                o.error_code,
+                o.error_sub_codes,
+                o.error_message,
+                o.request_id,
+                None if o.retryable is None else int(o.retryable),
+                o.warning,
+                now,
+            )
+            for o in outcomes
+        ]
+        with self._write() as db:
+            db.executemany(
+                f"INSERT OR REPLACE INTO rows (job_id, {_ROW_COLUMNS}, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            db.executemany(
+                "UPDATE chunks SET state='done', runner_id=NULL WHERE job_id=? AND idx=?",
+                [(job_id, c) for c in done_chunks],
+            )
+            db.execute("UPDATE jobs SET updated_at=? WHERE id=?", (now, job_id))
+
+    def pending_chunks(self, job_id: str) -> int:
+        (count,) = self._db.execute(
+            "SELECT COUNT(*) FROM chunks WHERE job_id=? AND state != 'done'", (job_id,)
+        ).fetchone()
+        return int(count)
+
+    def user_for_email(self, job_id: str, email: str) -> tuple[str, str] | None:
+        """The user an earlier row of this job settled for ``email`` and how: ``created`` wins, then ``skipped``."""
+        found = self._db.execute(
+            # Without INDEXED BY, SQLite may walk every row of the job by primary key: O(rows) per lookup.
+            "SELECT user_id, user_action FROM rows INDEXED BY rows_by_email"
+            " WHERE job_id=? AND email=? AND user_id IS NOT NULL"
+            " ORDER BY user_action = 'created' DESC, user_action = 'skipped' DESC LIMIT 1",
+            (job_id, email),
+        ).fetchone()
+        return None if found is None else (found[0], found[1])
+
+    def counts(self, job_id: str) -> JobCounts:
+        """Row counts by state and action, from the ledger."""
+        (total,) = self._db.execute("SELECT total_rows FROM jobs WHERE id=?", (job_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT"
+            " SUM(state='done'), SUM(state='skipped'), SUM(state='failed'),"
+            " SUM(state='failed' AND error_phase='validation'),"
+            " SUM(user_action='created'), SUM(user_action='adopted'), SUM(user_action='updated'),"
+            " SUM(membership_action='created'), SUM(membership_action='existed'), SUM(totp_action='enrolled')"
+            " FROM rows WHERE job_id=?",
+            (job_id,),
+        ).fetchone()
+        return JobCounts(total, *(int(v or 0) for v in row))
+
+    def iter_rows(self, job_id: str, *, state: RowState | None = None, after_row: int = 0) -> Iterator[RowOutcome]:
+        """Row outcomes in row order, optionally only one state, streamed in pages."""
+        where = "job_id=? AND row>?" + (" AND state=?" if state else "")
+        last = after_row
+        while True:
+            params: tuple[Any, ...] = (job_id, last, state.value) if state else (job_id, last)
+            page = self._db.execute(
+                f"SELECT {_READ_COLUMNS} FROM rows WHERE {where} ORDER BY row LIMIT 1000", params
+            ).fetchall()
+            if not page:
+                return
+            for values in page:
+                yield _outcome(values)
+            last = page[-1][0]
+
+    def iter_failures(self, job_id: str) -> Iterator[FailureRow]:
+        """Failed rows as plain tuples (see ``FailureRow``), in row order, streamed in pages.
+
+        The analyzer's path through a ledger of a million failures: no ``RowOutcome`` per row.
+        """
+        last = 0
+        while True:
+            page = self._db.execute(
+                "SELECT row, email, error_phase, error_status, error_code, error_sub_codes, error_message, retryable"
+                " FROM rows WHERE job_id=? AND row>? AND state='failed' ORDER BY row LIMIT 5000",
+                (job_id, last),
+            ).fetchall()
+            if not page:
+                return
+            yield from page
+            last = page[-1][0]
+
+    def last_failures(self, job_id: str, *, limit: int = 5) -> list[RowOutcome]:
+        """The most recently recorded failed rows."""
+        page = self._db.execute(
+            f"SELECT {_READ_COLUMNS} FROM rows WHERE job_id=? AND state='failed'"
+            " ORDER BY updated_at DESC, row DESC LIMIT ?",
+            (job_id, limit),
+        ).fetchall()
+        return [_outcome(values) for values in page]
+
+
+def _outcome(values: Sequence[Any]) -> RowOutcome:
+    data = dict(zip(_READ_FIELDS, values, strict=True))
+    data["state"] = RowState(data["state"])
+    if data["retryable"] is not None:
+        data["retryable"] = bool(data["retryable"])
+    return RowOutcome(**data)
+
+
+def _alive(pid: int, host: str, heartbeat_at: float, threshold: float) -> bool:
+    """A runner is alive when it beat recently and, on this host, its process still exists."""
+    if heartbeat_at < threshold:
+        return False
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
