@@ -31,12 +31,12 @@ LAST = ["Smith", "Jones", "Brown", "García", "Miller", "Davis", "López", "Wils
 ROLES = ["member", "admin", "billing-viewer", '"[""member"", ""support""]"']
 
 BARE = """
-import csv, sys, time
-start = time.perf_counter()
+import csv, json, sys, time
+start, cpu = time.perf_counter(), time.process_time()
 with open(sys.argv[1], newline="", encoding="utf-8") as handle:
     for _ in csv.reader(handle):
         pass
-print(time.perf_counter() - start)
+print(json.dumps({"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu}))
 """
 
 PLAN = """
@@ -45,10 +45,14 @@ import core.scan
 from core import MigrationOptions, plan
 core.scan.two_processes_help = lambda size, min_bytes=0: sys.argv[2] == "2"
 options = MigrationOptions.build(csv_path=sys.argv[1], dry_run=True)
-start = time.perf_counter()
+def cpu():
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+start, used = time.perf_counter(), cpu()
 result = plan(options, api_key="")
 elapsed = time.perf_counter() - start
-print(json.dumps({"seconds": elapsed, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"seconds": elapsed, "cpu": cpu() - used,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
                   "rows": result.rows, "users": result.users, "memberships": result.memberships,
                   "organizations": result.organizations, "several": result.users_in_several_orgs,
@@ -98,23 +102,30 @@ def main() -> None:
             size = path.stat().st_size / 1e6
             print(f"generated {args.rows:,} rows, {size:.1f} MB in {time.perf_counter() - start:.1f} s")
         run(BARE, path)  # warm the page cache
-        bare: list[float] = []
+        bare: list[dict] = []
         plans: dict[int, list[dict]] = {1: [], 2: []}
         for _ in range(args.rounds):
-            bare.append(float(run(BARE, path)))
+            bare.append(json.loads(run(BARE, path)))
             for processes in (1, 2):
                 plans[processes].append(json.loads(run(PLAN, path, processes)))
         print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}")
-        shown = {k: v for k, v in plans[1][-1].items() if k not in ("seconds", "rss_mb", "child_rss_mb")}
+        shown = {k: v for k, v in plans[1][-1].items() if k not in ("seconds", "cpu", "rss_mb", "child_rss_mb")}
         print(f"plan: {json.dumps(shown)}")
-        print(f"bare csv.reader:        best {min(bare):.2f} s, median {statistics.median(bare):.2f} s")
+        base_wall = [item["seconds"] for item in bare]
+        base_cpu = [item["cpu"] for item in bare]
+        print(
+            f"bare csv.reader:        wall best {min(base_wall):.2f} s, median {statistics.median(base_wall):.2f} s;"
+            f" CPU best {min(base_cpu):.2f} s"
+        )
         for processes, runs in plans.items():
-            seconds = [item["seconds"] for item in runs]
+            wall = [item["seconds"] for item in runs]
+            used = [item["cpu"] for item in runs]
             label = "one process" if processes == 1 else "two processes"
             print(
-                f"plan(), {label + ':':15s}best {min(seconds):.2f} s, median {statistics.median(seconds):.2f} s;"
-                f" ratio to bare: best {min(seconds) / min(bare):.2f}, median "
-                f"{statistics.median(seconds) / statistics.median(bare):.2f};"
+                f"plan(), {label + ':':15s}wall best {min(wall):.2f} s, median {statistics.median(wall):.2f} s,"
+                f" ratio best {min(wall) / min(base_wall):.2f}, median "
+                f"{statistics.median(wall) / statistics.median(base_wall):.2f};"
+                f" CPU best {min(used):.2f} s, CPU ratio {min(used) / min(base_cpu):.2f};"
                 f" peak RSS {max(item['rss_mb'] for item in runs):.1f} MB"
                 + (f" (+ helper {max(item['child_rss_mb'] for item in runs):.1f} MB)" if processes == 2 else "")
             )
