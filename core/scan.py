@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import tempfile
 from array import array
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -45,10 +44,9 @@ EXAMPLE_ROWS = 5
 PARALLEL_MIN_BYTES = 32 << 20
 """Files this big are read by two processes (a fork and the hand-back of keys are not worth it below)."""
 _BUCKET_BITS = 5
-# Sorted 64-bit keys split at these values fall into buckets by their top bits.
+_SHIFT = 64 - _BUCKET_BITS  # key >> _SHIFT is -16..15: a valid (negative or not) index into 32 buckets
 _SPREAD_EVERY = 4096
-"""Keys wait in lists until this many rows have them, then are spread in one sort: fewer, larger copies."""
-_BOUNDS = [-(1 << 63) + (index << (64 - _BUCKET_BITS)) for index in range(1, 1 << _BUCKET_BITS)]
+"""Keys wait in lists until this many rows have them, then are spread into their buckets together."""
 
 RowHook = Callable[[int, list[str], list[Issue] | None], None]
 IssueHook = Callable[[Issue], None]
@@ -219,23 +217,21 @@ def _buckets() -> list[array[int]]:
 
 
 def _spread(buckets: list[array[int]], keys: list[int], *companions: tuple[list[array[int]], list[int]]) -> None:
-    """Append ``keys`` to ``buckets`` by their top bits; each companion list follows its key's bucket."""
-    if not keys:
-        return
+    """Append ``keys`` to ``buckets`` by their top bits; each companion list follows its key's bucket.
+
+    A plain loop: partitioning needs no order, and it costs about two thirds of a sort and bisect.
+    """
+    appends = [bucket.append for bucket in buckets]
     if companions:
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        keys = list(map(keys.__getitem__, order))
-        companions = tuple((target, list(map(values.__getitem__, order))) for target, values in companions)
+        ((targets, values),) = companions
+        partners = [target.append for target in targets]
+        for key, value in zip(keys, values, strict=True):
+            index = key >> _SHIFT
+            appends[index](key)
+            partners[index](value)
     else:
-        keys.sort()
-    low = 0
-    for index, bound in enumerate([*_BOUNDS, None]):
-        high = len(keys) if bound is None else bisect_left(keys, bound, low)
-        if high > low:
-            buckets[index].extend(keys[low:high])
-            for target, values in companions:
-                target[index].extend(values[low:high])
-        low = high
+        for key in keys:
+            appends[key >> _SHIFT](key)
 
 
 class _Pass:
