@@ -148,3 +148,14 @@ def test_validate_single_org_flags_duplicates_across_org_columns(good: Path) -> 
     assert run("validate", "--csv", good)[0] == 0
     code, out, _ = run("validate", "--csv", good, "--single-org")
     assert code == 1 and "email_duplicate_in_org" in out and "org_columns_ignored" in out
+
+
+def test_report_and_plan_json_never_hold_a_password_hash_or_totp_secret(write_users: CsvWriter, tmp_path: Path) -> None:
+    secrets = {"password": "Pa55-word-secret", "password_hash": BCRYPT[:-3] + "!!!", "totp_secret": "zz-totp-0!x"}
+    path = write_users([{"email": "a@x.com", "password_hash_type": "bcrypt", **secrets}])
+    report = tmp_path / "report.json"
+    assert run("validate", "--csv", path, "--report", report)[0] == 1
+    _, plan_json, _ = run("plan", "--csv", path, "--json")
+    for text in (report.read_text(), plan_json):
+        for value in secrets.values():
+            assert value not in text and value[:10] not in text
