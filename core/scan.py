@@ -186,8 +186,12 @@ def _two_process_pass(
     """The first pass with the file's second half in another process; None when the halves do not split
     cleanly (a quoted field spans the middle, or a half does not parse), so the caller reads it whole."""
     split = source.midpoint()
-    if split is None or "fork" not in multiprocessing.get_all_start_methods():
-        return None
+    if (
+        split is None
+        or "fork" not in multiprocessing.get_all_start_methods()
+        or multiprocessing.current_process().daemon
+    ):
+        return None  # no middle, no fork (Windows), or a daemonic process, which may not start children
     # fork, not spawn: the child must share this process's str hash secret, or its keys would not match.
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
