@@ -24,7 +24,8 @@ from core.errors import (
 from core.options import MigrationOptions, check_paths
 from core.orchestrator import MigrationOrchestrator
 from core.planner import MigrationPlan, plan
-from core.records import RULES, Issue, RowValidator, UserRecord, to_record
+from core.records import Issue, RowValidator, UserRecord, to_record
+from core.rules import RULES
 from core.validation import ValidationReport, validate_csv
 
 __all__ = [

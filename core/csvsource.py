@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from core.errors import SourceError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = ["CANONICAL_COLUMNS", "MAX_FIELD_CHARS", "Columns", "CsvSource", "is_blank", "sha256_file"]
 
@@ -50,6 +54,31 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
 )
 _ALIASES = {"role_slug": "role_slugs"}
 ORG_COLUMNS = ("org_id", "org_external_id", "org_name")
+
+
+class _Window(io.RawIOBase):
+    """The bytes of a file between two offsets, as a raw stream (so a BufferedReader iterates its lines in C)."""
+
+    def __init__(self, path: Path, start: int, stop: int) -> None:
+        super().__init__()
+        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed with the window
+        self._file.seek(start)
+        self._left = stop - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        if self._left <= 0:
+            return 0
+        with memoryview(buffer) as view:
+            count = self._file.readinto(view[: self._left]) or 0
+        self._left -= count
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def sha256_file(path: Path) -> str:
@@ -198,25 +227,44 @@ class CsvSource:
                 if fields and ((fields[0] and not fields[0].isspace()) or not is_blank(fields)):
                     yield row, fields
 
-    def blocks(self, size: int = 2048) -> Iterator[tuple[int, list[list[str]]]]:
+    def blocks(
+        self, size: int = 512, *, start: int | None = None, stop: int | None = None, first_row: int = 2
+    ) -> Iterator[tuple[int, list[list[str]]]]:
         """Yield ``(first_row, records)``: consecutive data records, blank ones included, ``size`` at a time.
 
         Record ``i`` of a block is row ``first_row + i``. The fastest way through the file (no offsets).
-        Raises ``SourceError`` like ``rows``: on an error it re-reads the file with ``rows`` to name the
-        exact row, byte and column.
+        ``start`` and ``stop`` (record starts, ``first_row`` the row at ``start``) read just that window.
+        Raises ``SourceError`` like ``rows``: on an error in the whole file it re-reads it with ``rows`` to
+        name the exact row, byte and column; in a window it says only that the window does not parse.
         """
-        row = 2
+        row = first_row
+        window = start is not None or stop is not None
+        begin = self.data_offset if start is None else start
         try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self.data_offset)
+            with io.BufferedReader(_Window(self.path, begin, self.size if stop is None else stop), 1 << 16) as handle:
                 reader = csv.reader(map(bytes.decode, handle), strict=True)
                 while block := list(islice(reader, size)):
                     yield row, block
                     row += len(block)
         except (UnicodeDecodeError, csv.Error):
+            if window:
+                raise SourceError(f"{self.path} does not parse between bytes {begin} and {stop}") from None
             for _ in self.rows():
                 pass
             raise SourceError(f"{self.path} could not be read after row {row}") from None
+
+    def midpoint(self) -> int | None:
+        """The start of the first line after the middle of the data, or None when there is none.
+
+        Only a line start: it is a record start unless a quoted field spans it, which reading the window
+        before it reveals (that window then ends inside quotes and does not parse).
+        """
+        middle = self.data_offset + (self.size - self.data_offset) // 2
+        with open(self.path, "rb") as handle:
+            handle.seek(middle)
+            handle.readline()
+            position = handle.tell()
+        return position if self.data_offset < position < self.size else None
 
     def _parse(self, handle: BinaryIO, *, offset: int, first_row: int) -> Iterator[tuple[int, int, list[str]]]:
         """Every record from ``offset`` (blank ones included) with its row number and start offset."""

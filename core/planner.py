@@ -20,12 +20,13 @@ from pydantic import BaseModel, Field
 
 from core.csvsource import CsvSource, sha256_file
 from core.options import MigrationOptions, check_paths
-from core.records import RULES
+from core.rules import RULES
 from core.scan import ScanResult, scan
 
 __all__ = [
     "CONCURRENCY_MARGIN",
     "GENERAL_REQUESTS_PER_SECOND",
+    "MIN_SAVING_SECONDS",
     "PLAN_HASH_EXCLUDED",
     "PROCESS_REQUESTS_PER_SECOND",
     "TYPICAL_LATENCY_SECONDS",
@@ -47,7 +48,8 @@ logger = logging.getLogger(__name__)
 WORKOS_WRITES_PER_SECOND = 50.0
 """WorkOS's published user-management write limit: 500 per 10 s per environment."""
 GENERAL_REQUESTS_PER_SECOND = 100.0
-"""WorkOS's published overall limit: 6,000 requests per 60 s per API key (every call counts)."""
+"""WorkOS's published overall limit: 6,000 requests per 60 s per API key (every call counts); the
+estimate uses ``--global-rate-limit``, whose default this is."""
 TYPICAL_LATENCY_SECONDS = 0.2
 """Typical time for one WorkOS call, used to turn concurrency into a request rate."""
 PROCESS_REQUESTS_PER_SECOND = 400.0
@@ -55,6 +57,8 @@ PROCESS_REQUESTS_PER_SECOND = 400.0
 CONCURRENCY_MARGIN = 1.25
 """Concurrency is recommended only when it is 25% slower than the next ceiling, and then with 25% headroom
 for latency spikes."""
+MIN_SAVING_SECONDS = 60.0
+"""Pace advice (concurrency, workers) is given only when following it would save at least a minute."""
 PLAN_HASH_EXCLUDED = frozenset({"csv_path", "quiet", "yes", "job_id", "resume", "retry_failed"})
 """Options that do not change what a migration writes: presentation, and which job runs it. The file is
 identified by its sha256, not its path."""
@@ -95,7 +99,7 @@ class Estimate(BaseModel):
     bottleneck: Literal["write rate limit", "overall request limit", "concurrency", "one process", "none"]
     bottleneck_detail: str
     write_seconds: float = Field(description="Writes / --rate-limit.")
-    general_seconds: float = Field(description="All calls / WorkOS's 100 requests/s overall limit.")
+    general_seconds: float = Field(description="All calls / --global-rate-limit (WorkOS: 100 requests/s).")
     concurrency_seconds: float = Field(description="All calls x typical latency / (concurrency x workers).")
     process_seconds: float = Field(description="All calls / (requests one process drives x workers).")
     latency_seconds: float = TYPICAL_LATENCY_SECONDS
@@ -161,7 +165,7 @@ class MigrationPlan(BaseModel):
 
 def row_errors_message(invalid_rows: int, rows: int) -> str:
     """The plan error that says some rows are invalid (an import still runs: they are recorded, never sent)."""
-    return f"{invalid_rows:,} of {rows:,} rows have errors (see the issues below)"
+    return f"{invalid_rows:,} of {rows:,} rows have errors (see issues)"
 
 
 def key_kind(api_key: str | None) -> Literal["test", "live", "none"]:
@@ -204,8 +208,10 @@ def summarize_issues(result: ScanResult) -> list[IssueSummary]:
 
 
 def _human(seconds: float) -> str:
+    if seconds < 1.5:
+        return "~1 second"
     if seconds < 90:
-        return f"~{max(1, round(seconds))} seconds"
+        return f"~{round(seconds)} seconds"
     if seconds < 90 * 60:
         return f"~{round(seconds / 60)} minutes"
     if seconds < 48 * 3600:
@@ -221,7 +227,7 @@ def estimate(calls: ApiCalls, rows: int, options: MigrationOptions) -> Estimate:
     total = calls.total
     parts = {
         "write rate limit": calls.writes / options.rate_limit,
-        "overall request limit": total / GENERAL_REQUESTS_PER_SECOND,
+        "overall request limit": total / options.global_rate_limit,
         "concurrency": total * TYPICAL_LATENCY_SECONDS / (options.concurrency * options.workers),
         "one process": total / (PROCESS_REQUESTS_PER_SECOND * options.workers),
     }
@@ -229,7 +235,7 @@ def estimate(calls: ApiCalls, rows: int, options: MigrationOptions) -> Estimate:
     in_flight = options.concurrency * options.workers
     details = {
         "write rate limit": f"{calls.writes:,} writes at --rate-limit {options.rate_limit:g}/s",
-        "overall request limit": f"{total:,} calls at WorkOS's 6,000 requests/min",
+        "overall request limit": f"{total:,} calls at --global-rate-limit {options.global_rate_limit:g}/s",
         "concurrency": (
             f"{in_flight} requests in flight x {TYPICAL_LATENCY_SECONDS:g} s typical latency"
             f" = {in_flight / TYPICAL_LATENCY_SECONDS:g} requests/s"
@@ -331,6 +337,11 @@ def _advice(
             f"--rate-limit {options.rate_limit:g} is above WorkOS's published {WORKOS_WRITES_PER_SECOND:g} writes/s "
             "per environment: expect 429 pauses unless WorkOS raised your limit"
         )
+    if options.global_rate_limit > GENERAL_REQUESTS_PER_SECOND:
+        warnings.append(
+            f"--global-rate-limit {options.global_rate_limit:g} is above WorkOS's published "
+            f"{GENERAL_REQUESTS_PER_SECOND:g} requests/s per key: expect 429 pauses unless WorkOS raised your limit"
+        )
     if options.workers > 1 and timing.bottleneck in ("write rate limit", "overall request limit"):
         warnings.append(
             f"--workers {options.workers} cannot make this faster: the {timing.bottleneck} is the bottleneck"
@@ -347,9 +358,10 @@ def _recommend(
 ) -> None:
     if not calls.total:
         return
-    ceiling = round(min(options.rate_limit * calls.total / max(calls.writes, 1), GENERAL_REQUESTS_PER_SECOND), 1)
+    ceiling = round(min(options.rate_limit * calls.total / max(calls.writes, 1), options.global_rate_limit), 1)
     others = max(timing.write_seconds, timing.general_seconds, timing.process_seconds)
-    if timing.bottleneck == "concurrency" and timing.concurrency_seconds > CONCURRENCY_MARGIN * others:
+    worth_it = timing.seconds - max(timing.write_seconds, timing.general_seconds) >= MIN_SAVING_SECONDS
+    if timing.bottleneck == "concurrency" and timing.concurrency_seconds > CONCURRENCY_MARGIN * others and worth_it:
         needed = math.ceil(CONCURRENCY_MARGIN * ceiling * TYPICAL_LATENCY_SECONDS / options.workers)
         if needed <= 100:
             advice.append(
@@ -363,8 +375,8 @@ def _recommend(
                 f"Use --concurrency 100 --workers {workers}: one worker cannot keep enough requests in flight for "
                 f"{ceiling:g} requests/s"
             )
-    if timing.bottleneck == "one process":
-        workers = math.ceil(ceiling / PROCESS_REQUESTS_PER_SECOND)
+    if timing.bottleneck == "one process" and worth_it:
+        workers = min(32, math.ceil(ceiling / PROCESS_REQUESTS_PER_SECOND))
         advice.append(
             f"Use --workers {workers}: one process drives about {PROCESS_REQUESTS_PER_SECOND:g} requests/s, below "
             f"the {ceiling:g}/s the rate limits allow"

@@ -1,33 +1,38 @@
-"""What one CSV row means: ``UserRecord``, validation ``Issue``s and the rules that produce them.
+"""What one CSV row means: ``UserRecord``, validation ``Issue``s and the checks that produce them.
 
-Per-row rules (email, hashes, metadata, roles, TOTP, ...) and the cross-row rules (an email twice in the
-same organization; an external_id shared by two emails) live here, each with a stable code listed in
-``RULES`` and in docs/csv-format.md. Cross-row state is kept as 64-bit keys, never rows. Two ways to run
-the rules share one row checker and one meaning ("the first clean row wins"): ``RowValidator`` decides row
-by row (for callers that need the verdict at once), and ``planner`` checks keys in bulk after its pass.
-Messages name the row and column and never quote a password, hash or TOTP secret. Reading the file is
-left to ``csvsource``.
+Per-row checks (email, hashes, metadata, roles, TOTP, ...) and the cross-row rules (an email twice in the
+same organization; an external_id shared by two emails) live here; their codes are listed in
+``rules.RULES`` and docs/csv-format.md. Cross-row state is 64-bit keys, never rows. The rules run two ways
+with one meaning ("the first clean row wins"): ``RowValidator`` decides row by row, for callers that need
+the verdict at once, and ``scan`` checks the keys in bulk after its pass. Messages name the row and column
+and never quote a password, hash or TOTP secret. Reading the file is left to ``csvsource``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from itertools import chain
+from typing import NamedTuple
 
 from core.csvsource import Columns
+from core.rules import (
+    EXTERNAL_ID_MAX_CHARS,
+    HASH_TYPES,
+    METADATA_MAX_KEY_CHARS,
+    METADATA_MAX_KEYS,
+    METADATA_MAX_VALUE_CHARS,
+    RULES,
+    Severity,
+)
 
 __all__ = [
-    "HASH_TYPES",
-    "RULES",
     "BlockCheck",
     "Issue",
     "RowCheck",
     "RowValidator",
-    "Rule",
-    "Severity",
     "UserRecord",
     "apply_fixes",
     "email_key",
@@ -42,16 +47,6 @@ __all__ = [
     "to_record",
 ]
 
-Severity = Literal["error", "warning"]
-
-HASH_TYPES: tuple[str, ...] = ("bcrypt", "firebase-scrypt", "ssha", "ssha256", "scrypt", "pbkdf2", "argon2")
-"""The password hash types WorkOS accepts (``password_hash_type``)."""
-
-METADATA_MAX_KEYS = 50
-METADATA_MAX_KEY_CHARS = 40
-METADATA_MAX_VALUE_CHARS = 600
-EXTERNAL_ID_MAX_CHARS = 128
-
 
 class Issue(NamedTuple):
     """One problem found in the CSV. ``row`` 1 is the header; ``fixable`` means ``validate --auto-fix`` fixes it."""
@@ -62,267 +57,6 @@ class Issue(NamedTuple):
     severity: Severity
     message: str
     fixable: bool
-
-
-class Rule(NamedTuple):
-    """A validation rule: its stable code, severity, column, whether auto-fix handles it, and an example fix."""
-
-    code: str
-    severity: Severity
-    column: str | None
-    fixable: bool
-    summary: str
-    example_fix: str
-
-
-RULES: dict[str, Rule] = {
-    rule.code: rule
-    for rule in (
-        Rule("email_missing", "error", "email", False, "The email is empty.", "Fill in the user's email address."),
-        Rule(
-            "email_invalid",
-            "error",
-            "email",
-            False,
-            "The email is not a valid address.",
-            "`alice@@example.com` -> `alice@example.com`",
-        ),
-        Rule(
-            "email_duplicate_in_org",
-            "error",
-            "email",
-            False,
-            "The same email appears twice for the same organization (or twice in single-org or user-only mode).",
-            "Delete the repeated row, or merge its role_slugs into the first one.",
-        ),
-        Rule(
-            "external_id_too_long",
-            "error",
-            "external_id",
-            False,
-            f"external_id is longer than {EXTERNAL_ID_MAX_CHARS} characters.",
-            "Use a shorter identifier (for example the source system's numeric id).",
-        ),
-        Rule(
-            "external_id_not_ascii",
-            "error",
-            "external_id",
-            False,
-            "external_id holds characters outside ASCII.",
-            "`usr-é1` -> `usr-e1`",
-        ),
-        Rule(
-            "external_id_shared",
-            "error",
-            "external_id",
-            False,
-            "Two different emails use the same external_id (WorkOS keeps it unique).",
-            "Give each user its own external_id, or clear it on one of the rows.",
-        ),
-        Rule(
-            "metadata_not_json",
-            "error",
-            "metadata",
-            False,
-            "metadata is not valid JSON.",
-            '`{plan: pro}` -> `{"plan": "pro"}`',
-        ),
-        Rule(
-            "metadata_not_object",
-            "error",
-            "metadata",
-            False,
-            "metadata is JSON but not an object.",
-            '`["pro"]` -> `{"plan": "pro"}`',
-        ),
-        Rule(
-            "metadata_too_many_keys",
-            "error",
-            "metadata",
-            False,
-            f"metadata has more than {METADATA_MAX_KEYS} keys.",
-            "Keep the keys you need after the move; drop the rest.",
-        ),
-        Rule(
-            "metadata_key_too_long",
-            "error",
-            "metadata",
-            False,
-            f"A metadata key is longer than {METADATA_MAX_KEY_CHARS} characters.",
-            "Shorten the key.",
-        ),
-        Rule(
-            "metadata_value_too_long",
-            "error",
-            "metadata",
-            False,
-            f"A metadata value is longer than {METADATA_MAX_VALUE_CHARS} characters (after stringifying).",
-            "Shorten the value or store it elsewhere.",
-        ),
-        Rule(
-            "metadata_value_not_string",
-            "warning",
-            "metadata",
-            True,
-            "A metadata value is not a string; WorkOS accepts only strings, so it is sent as JSON text.",
-            '`{"seats": 5}` -> `{"seats": "5"}`',
-        ),
-        Rule(
-            "email_verified_format",
-            "warning",
-            "email_verified",
-            True,
-            "email_verified is boolean-like but not `true`/`false` (for example `1`, `yes`).",
-            "`yes` -> `true`",
-        ),
-        Rule(
-            "email_verified_invalid",
-            "error",
-            "email_verified",
-            True,
-            "email_verified is not boolean-like; auto-fix clears it (WorkOS then treats the email as unverified).",
-            "`maybe` -> `` (empty) or `true`/`false`",
-        ),
-        Rule(
-            "password_with_hash",
-            "error",
-            "password",
-            False,
-            "A row has both a plaintext password and a password_hash; WorkOS takes one or the other.",
-            "Keep the hash and clear the password column for this row.",
-        ),
-        Rule(
-            "password_hash_type_missing",
-            "error",
-            "password_hash_type",
-            False,
-            "password_hash is set but password_hash_type is empty.",
-            "Set password_hash_type, e.g. `bcrypt` for hashes starting `$2b$`.",
-        ),
-        Rule(
-            "password_hash_type_unsupported",
-            "error",
-            "password_hash_type",
-            False,
-            "password_hash_type is not one of " + ", ".join(HASH_TYPES) + ".",
-            "`md5` cannot be imported: clear the hash so the user resets the password.",
-        ),
-        Rule(
-            "password_hash_invalid",
-            "error",
-            "password_hash",
-            False,
-            "The hash does not parse for its type (bcrypt: `$2a$`/`$2b$`/`$2y$`, cost, 53 characters; "
-            "firebase-scrypt: `$firebase-scrypt$hash=..$salt=..$sk=..$ss=..$r=..$m=..`).",
-            "Re-export the hash from the source system without truncation.",
-        ),
-        Rule(
-            "password_hash_type_without_hash",
-            "warning",
-            "password_hash_type",
-            True,
-            "password_hash_type is set but password_hash is empty; the type is ignored (auto-fix clears it).",
-            "Clear password_hash_type, or fill in the hash.",
-        ),
-        Rule(
-            "password_salt_position_invalid",
-            "error",
-            "password_salt_position",
-            False,
-            "password_salt_position is neither `prefix` nor `suffix`.",
-            "`before` -> `prefix`",
-        ),
-        Rule(
-            "password_salt_position_not_ssha256",
-            "error",
-            "password_salt_position",
-            False,
-            "password_salt_position is only allowed with an ssha256 password_hash.",
-            "Clear password_salt_position, or set password_hash_type to `ssha256`.",
-        ),
-        Rule(
-            "org_id_and_external_id",
-            "error",
-            "org_id",
-            False,
-            "A row has both org_id and org_external_id; use one to name the organization.",
-            "Keep org_id and clear org_external_id for this row.",
-        ),
-        Rule(
-            "org_id_invalid",
-            "error",
-            "org_id",
-            False,
-            "org_id is not a WorkOS organization id (they start with `org_`).",
-            "Move your own identifier to the org_external_id column.",
-        ),
-        Rule(
-            "org_missing",
-            "warning",
-            "org_id",
-            False,
-            "A multi-org file has a row without an organization: the user is created without a membership.",
-            "Fill in org_id, org_external_id or org_name, or accept a user without membership.",
-        ),
-        Rule(
-            "org_required",
-            "error",
-            "org_id",
-            False,
-            "--require-membership is set and the row names no organization.",
-            "Fill in org_id, org_external_id or org_name.",
-        ),
-        Rule(
-            "role_slug_invalid",
-            "error",
-            "role_slugs",
-            False,
-            "A role slug is malformed (lower-case letters, digits, `-` and `_`, starting with a letter or digit), "
-            "or role_slugs is neither a JSON array of strings nor a comma list.",
-            '`Admin` -> `admin`; `[admin` -> `["admin"]` or `admin`',
-        ),
-        Rule(
-            "roles_without_org",
-            "warning",
-            "role_slugs",
-            False,
-            "role_slugs is set on a row without an organization; roles belong to memberships, so they are ignored.",
-            "Add the organization, or clear role_slugs.",
-        ),
-        Rule(
-            "totp_secret_invalid",
-            "error",
-            "totp_secret",
-            False,
-            "totp_secret is not base32 (A-Z and 2-7, optional `=` padding).",
-            "Re-export the secret in base32, not hex.",
-        ),
-        Rule(
-            "row_too_long",
-            "error",
-            None,
-            False,
-            "The row has values beyond the last header column (often an unquoted comma inside a field).",
-            'Quote the field that holds a comma: `"Smith, Jr."`.',
-        ),
-        Rule(
-            "row_too_short",
-            "warning",
-            None,
-            False,
-            "The row has fewer fields than the header; the missing ones are read as empty.",
-            "Check the row was not split by an unquoted line break.",
-        ),
-        Rule(
-            "org_columns_ignored",
-            "warning",
-            None,
-            False,
-            "An organization option is given, so the file's organization columns are ignored (reported once).",
-            "Drop the option to import the file as multi-org, or drop the columns.",
-        ),
-    )
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,9 +81,6 @@ class UserRecord:
     totp_secret: str | None = field(default=None, repr=False)
 
 
-# ---- keys: 64-bit, process-local (str hashes are cached by CPython), never stored anywhere
-
-
 def email_key(email: str) -> int:
     """The 64-bit key of a normalised email."""
     return hash(email)
@@ -364,8 +95,6 @@ def external_key(external_id: str) -> int:
     """The 64-bit key of an external_id."""
     return hash(external_id)
 
-
-# ---- value parsing shared by the checks and by to_record
 
 # Possessive quantifiers: these grammars never need to give characters back, and the regex engine runs
 # about twice as fast without keeping backtracking points.
@@ -439,8 +168,6 @@ def _firebase_scrypt_ok(value: str) -> bool:
     )
 
 
-# ---- per-row checks
-
 RowCheck = Callable[[int, list[str]], tuple[str | None, str | None, list[Issue] | None]]
 """``check(row, fields) -> (email, org, issues)``: the normalised email (None when unusable), the row's
 organization key (None when it has none; always None in single-org mode) and its issues (None when none)."""
@@ -461,12 +188,29 @@ def _metadata_fast_ok(text: str) -> bool:
         value, end = _scan_json(text, 0)
     except (StopIteration, ValueError):
         return False
-    if end != len(text) or type(value) is not dict or len(value) > METADATA_MAX_KEYS:
+    return end == len(text) and _clean_metadata(value)
+
+
+def _clean_metadata(value: object) -> bool:
+    """A JSON object within WorkOS's limits whose values are all strings."""
+    if type(value) is not dict or len(value) > METADATA_MAX_KEYS:
         return False
     for key, item in value.items():
         if type(item) is not str or len(key) > METADATA_MAX_KEY_CHARS or len(item) > METADATA_MAX_VALUE_CHARS:
             return False
     return True
+
+
+def _clean_metadata_all(values: list[object]) -> bool:
+    """``_clean_metadata`` for a whole column at once, with C-level passes instead of a loop per object."""
+    if not _ONLY_DICT.issuperset(map(type, values)) or max(map(len, values), default=0) > METADATA_MAX_KEYS:
+        return False
+    items = list(chain.from_iterable(map(dict.values, values)))  # type: ignore[arg-type]
+    return (
+        _ONLY_STR.issuperset(map(type, items))
+        and max(map(len, items), default=0) <= METADATA_MAX_VALUE_CHARS
+        and max(map(len, chain.from_iterable(values)), default=0) <= METADATA_MAX_KEY_CHARS  # type: ignore[arg-type]
+    )
 
 
 def _metadata_issues(row: int, text: str) -> list[Issue]:
@@ -639,6 +383,11 @@ as columns; None when any row may have an issue, so the caller runs the per-row 
 
 _CLEAN_BOOLS = frozenset({"", "true", "false", "TRUE", "FALSE", "True", "False"})
 _CLEAN_PASSWORDS = frozenset({(False, ""), (True, "bcrypt")})
+_ONLY_BCRYPT = frozenset({"bcrypt"})
+_ONLY_DICT = frozenset({dict})
+_ONLY_STR = frozenset({str})
+_ONLY_EMPTY = frozenset({""})
+_load_json = json.JSONDecoder().decode
 
 
 def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockCheck:
@@ -665,6 +414,7 @@ def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockChec
     multi_org = not single_org and bool(columns.org_columns)
     o_i, ox_i, on_i = columns.org_id, columns.org_external_id, columns.org_name
     good_roles: set[str] = set()
+    known_org_ids: set[str] = set()
 
     def stripped(cols: BlockColumns, index: int | None) -> list[str]:
         return [] if index is None else list(map(str.strip, cols[index]))
@@ -673,8 +423,13 @@ def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockChec
         """The rows' organization keys when every row names one the same unambiguous way, else None."""
         ids, externals, names = stripped(cols, o_i), stripped(cols, ox_i), stripped(cols, on_i)
         if ids and all(ids):
-            if any(externals) or not all(value.startswith("org_") for value in set(ids)):
+            if any(externals):
                 return None
+            new = set(ids) - known_org_ids
+            if not all(value.startswith("org_") for value in new):
+                return None
+            if len(known_org_ids) < 100_000:
+                known_org_ids.update(new)
             return ids
         if any(ids):
             return None
@@ -698,18 +453,29 @@ def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockChec
             return None
         if h_i is not None or t_i is not None:
             hashes = cols[h_i] if h_i is not None else ("",) * size
-            kinds = cols[t_i] if t_i is not None else ("",) * size
-            if not _CLEAN_PASSWORDS.issuperset(zip(map(bool, hashes), kinds, strict=True)):
+            kinds = set(cols[t_i]) if t_i is not None else {""}
+            if kinds == _ONLY_BCRYPT and all(hashes):
+                present: Sequence[str] = hashes
+            elif kinds == _ONLY_EMPTY and not any(hashes):
+                present = ()
+            elif t_i is not None and _CLEAN_PASSWORDS.issuperset(zip(map(bool, hashes), cols[t_i], strict=True)):
+                present = list(filter(None, hashes))
+            else:
                 return None
-            present = [value for value in hashes if value]
-            if present and not _BCRYPT_LINES("\n".join(present)):
+            joined = "\n".join(present)
+            if joined and (joined.count("\n") != len(present) - 1 or not _BCRYPT_LINES(joined)):
                 return None
         if x_i is not None:
             joined = "".join(cols[x_i])
             if not joined.isascii() or (joined and len(max(cols[x_i], key=len)) > EXTERNAL_ID_MAX_CHARS):
                 return None
-        if m_i is not None and not all(map(_metadata_fast_ok, filter(None, cols[m_i]))):
-            return None
+        if m_i is not None and (texts := list(filter(None, cols[m_i]))):
+            try:
+                values = _load_json("[" + ",".join(texts) + "]")
+            except ValueError:
+                return None
+            if len(values) != len(texts) or not _clean_metadata_all(values):
+                return None
         if k_i is not None and not all(_totp_ok(_normal_totp(value)) for value in filter(None, cols[k_i])):
             return None
         orgs = None

@@ -78,7 +78,10 @@ def render_plan(plan: MigrationPlan) -> str:
         call_parts.append(f"{calls.organization_lookups:,} organization lookups")
     if calls.organization_creates_max:
         call_parts.append(f"up to {calls.organization_creates_max:,} organization creates")
-    several = f" ({plan.users_in_several_orgs:,} users in several organizations)" if plan.users_in_several_orgs else ""
+    several = ""
+    if plan.users_in_several_orgs:
+        who = "user" if plan.users_in_several_orgs == 1 else "users"
+        several = f" ({plan.users_in_several_orgs:,} {who} in several organizations)"
     lines = [
         _BOX,
         "",

@@ -41,7 +41,7 @@ def test_plan_prints_the_boxed_plan_and_exits_0_when_valid(good: Path) -> None:
     assert "MIGRATION PLAN" in out and "╔" in out
     for text in ("Total rows:       2 (2 valid, 0 invalid)", "Users:            1", "Mode:             multi-org"):
         assert text in out
-    assert "Memberships:      2 (1 users in several organizations)" in out
+    assert "Memberships:      2 (1 user in several organizations)" in out
     assert "Estimated time:" in out and "bottleneck:" in out
     assert "✓ Plan is valid" in out
     assert f"To execute: workos-migrate execute --csv {good} --checkpoint-dir {good.parent / 'c'}" in out
@@ -148,3 +148,14 @@ def test_validate_single_org_flags_duplicates_across_org_columns(good: Path) -> 
     assert run("validate", "--csv", good)[0] == 0
     code, out, _ = run("validate", "--csv", good, "--single-org")
     assert code == 1 and "email_duplicate_in_org" in out and "org_columns_ignored" in out
+
+
+def test_report_and_plan_json_never_hold_a_password_hash_or_totp_secret(write_users: CsvWriter, tmp_path: Path) -> None:
+    secrets = {"password": "Pa55-word-secret", "password_hash": BCRYPT[:-3] + "!!!", "totp_secret": "zz-totp-0!x"}
+    path = write_users([{"email": "a@x.com", "password_hash_type": "bcrypt", **secrets}])
+    report = tmp_path / "report.json"
+    assert run("validate", "--csv", path, "--report", report)[0] == 1
+    _, plan_json, _ = run("plan", "--csv", path, "--json")
+    for text in (report.read_text(), plan_json):
+        for value in secrets.values():
+            assert value not in text and value[:10] not in text

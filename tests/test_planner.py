@@ -130,7 +130,8 @@ def test_estimate_is_bound_by_concurrency_when_too_few_requests_are_in_flight() 
 
 def test_estimate_is_bound_by_the_overall_limit_when_reads_dominate() -> None:
     timing = estimate(calls(100, reads=10_000), 100, opts(concurrency=100))
-    assert timing.bottleneck == "overall request limit"
+    assert timing.bottleneck == "overall request limit" and timing.general_seconds == 101.0
+    assert estimate(calls(100, reads=10_000), 100, opts(concurrency=100, global_rate_limit=200)).seconds == 50.5
 
 
 def test_estimate_is_bound_by_one_process_at_a_high_rate_limit() -> None:
@@ -144,12 +145,18 @@ def many_rows(write_users: CsvWriter, count: int, **row: str) -> Path:
 
 
 def test_more_concurrency_is_recommended_only_when_concurrency_is_the_bottleneck(write_users: CsvWriter) -> None:
-    path = many_rows(write_users, 50)
-    low = plan(options(path, concurrency=2))
+    path = many_rows(write_users, 2000)
+    low = plan(options(path, concurrency=1))
     assert low.estimate.bottleneck == "concurrency"
-    assert "Use --concurrency 13: 2 in flight drive about 10 requests/s" in low.recommendations[0]
+    assert "Use --concurrency 13: 1 in flight drive about 5 requests/s" in low.recommendations[0]
     default = plan(options(path))
     assert not any("--concurrency" in item for item in default.recommendations)
+
+
+def test_pace_advice_is_skipped_when_it_would_save_under_a_minute(write_users: CsvWriter) -> None:
+    result = plan(options(many_rows(write_users, 50), concurrency=1))
+    assert result.estimate.bottleneck == "concurrency"
+    assert not any("--concurrency" in item for item in result.recommendations)
 
 
 def test_workers_are_never_recommended_when_the_rate_limit_binds(write_users: CsvWriter) -> None:
@@ -159,11 +166,12 @@ def test_workers_are_never_recommended_when_the_rate_limit_binds(write_users: Cs
 
 
 def test_workers_are_recommended_when_one_process_cannot_drive_the_rate(write_users: CsvWriter, monkeypatch) -> None:
-    monkeypatch.setattr("core.planner.GENERAL_REQUESTS_PER_SECOND", 100_000.0)
-    result = plan(options(many_rows(write_users, 50), rate_limit=2000, concurrency=100))
+    monkeypatch.setattr("core.planner.PROCESS_REQUESTS_PER_SECOND", 100.0)
+    result = plan(options(many_rows(write_users, 10_000), rate_limit=2000, global_rate_limit=5000, concurrency=100))
     assert result.estimate.bottleneck == "one process"
-    assert any(item.startswith("Use --workers 5:") for item in result.recommendations)
+    assert any(item.startswith("Use --workers 20:") for item in result.recommendations)
     assert any("above WorkOS's published 50 writes/s" in warning for warning in result.warnings)
+    assert any("--global-rate-limit 5000 is above" in warning for warning in result.warnings)
 
 
 def test_errors_out_and_multi_org_caching_recommendations(multi_org: Path) -> None:

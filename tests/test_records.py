@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.csvsource import CsvSource
-from core.records import RULES, Issue, RowValidator, apply_fixes, make_block_check, make_row_check, to_record
+from core.records import Issue, RowValidator, apply_fixes, make_block_check, make_row_check, to_record
+from core.rules import RULES
 from core.scan import scan
 from tests.conftest import BCRYPT, FIREBASE, ORG_A, ORG_B, TOTP, CsvWriter
 

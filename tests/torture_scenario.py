@@ -87,7 +87,9 @@ def _seed(api: httpx2.Client, emails: list[str], records: list[dict[str, str]]) 
     for record in records:
         first_org.setdefault(record["email"], record)
     for number, email in enumerate(emails):
-        user = api.post("/user_management/users", json={"email": email}).json()
+        created = api.post("/user_management/users", json={"email": email})
+        created.raise_for_status()
+        user = created.json()
         if number % 2:
             record = first_org[email]
             org = api.get(f"/organizations/external_id/{record['org_external_id']}")
@@ -110,13 +112,11 @@ def run_torture(
     rng = random.Random(seed)
     records, invalid, preexisting = _scenario(rows, rng)
     csv_path = write_rows(work / "torture.csv", records)
+    sandbox.configure(write_limit=0, read_limit=0, global_limit=0)
     with httpx2.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {sandbox.api_key}"}) as api:
         seeded = _seed(api, preexisting, records)
     time.sleep(1.5)  # pre-existing users must be older than the job, as they are in real life
     sandbox.configure(
-        write_limit=0,
-        read_limit=0,
-        global_limit=0,
         fault_seed=seed,
         burst_retry_after_s=1,
         faults=[
