@@ -18,11 +18,12 @@ def test_every_rule_code_is_in_the_csv_format_page() -> None:
     assert missing == []
 
 
-def test_every_cli_command_has_help_text_and_plan_and_validate_have_sections() -> None:
-    for command in main.commands.values():
-        assert command.help and command.help.strip()
+def test_every_cli_command_has_help_text_and_a_section() -> None:
     page = (DOCS / "cli.md").read_text()
-    assert "## plan" in page and "## validate" in page
+    for name, command in main.commands.items():
+        assert command.help and command.help.strip()
+        if name != "analyze-errors":
+            assert f"\n## {name}\n" in page, name
 
 
 def test_every_plan_flag_is_in_the_cli_page_with_help_text() -> None:
