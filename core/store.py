@@ -44,7 +44,7 @@ __all__ = [
     "process_exists",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORE_FILENAME = "jobs.sqlite3"
 # A runner that has not beaten for this long is presumed dead; its chunks go back to the pool.
 HEARTBEAT_STALE_SECONDS = 15.0
@@ -279,12 +279,53 @@ CREATE INDEX IF NOT EXISTS rows_by_email ON rows (job_id, email);
 CREATE INDEX IF NOT EXISTS rows_by_chunk ON rows (job_id, chunk);
 """
 
+# Per-job row counts, kept by triggers so status costs one read, not a scan of a million rows.
+_COUNTERS = (
+    ("done", "{r}.state = 'done'"),
+    ("skipped", "{r}.state = 'skipped'"),
+    ("failed", "{r}.state = 'failed'"),
+    ("invalid", "{r}.state = 'failed' AND {r}.error_phase = 'validation'"),
+    ("users_created", "{r}.user_action = 'created'"),
+    ("users_adopted", "{r}.user_action = 'adopted'"),
+    ("users_updated", "{r}.user_action = 'updated'"),
+    ("memberships_created", "{r}.membership_action = 'created'"),
+    ("memberships_existed", "{r}.membership_action = 'existed'"),
+    ("totp_enrolled", "{r}.totp_action = 'enrolled'"),
+)
+
+
+def _count_change(row: str, sign: str) -> str:
+    changes = ", ".join(f"{name} = {name} {sign} IFNULL({expr.format(r=row)}, 0)" for name, expr in _COUNTERS)
+    return f"UPDATE job_counts SET {changes} WHERE job_id = {row}.job_id;"
+
+
+_ENSURE_COUNTS = "INSERT INTO job_counts (job_id) VALUES (NEW.job_id) ON CONFLICT (job_id) DO NOTHING;"
+_COUNTS_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS job_counts (job_id TEXT PRIMARY KEY, "
+    + ", ".join(f"{name} INTEGER NOT NULL DEFAULT 0" for name, _ in _COUNTERS)
+    + ");\n"
+    f"CREATE TRIGGER IF NOT EXISTS rows_counted_insert AFTER INSERT ON rows BEGIN {_ENSURE_COUNTS}"
+    f" {_count_change('NEW', '+')} END;\n"
+    f"CREATE TRIGGER IF NOT EXISTS rows_counted_delete AFTER DELETE ON rows BEGIN {_count_change('OLD', '-')} END;\n"
+    f"CREATE TRIGGER IF NOT EXISTS rows_counted_update AFTER UPDATE ON rows BEGIN {_count_change('OLD', '-')}"
+    f" {_ENSURE_COUNTS} {_count_change('NEW', '+')} END;\n"
+)
+_BACKFILL_COUNTS = (
+    "INSERT OR REPLACE INTO job_counts SELECT job_id, "
+    + ", ".join(f"SUM(IFNULL({expr.format(r='rows')}, 0))" for _, expr in _COUNTERS)
+    + " FROM rows GROUP BY job_id"
+)
+
 _ROW_COLUMNS = (
     "row, chunk, state, email, user_id, organization_id, membership_id, user_action, membership_action, "
     "totp_action, attempts, error_phase, error_status, error_code, error_sub_codes, error_message, request_id, "
     "retryable, warning"
 )
 _READ_COLUMNS = _ROW_COLUMNS + ", updated_at"
+# An upsert, not INSERT OR REPLACE: a replace deletes without firing the delete trigger that keeps counts.
+_UPSERT = ", ".join(
+    f"{name} = excluded.{name}" for name in [*_ROW_COLUMNS.replace(" ", "").split(","), "updated_at"][1:]
+)
 # RowOutcome's field names in _READ_COLUMNS order.
 _READ_FIELDS = tuple(
     "recorded_at" if name == "updated_at" else name for name in _READ_COLUMNS.replace(" ", "").split(",")
@@ -344,11 +385,15 @@ class JobStore:
 
     def _migrate(self) -> None:
         # executescript commits on its own; every statement in the schema is idempotent.
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_SCHEMA + _COUNTS_SCHEMA)
         with self._write() as db:
             found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if found is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(found[0]) == 1:
+                # Version 2 keeps per-job counts in job_counts; count what version 1 recorded.
+                db.execute(_BACKFILL_COUNTS)
+                db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
             elif int(found[0]) > SCHEMA_VERSION:
                 raise StoreError(
                     f"the job store {self.path} has schema version {found[0]}, newer than this tool's "
@@ -667,8 +712,9 @@ class JobStore:
         ]
         with self._write() as db:
             db.executemany(
-                f"INSERT OR REPLACE INTO rows (job_id, {_ROW_COLUMNS}, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO rows (job_id, {_ROW_COLUMNS}, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                f" ON CONFLICT (job_id, row) DO UPDATE SET {_UPSERT}",
                 values,
             )
             db.executemany(
@@ -695,21 +741,14 @@ class JobStore:
         return None if found is None else (found[0], found[1])
 
     def counts(self, job_id: str) -> JobCounts:
-        """Row counts by state and action, from the ledger."""
+        """Row counts by state and action, from the ledger (kept current by triggers: one read)."""
         found = self._db.execute("SELECT total_rows FROM jobs WHERE id=?", (job_id,)).fetchone()
         if found is None:
             raise JobStateError(f"no job {job_id!r} in {self.directory}")
         (total,) = found
-        row = self._db.execute(
-            "SELECT"
-            " SUM(state='done'), SUM(state='skipped'), SUM(state='failed'),"
-            " SUM(state='failed' AND error_phase='validation'),"
-            " SUM(user_action='created'), SUM(user_action='adopted'), SUM(user_action='updated'),"
-            " SUM(membership_action='created'), SUM(membership_action='existed'), SUM(totp_action='enrolled')"
-            " FROM rows WHERE job_id=?",
-            (job_id,),
-        ).fetchone()
-        return JobCounts(total, *(int(v or 0) for v in row))
+        names = ", ".join(name for name, _ in _COUNTERS)
+        row = self._db.execute(f"SELECT {names} FROM job_counts WHERE job_id=?", (job_id,)).fetchone()
+        return JobCounts(total, *(row or (0,) * len(_COUNTERS)))
 
     def iter_rows(self, job_id: str, *, state: RowState | None = None, after_row: int = 0) -> Iterator[RowOutcome]:
         """Row outcomes in row order, optionally only one state, streamed in pages."""

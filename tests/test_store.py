@@ -47,7 +47,7 @@ def _done(row: int, chunk: int = 0, **extra: object) -> RowOutcome:
 def test_store_uses_wal_and_records_its_schema_version(store: JobStore) -> None:
     db = sqlite3.connect(store.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "1"
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
 
 
 def test_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
@@ -311,3 +311,56 @@ def test_per_row_lookups_use_an_index_never_a_walk_of_the_jobs_rows(store: JobSt
     for statement in lookups:
         plan = " ".join(str(step[3]) for step in store._db.execute("EXPLAIN QUERY PLAN " + statement))
         assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, plan
+
+
+def _aggregate(store: JobStore, job_id: str) -> tuple[int, ...]:
+    """The counts computed the slow way, from every row."""
+    row = store._db.execute(
+        "SELECT SUM(state='done'), SUM(state='skipped'), SUM(state='failed'),"
+        " SUM(state='failed' AND error_phase='validation'), SUM(user_action='created'),"
+        " SUM(user_action='adopted'), SUM(user_action='updated'), SUM(membership_action='created'),"
+        " SUM(membership_action='existed'), SUM(totp_action='enrolled') FROM rows WHERE job_id=?",
+        (job_id,),
+    ).fetchone()
+    return tuple(int(v or 0) for v in row)
+
+
+def test_kept_counts_match_the_rows_through_inserts_rewrites_and_deletes(store: JobStore, tmp_path: Path) -> None:
+    _job(store, tmp_path, chunks=2)
+    _job(store, tmp_path, job_id="other", chunks=1)
+    store.record_rows("other", [_done(2)])
+    store.record_rows(
+        "job-1",
+        [
+            _done(2, membership_action="created", totp_action="enrolled"),
+            _done(3, user_action="adopted", membership_action="existed"),
+            RowOutcome(row=4, chunk=0, state=RowState.FAILED, error_phase="validation", error_code="email_invalid"),
+            RowOutcome(row=5, chunk=0, state=RowState.FAILED, error_phase="user", error_code="server_error"),
+            RowOutcome(row=6, chunk=0, state=RowState.SKIPPED, user_action="skipped"),
+        ],
+    )
+    assert tuple(store.counts("job-1"))[1:] == _aggregate(store, "job-1")
+    store.record_rows("job-1", [_done(5, user_action="updated", membership_action="created")])
+    assert tuple(store.counts("job-1"))[1:] == _aggregate(store, "job-1")
+    assert store.counts("job-1").failed == 1 and store.counts("job-1").users_updated == 1
+    store.record_rows("job-1", [RowOutcome(row=7, chunk=0, state=RowState.FAILED, error_phase="membership")])
+    store.reopen_failed("job-1")
+    assert tuple(store.counts("job-1"))[1:] == _aggregate(store, "job-1")
+    store.discard_setup("job-1")
+    assert tuple(store.counts("job-1"))[1:] == (0,) * 10
+    assert store.counts("other").done == 1
+
+
+def test_a_version_1_store_is_upgraded_with_its_counts(tmp_path: Path) -> None:
+    store = JobStore.open(tmp_path)
+    _job(store, tmp_path)
+    store.record_rows("job-1", [_done(2), _done(3, user_action="adopted")])
+    store._db.executescript(
+        "DROP TRIGGER rows_counted_insert; DROP TRIGGER rows_counted_delete; DROP TRIGGER rows_counted_update;"
+        " DROP TABLE job_counts; UPDATE meta SET value='1' WHERE key='schema_version';"
+    )
+    store.close()
+    upgraded = JobStore.open(tmp_path)
+    counts = upgraded.counts("job-1")
+    assert (counts.done, counts.users_created, counts.users_adopted) == (2, 1, 1)
+    assert upgraded._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
