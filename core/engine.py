@@ -60,6 +60,8 @@ logger = logging.getLogger(__name__)
 _FLUSH_SECONDS = 0.25
 _FLUSH_ROWS = 500
 _HEARTBEAT_SECONDS = 1.0
+# A long setup pass beats every this many chunks, so other processes keep seeing its runner alive.
+_SETUP_BEAT_CHUNKS = 20
 
 
 class MigrationResult(BaseModel):
@@ -140,7 +142,10 @@ def prepare_job(store: JobStore, options: MigrationOptions, *, plan_hash: str | 
         plan_hash=plan_hash,
         state=JobState.DRY_RUN if options.dry_run else JobState.PREPARING,
     )
-    _setup_pass(store, job_id, options, source)
+    if options.dry_run:
+        _setup_pass(store, job_id, options, source)
+    else:
+        _prepare_holding_the_job(store, job_id, options, source)
     return store.get_job(job_id)
 
 
@@ -165,7 +170,27 @@ def _create_job(
     return job_id, options
 
 
-def _setup_pass(store: JobStore, job_id: str, options: MigrationOptions, source: CsvSource) -> None:
+def _prepare_holding_the_job(store: JobStore, job_id: str, options: MigrationOptions, source: CsvSource) -> None:
+    """Redo the setup pass as the job's lead runner, so no other process prepares or runs it meanwhile.
+
+    Raises ``JobStateError`` when another live process holds the job.
+    """
+    runner_id = store.start_runner(job_id, lead=True, clear_cancel=False)
+    try:
+        store.discard_setup(job_id)
+        _setup_pass(store, job_id, options, source, beat=lambda: store.heartbeat(job_id, runner_id))
+    finally:
+        store.stop_runner(job_id, runner_id)
+
+
+def _setup_pass(
+    store: JobStore,
+    job_id: str,
+    options: MigrationOptions,
+    source: CsvSource,
+    *,
+    beat: Callable[[], object] | None = None,
+) -> None:
     validator = RowValidator(source.columns, single_org=options.single_org)
     invalid: list[RowOutcome] = []
     chunks: list[ChunkSpec] = []
@@ -196,6 +221,8 @@ def _setup_pass(store: JobStore, job_id: str, options: MigrationOptions, source:
         if chunk_rows == options.chunk_size:
             chunks.append(ChunkSpec(len(chunks), chunk_first, chunk_offset, chunk_rows))
             chunk_rows = 0
+            if beat is not None and len(chunks) % _SETUP_BEAT_CHUNKS == 0:
+                beat()
     if chunk_rows:
         chunks.append(ChunkSpec(len(chunks), chunk_first, chunk_offset, chunk_rows))
     if dry_errors is not None:
@@ -266,8 +293,7 @@ def start_resume(store: JobStore, job_id: str | None, *, retry_failed: bool = Fa
             "mean the same rows. Restore the original file, or start a new job with the new file"
         )
     if job.state is JobState.PREPARING:
-        store.discard_setup(job.id)
-        _setup_pass(store, job.id, job.options, CsvSource(job.csv_path))
+        _prepare_holding_the_job(store, job.id, job.options, CsvSource(job.csv_path))
     if retry_failed:
         reopened = store.reopen_failed(job.id)
         logger.info("reopened %d failed rows of job %s", reopened, job.id)

@@ -568,12 +568,13 @@ class JobStore:
 
     # -- runners ------------------------------------------------------------------------------------
 
-    def start_runner(self, job_id: str, *, lead: bool) -> str:
+    def start_runner(self, job_id: str, *, lead: bool, clear_cancel: bool = True) -> str:
         """Register this process as a runner of the job and return its runner id.
 
         The lead runner takes the job: it refuses (``JobStateError``) when a live runner already holds it,
-        releases chunks of dead runners, clears the cancel flag and marks the job running. Other runners
-        (``--workers``) join a job whose lead is alive.
+        releases chunks of dead runners, clears the cancel flag (unless ``clear_cancel`` is False, as while
+        only preparing the job) and marks the job running. Other runners (``--workers``) join a job whose
+        lead is alive.
         """
         runner_id = uuid.uuid4().hex[:12]
         now = time.time()
@@ -588,9 +589,11 @@ class JobStore:
                 raise JobStateError(f"job {job_id!r} is already running (pid {pid} on {host})")
             if lead:
                 db.execute(
-                    "UPDATE jobs SET state='running', cancel_requested=0, pause_until=0,"
+                    # A job being prepared stays 'preparing' until its setup pass ends.
+                    "UPDATE jobs SET state=CASE state WHEN 'preparing' THEN state ELSE 'running' END,"
+                    " cancel_requested=cancel_requested * ?, pause_until=0,"
                     " started_at=COALESCE(started_at, ?), updated_at=? WHERE id=?",
-                    (now, now, job_id),
+                    (int(not clear_cancel), now, now, job_id),
                 )
             db.execute(
                 "INSERT INTO runners VALUES (?, ?, ?, ?, ?, ?)",

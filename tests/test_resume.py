@@ -13,7 +13,8 @@ import anyio
 import httpx2
 import pytest
 
-from core.engine import RunStats, execute_job, job_result, prepare_job, start_resume
+from core.csvsource import sha256_file
+from core.engine import RunStats, execute_job, job_result, prepare_job, record_job, start_resume
 from core.errors import JobStateError, SourceError
 from core.runner import runner_command
 from core.store import JobState, RowState
@@ -204,3 +205,18 @@ async def test_sigterm_stops_a_runner_gracefully_with_a_resumable_job(importer: 
     assert stopped.state is JobState.CANCELLED
     assert stopped.succeeded == importer.sandbox.stats()["routes"]["POST /user_management/users"]["requests"]
     assert sys.executable in runner.args
+
+
+async def test_a_job_being_prepared_by_one_process_is_refused_to_another(importer: ImportRun, tmp_path: Path) -> None:
+    path = users_csv(tmp_path, 50)
+    store = importer.store()
+    job = record_job(store, importer.options(path, create_org_if_missing=True), csv_sha256=sha256_file(path))
+    store.request_cancel(job.id)
+    preparing = store.start_runner(job.id, lead=True, clear_cancel=False)
+    assert store.get_job(job.id).state is JobState.PREPARING
+    with pytest.raises(JobStateError, match="already running"):
+        start_resume(importer.store(), job.id)
+    store.stop_runner(job.id, preparing)
+    resumed = start_resume(importer.store(), job.id)
+    assert (resumed.state, resumed.chunk_count, resumed.total_rows) == (JobState.CREATED, 1, 50)
+    assert resumed.cancel_requested, "preparing a job must not swallow a cancel asked for meanwhile"
