@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -318,7 +318,6 @@ async def run_job(
     lead: bool = True,
     stop: anyio.Event | None = None,
     stats: RunStats | None = None,
-    client_factory: Callable[[MigrationOptions, RateLimiter], WorkOSClient] | None = None,
 ) -> str | None:
     """Process the job's pending chunks in this process until none is left, or until stopped.
 
@@ -339,25 +338,17 @@ async def run_job(
         general_rate=options.global_rate_limit / share,
         on_pause=_pause_publisher(store, job_id),
     )
-    make_client = client_factory or _default_client(api_key)
     runner = _Runner(store, job, runner_id, stop, stats, limiter)
     try:
-        async with make_client(options, limiter) as client:
+        async with WorkOSClient(
+            api_key=api_key, base_url=options.base_url, limiter=limiter, concurrency=options.concurrency
+        ) as client:
             return await runner.run(client)
     finally:
         with anyio.CancelScope(shield=True):
             runner.flush()
             runner.publish_counters()
             store.stop_runner(job_id, runner_id)
-
-
-def _default_client(api_key: str) -> Callable[[MigrationOptions, RateLimiter], WorkOSClient]:
-    def make(options: MigrationOptions, limiter: RateLimiter) -> WorkOSClient:
-        return WorkOSClient(
-            api_key=api_key, base_url=options.base_url, limiter=limiter, concurrency=options.concurrency
-        )
-
-    return make
 
 
 def _pause_publisher(store: JobStore, job_id: str) -> Callable[[float], None]:
@@ -516,13 +507,11 @@ async def execute_job(
     api_key: str,
     stop: anyio.Event | None = None,
     stats: RunStats | None = None,
-    helper_command: Sequence[str] | None = None,
-    client_factory: Callable[[MigrationOptions, RateLimiter], WorkOSClient] | None = None,
 ) -> MigrationResult:
     """Run a job to its end as the lead runner and settle it.
 
-    With ``--workers N`` the lead starts ``N - 1`` helper processes (``python -m core.runner``, or
-    ``helper_command``), which join the job with ``run_job(..., lead=False)``; the API key reaches them
+    With ``--workers N`` the lead starts ``N - 1`` helper processes (``python -m core.runner``), which
+    join the job with ``run_job(..., lead=False)``; the API key reaches them
     through the environment, never the command line. The lead runs its own share, waits for them, then
     settles the job with ``finish_job``.
     """
@@ -533,7 +522,7 @@ async def execute_job(
 
     async def lead() -> None:
         nonlocal fatal
-        fatal = await run_job(store, job_id, api_key=api_key, stop=stop, stats=stats, client_factory=client_factory)
+        fatal = await run_job(store, job_id, api_key=api_key, stop=stop, stats=stats)
 
     async def propagate_stop() -> None:
         await stop.wait()
@@ -549,7 +538,7 @@ async def execute_job(
                     await _wait_until_running(store, job_id)
                     log_dir = store.job_dir(job_id)
                     log_dir.mkdir(parents=True, exist_ok=True)
-                    command = list(helper_command or _helper_command(store, job_id))
+                    command = _helper_command(store, job_id)
                     for number in range(1, job.options.workers):
                         with (log_dir / f"worker-{number}.log").open("ab") as log:
                             helper = await anyio.open_process(command, stdout=log, stderr=log)

@@ -8,7 +8,6 @@ job (or picks up the one ``options.resume`` names), runs it to its end and retur
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
 import anyio
 
@@ -54,7 +53,6 @@ class MigrationOrchestrator:
         *,
         stop: anyio.Event | None = None,
         stats: RunStats | None = None,
-        helper_command: Sequence[str] | None = None,
     ) -> MigrationResult:
         """Run the migration to its end (or until ``stop``) and return what happened.
 
@@ -66,5 +64,4 @@ class MigrationOrchestrator:
             return job_result(store, job.id)
         if not self._api_key:
             raise AuthenticationError("No WorkOS API key: set WORKOS_API_KEY (or WORKOS_SECRET_KEY)")
-        return await execute_job(store, job.id, api_key=self._api_key, stop=stop, stats=stats,
-                                 helper_command=helper_command)  # fmt: skip
+        return await execute_job(store, job.id, api_key=self._api_key, stop=stop, stats=stats)
