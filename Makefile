@@ -19,11 +19,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check core server tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check core server tests bench
 	$(BIN)/ruff format --check core server tests bench
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .workos-checkpoints

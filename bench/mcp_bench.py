@@ -54,7 +54,7 @@ def _fill_ledger(store: JobStore, csv_path: Path, rows: int) -> str:
         outcomes = [
             RowOutcome(
                 row=row,
-                chunk=chunk.index,
+                chunk=chunk.number,
                 state=RowState.FAILED if row % 20 == 0 else RowState.DONE,
                 email=f"user{row}@example.com",
                 user_id=f"user_{row}",
@@ -66,7 +66,7 @@ def _fill_ledger(store: JobStore, csv_path: Path, rows: int) -> str:
             )
             for row in range(chunk.first_row, chunk.first_row + chunk.row_count)
         ]
-        store.record_rows(job_id, outcomes, done_chunks=[chunk.index])
+        store.record_rows(job_id, outcomes, done_chunks=[chunk.number])
     store.set_state(job_id, JobState.COMPLETED_WITH_ERRORS)
     return job_id
 

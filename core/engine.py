@@ -424,19 +424,19 @@ class _Runner:
                 if claim is None:
                     return
                 spec = claim.spec
-                self._chunks[spec.index] = [0, -1]
+                self._chunks[spec.number] = [0, -1]
                 dispatched = 0
                 for row, _offset, fields in _chunk_rows(source, spec):
                     if row in claim.finished_rows:
                         continue
                     if self.stop.is_set():
                         break
-                    await send.send((to_record(row, fields, source.columns), spec.index, claim.claimed_before))
+                    await send.send((to_record(row, fields, source.columns), spec.number, claim.claimed_before))
                     dispatched += 1
                 if self.stop.is_set():
                     return
-                self._chunks[spec.index][1] = dispatched
-                self._maybe_chunk_done(spec.index)
+                self._chunks[spec.number][1] = dispatched
+                self._maybe_chunk_done(spec.number)
 
     async def _row_task(
         self, pipeline: RowPipeline, receive: ObjectReceiveStream[tuple[UserRecord, int, bool]]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-from core.records import RULES
+from core.rules import RULES
 
 __all__ = ["KNOWN_CODES", "RERUN_SUGGESTION", "Category", "Severity", "Verdict", "classify", "normalise_message"]
 

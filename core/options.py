@@ -180,7 +180,7 @@ _RUN_CONTROL = frozenset({"csv_path", "quiet", "yes", "base_url"})
 def execute_command(options: MigrationOptions) -> str:
     """The ``workos-migrate execute`` command that runs ``options``: the CSV plus every non-default option."""
     parts = ["workos-migrate", "execute", "--csv", str(options.csv_path)]
-    defaults = MigrationOptions.model_construct()
+    defaults = MigrationOptions.model_construct(csv_path=options.csv_path)
     for name in MigrationOptions.model_fields:
         if name in _RUN_CONTROL:
             continue

@@ -87,7 +87,7 @@ class RowState(StrEnum):
 class ChunkSpec(NamedTuple):
     """A slice of the CSV: ``row_count`` data rows starting at ``first_row``, at ``byte_offset``."""
 
-    index: int
+    number: int
     first_row: int
     byte_offset: int
     row_count: int
@@ -653,10 +653,10 @@ class JobStore:
             spec = ChunkSpec(*found[:4])
             db.execute(
                 "UPDATE chunks SET state='claimed', runner_id=?, claims=claims+1 WHERE job_id=? AND idx=?",
-                (runner_id, job_id, spec.index),
+                (runner_id, job_id, spec.number),
             )
             finished = db.execute(
-                "SELECT row FROM rows INDEXED BY rows_by_chunk WHERE job_id=? AND chunk=?", (job_id, spec.index)
+                "SELECT row FROM rows INDEXED BY rows_by_chunk WHERE job_id=? AND chunk=?", (job_id, spec.number)
             ).fetchall()
         return ChunkClaim(spec, frozenset(r for (r,) in finished), claimed_before=found[4] > 0)
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import anyio
 import click
@@ -92,7 +92,7 @@ _MIGRATION_FLAGS = [
 ]
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``message`` to stderr and exit with ``code``."""
     click.echo(message, err=True)
     sys.exit(code)
@@ -135,7 +135,7 @@ def migration_options(func: F) -> F:
 
 def json_option(func: F) -> F:
     """``--json``: print the result as JSON (the same object the MCP tool returns)."""
-    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(func)  # type: ignore[return-value]
+    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(func)
 
 
 class _DefaultToExecute(click.Group):
@@ -442,7 +442,7 @@ def _checkpoint_option(func: F) -> F:
         default=Path(".workos-checkpoints"),
         show_default=True,
         help="Job store directory.",
-    )(func)  # type: ignore[return-value]
+    )(func)
 
 
 def _open_job(checkpoint_dir: Path, job_id: str | None) -> tuple[JobStore, Job]:

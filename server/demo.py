@@ -60,7 +60,7 @@ def _show(name: str, arguments: dict[str, Any], result: CallToolResult) -> dict[
             print(textwrap.indent(block.text, "  "))
     if result.is_error or result.structured_content is None:
         raise SystemExit(f"{name} failed")
-    return result.structured_content
+    return dict(result.structured_content)
 
 
 async def _tool(client: Client, name: str, arguments: dict[str, Any]) -> dict[str, Any]:

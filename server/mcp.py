@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import anyio
 from mcp.server import MCPServer
@@ -113,8 +113,7 @@ async def _lifespan(settings: ServerSettings, _server: MCPServer[Any]) -> AsyncI
 
 
 def _state(ctx: Context) -> _State:
-    state: _State = ctx.request_context.lifespan_context
-    return state
+    return cast(_State, ctx.request_context.lifespan_context)
 
 
 @contextmanager

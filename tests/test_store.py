@@ -104,7 +104,7 @@ def test_chunks_are_claimed_in_order_with_their_finished_rows(store: JobStore, t
     assert claim.spec == ChunkSpec(0, 2, 0, 100)
     assert claim.finished_rows == frozenset({2, 5})
     second = store.claim_chunk("job-1", runner)
-    assert second is not None and second.spec.index == 1
+    assert second is not None and second.spec.number == 1
 
 
 def test_done_chunks_are_never_claimed_again(store: JobStore, tmp_path: Path) -> None:
@@ -112,11 +112,11 @@ def test_done_chunks_are_never_claimed_again(store: JobStore, tmp_path: Path) ->
     runner = store.start_runner("job-1", lead=True)
     first = store.claim_chunk("job-1", runner)
     assert first is not None
-    store.record_rows("job-1", [_done(2)], done_chunks=[first.spec.index])
+    store.record_rows("job-1", [_done(2)], done_chunks=[first.spec.number])
     store.stop_runner("job-1", runner)
     runner = store.start_runner("job-1", lead=True)
     claims = [store.claim_chunk("job-1", runner), store.claim_chunk("job-1", runner)]
-    assert [c.spec.index for c in claims if c] == [1]
+    assert [c.spec.number for c in claims if c] == [1]
     assert store.pending_chunks("job-1") == 1
 
 
@@ -144,7 +144,7 @@ def test_a_dead_runner_is_detected_and_its_chunks_return_to_the_pool(store: JobS
     store.start_runner("job-1", lead=True)
     assert store.get_job("job-1").state is JobState.RUNNING
     claim = store.claim_chunk("job-1", "another")
-    assert claim is not None and claim.spec.index == 0
+    assert claim is not None and claim.spec.number == 0
 
 
 def test_a_runner_without_heartbeat_is_stale(store: JobStore, tmp_path: Path) -> None:
@@ -255,7 +255,7 @@ def test_stopping_a_runner_returns_its_unfinished_chunks(store: JobStore, tmp_pa
     store.claim_chunk("job-1", runner)
     store.stop_runner("job-1", runner)
     claim = store.claim_chunk("job-1", "next")
-    assert claim is not None and claim.spec.index == 0
+    assert claim is not None and claim.spec.number == 0
 
 
 def test_counters_merge_across_runners(store: JobStore, tmp_path: Path) -> None:
@@ -271,7 +271,7 @@ def _claim_all(directory: str, job_id: str, queue: multiprocessing.Queue) -> Non
     runner = store.start_runner(job_id, lead=False)
     claimed = []
     while (claim := store.claim_chunk(job_id, runner)) is not None:
-        claimed.append(claim.spec.index)
+        claimed.append(claim.spec.number)
     queue.put(claimed)
 
 

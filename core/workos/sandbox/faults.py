@@ -66,8 +66,14 @@ class ErrorHooks:
             raise ApiError(400, {"message": "status must be an integer from 100 to 599", "code": "bad_request"})
         if count is not None and (not isinstance(count, int) or count < 0):
             raise ApiError(400, {"message": "count must be a non-negative integer", "code": "bad_request"})
-        hook = {"id": f"hook_{secrets.token_hex(6)}", "method": str(data["method"]), "path": str(data["path"])}
-        hook.update(status=status, body=data.get("body"), count=count)
+        hook: dict[str, Any] = {
+            "id": f"hook_{secrets.token_hex(6)}",
+            "method": str(data["method"]),
+            "path": str(data["path"]),
+            "status": status,
+            "body": data.get("body"),
+            "count": count,
+        }
         self._hooks.append(hook)
         return hook
 

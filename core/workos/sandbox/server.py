@@ -38,10 +38,11 @@ class SandboxHandle:
         self.api_key = api_key
         self._http = httpx2.Client(base_url=url, timeout=10.0)
 
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
+    def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         response = self._http.request(method, path, json=body)
         response.raise_for_status()
-        return response.json() if response.content else None
+        data: dict[str, Any] = response.json() if response.content else {}
+        return data
 
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/health")

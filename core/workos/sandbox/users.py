@@ -76,7 +76,7 @@ def create_user(state: SandboxState, body: dict[str, Any], *, user_id: str | Non
     if external_id is not None and external_id in state.user_by_external_id:
         raise _user_creation_error("external_id_already_used", _EXTERNAL_ID_TAKEN)
     stamp = now_iso()
-    user = {
+    user: dict[str, Any] = {
         "object": "user",
         "id": user_id or new_id("user"),
         "first_name": body.get("first_name"),
@@ -203,7 +203,7 @@ def enroll_totp_factor(state: SandboxState, user_id: str, body: dict[str, Any]) 
     issuer = body.get("totp_issuer") or "WorkOS"
     account = body.get("totp_user") or user["email"]
     stamp = now_iso()
-    factor = {
+    factor: dict[str, Any] = {
         "object": "authentication_factor",
         "id": new_id("auth_factor"),
         "type": "totp",
