@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import anyio
 import httpx2
 import pytest
 from click.testing import CliRunner
@@ -20,6 +21,7 @@ from core.options import MigrationOptions
 from core.store import JobState, JobStore
 from core.workos.sandbox import SandboxHandle
 from server.cli import main
+from server.progress import Counts, follow
 from tests.conftest import FAST_RATES, write_rows
 
 RATES = [f"--{name.replace('_', '-')}={value}" for name, value in FAST_RATES.items()]
@@ -180,3 +182,27 @@ def test_sigint_stops_after_rows_in_flight_and_resume_finishes(
     assert code == 0, output
     assert "400 succeeded" in output
     assert len(sandbox.state()["users"]) == 400
+
+
+def test_execute_resume_flag_continues_the_latest_job(env: dict[str, str], tmp_path: Path) -> None:
+    path = users(tmp_path, 4)
+    options = MigrationOptions.build(csv_path=path, create_org_if_missing=True, **FAST_RATES)
+    job = prepare_job(JobStore.open(Path(".workos-checkpoints")), options)
+    code, output = invoke("--csv", str(path), "--resume")
+    assert code == 0, output
+    assert f"Job:          {job.id} (completed)" in output
+
+
+async def _follow_briefly(counts: Counts) -> None:
+    with anyio.move_on_after(0.2):
+        await follow(lambda: counts, quiet=False)
+
+
+def test_progress_without_a_terminal_prints_plain_periodic_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("server.progress._PLAIN_EVERY_SECONDS", 0.05)
+    anyio.run(_follow_briefly, (500, 1000, 3, 0))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and lines[0].startswith("[progress] 500/1,000 rows (50.0%)")
+    assert "failed 3" in lines[0] and "ETA" in lines[0]

@@ -9,7 +9,9 @@ from typing import Any
 import httpx2
 import pytest
 
+from core.orgs import OrgKey, OrgResolver
 from core.store import JobState, RowState
+from core.workos.client import WorkOSClient
 from tests.conftest import BCRYPT, TOTP, CsvWriter, ImportRun
 
 pytestmark = pytest.mark.anyio
@@ -361,3 +363,16 @@ async def test_errors_files_hold_every_field_and_no_secret(
     for text in (jsonl.read_text(), as_csv.read_text(), job_errors.read_text()):
         for secret in (BCRYPT, TOTP, secret_password, importer.sandbox.api_key):
             assert secret not in text
+
+
+async def test_org_cache_is_bounded_and_evicts_the_least_recently_used(
+    importer: ImportRun, sandbox_api: httpx2.Client
+) -> None:
+    for name in ("a", "b", "c"):
+        seed_org(sandbox_api, name.upper(), name)
+    async with WorkOSClient(api_key=importer.sandbox.api_key, base_url=importer.sandbox.url) as client:
+        resolver = OrgResolver(client, create_if_missing=False, cache_size=2)
+        for external_id in ("a", "b", "a", "c", "a", "b"):
+            await resolver.resolve(OrgKey(external_id=external_id))
+    # a, b looked up; a hit; c evicts b; a hit; b looked up again.
+    assert (resolver.lookups, resolver.cache_hits) == (4, 2)
