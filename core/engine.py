@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from pathlib import Path
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream, Process
@@ -28,7 +27,9 @@ from core.errors import AuthenticationError, JobStateError, SourceError, WorkOSE
 from core.options import MigrationOptions, check_paths
 from core.orgs import OrgKey, OrgResolutionError, OrgResolver
 from core.pipeline import RowPipeline
-from core.records import Issue, RowValidator, UserRecord, to_record
+from core.records import Issue, UserRecord, has_error, to_record
+from core.rules import CROSS_ROW_CODES
+from core.scan import scan
 from core.store import (
     RESUMABLE_STATES,
     ChunkSpec,
@@ -191,33 +192,44 @@ def _setup_pass(
     *,
     beat: Callable[[], object] | None = None,
 ) -> None:
-    validator = RowValidator(source.columns, single_org=options.single_org)
-    invalid: list[RowOutcome] = []
+    """Validate every row with the planner's scan and cut the file into chunks at their byte offsets.
+
+    The scan keeps 8-byte keys per row for the cross-row rules, so memory stays flat in the row count (a
+    dict per row would cost about 150 bytes). Rows with per-row errors are recorded as they come; the few
+    with cross-row errors are known only at the scan's end and are recorded during the chunking pass.
+    """
+    sink = _InvalidRows(store, job_id, options)
+    seen = 0
+    cross_row: dict[int, list[Issue]] = {}
+
+    def on_row(row: int, fields: list[str], issues: list[Issue] | None) -> None:
+        nonlocal seen
+        if has_error(issues):
+            assert issues is not None
+            sink.add(_invalid_outcome(row, seen // options.chunk_size, fields, source, issues))
+        seen += 1
+
+    def on_issue(issue: Issue) -> None:
+        if issue.code in CROSS_ROW_CODES:
+            cross_row.setdefault(issue.row, []).append(issue)
+
+    scan(
+        source,
+        single_org=options.single_org,
+        require_membership=options.require_membership,
+        on_row=on_row,
+        on_issue=on_issue,
+        processes=1,
+    )
     chunks: list[ChunkSpec] = []
-    total = invalid_count = 0
-    chunk_first = chunk_offset = chunk_rows = 0
-
-    def flush_invalid() -> None:
-        if not options.dry_run:
-            store.record_rows(job_id, invalid)
-        invalid.clear()
-
-    dry_errors = _DryRunErrors(options.errors_out, job_id) if options.dry_run else None
+    total = chunk_first = chunk_offset = chunk_rows = 0
     for row, offset, fields in source.rows():
         if chunk_rows == 0:
             chunk_first, chunk_offset = row, offset
+        if row in cross_row:
+            sink.add(_invalid_outcome(row, len(chunks), fields, source, cross_row.pop(row)))
         chunk_rows += 1
         total += 1
-        record, issues = validator.check(row, fields)
-        if record is None:
-            invalid_count += 1
-            outcome = _invalid_outcome(row, len(chunks), fields, source, issues)
-            if dry_errors is not None:
-                dry_errors.add(outcome)
-            else:
-                invalid.append(outcome)
-                if len(invalid) >= _FLUSH_ROWS:
-                    flush_invalid()
         if chunk_rows == options.chunk_size:
             chunks.append(ChunkSpec(len(chunks), chunk_first, chunk_offset, chunk_rows))
             chunk_rows = 0
@@ -225,31 +237,41 @@ def _setup_pass(
                 beat()
     if chunk_rows:
         chunks.append(ChunkSpec(len(chunks), chunk_first, chunk_offset, chunk_rows))
-    if dry_errors is not None:
-        dry_errors.close()
-    else:
-        flush_invalid()
+    sink.close()
+    if not options.dry_run:
         store.add_chunks(job_id, chunks)
-    store.finish_setup(job_id, total_rows=total, invalid_rows=invalid_count, chunk_count=len(chunks))
+    store.finish_setup(job_id, total_rows=total, invalid_rows=sink.count, chunk_count=len(chunks))
     if not options.dry_run:
         store.set_state(job_id, JobState.CREATED)
 
 
-class _DryRunErrors:
-    """A dry run writes nothing to the store, so its invalid rows stream straight to --errors-out."""
+class _InvalidRows:
+    """Where a setup pass puts invalid rows: the ledger in batches, or for a dry run (which writes nothing
+    to the store) ``--errors-out`` when given."""
 
-    def __init__(self, path: Path | None, job_id: str) -> None:
-        self._path = path
+    def __init__(self, store: JobStore, job_id: str, options: MigrationOptions) -> None:
+        self._store = store
         self._job_id = job_id
+        self._dry_run_errors = options.errors_out if options.dry_run else None
+        self._dry_run = options.dry_run
         self._rows: list[RowOutcome] = []
+        self.count = 0
 
     def add(self, outcome: RowOutcome) -> None:
-        if self._path is not None:
-            self._rows.append(outcome)
+        self.count += 1
+        if self._dry_run and self._dry_run_errors is None:
+            return
+        self._rows.append(outcome)
+        if not self._dry_run and len(self._rows) >= _FLUSH_ROWS:
+            self._store.record_rows(self._job_id, self._rows)
+            self._rows = []
 
     def close(self) -> None:
-        if self._path is not None:
-            write_errors(self._rows, self._path, job_id=self._job_id)
+        if not self._dry_run:
+            self._store.record_rows(self._job_id, self._rows)
+        elif self._dry_run_errors is not None:
+            write_errors(sorted(self._rows, key=lambda outcome: outcome.row), self._dry_run_errors, job_id=self._job_id)
+        self._rows = []
 
 
 def _invalid_outcome(row: int, chunk: int, fields: list[str], source: CsvSource, issues: list[Issue]) -> RowOutcome:

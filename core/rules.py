@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Literal, NamedTuple
 
 __all__ = [
+    "CROSS_ROW_CODES",
     "EXTERNAL_ID_MAX_CHARS",
     "HASH_TYPES",
     "METADATA_MAX_KEYS",
@@ -289,3 +290,6 @@ RULES: dict[str, Rule] = {
         ),
     )
 }
+
+CROSS_ROW_CODES = frozenset({"email_duplicate_in_org", "external_id_shared"})
+"""Rules that compare a row with earlier rows (only rows without per-row errors take part)."""

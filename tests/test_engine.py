@@ -376,3 +376,19 @@ async def test_org_cache_is_bounded_and_evicts_the_least_recently_used(
             await resolver.resolve(OrgKey(external_id=external_id))
     # a, b looked up; a hit; c evicts b; a hit; b looked up again.
     assert (resolver.lookups, resolver.cache_hits) == (4, 2)
+
+
+async def test_cross_row_duplicates_are_recorded_with_their_email_and_never_sent(
+    importer: ImportRun, write_users: CsvWriter
+) -> None:
+    rows = [
+        {"email": "a@example.com", **ACME, "external_id": "ext-1"},
+        {"email": "a@example.com", **ACME},
+        {"email": "b@example.com", **ACME, "external_id": "ext-1"},
+        {"email": "c@example.com", **BETA},
+    ]
+    result = await importer.run(write_users(rows), create_org_if_missing=True, chunk_size=100)
+    failed = {o.row: (o.email, o.error_code) for o in importer.store().iter_rows(result.job_id, state=RowState.FAILED)}
+    assert failed == {3: ("a@example.com", "email_duplicate_in_org"), 4: ("b@example.com", "external_id_shared")}
+    assert (result.invalid, result.succeeded) == (2, 2)
+    assert sorted(u["email"] for u in importer.sandbox.state()["users"]) == ["a@example.com", "c@example.com"]
