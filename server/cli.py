@@ -396,7 +396,7 @@ def _execute(options: MigrationOptions, *, as_json: bool) -> None:
     """Shared by ``execute`` and ``resume``: prepare or reopen the job, run it, print the summary, exit."""
     if as_json:
         options = options.model_copy(update={"quiet": True})
-    try:
+    with core_errors():
         plan_hash = None
         if options.resume is None:
             options, plan_hash = _confirm_plan(options)
@@ -412,10 +412,6 @@ def _execute(options: MigrationOptions, *, as_json: bool) -> None:
             result = anyio.run(lambda: _run_job(store, job, quiet=options.quiet))
         else:
             result = job_result(store, job.id)
-    except OptionsError as exc:
-        fail(configuration_errors(exc.problems))
-    except MigrationError as exc:
-        fail(f"❌ {exc}")
     click.echo(result.model_dump_json(indent=2) if as_json else render_result(result))
     sys.exit(result.exit_code)
 
@@ -446,11 +442,9 @@ def _checkpoint_option(func: F) -> F:
 
 
 def _open_job(checkpoint_dir: Path, job_id: str | None) -> tuple[JobStore, Job]:
-    try:
+    with core_errors():
         store = JobStore.open(checkpoint_dir)
         job = store.get_job(job_id) if job_id else store.latest_job()
-    except MigrationError as exc:
-        fail(f"❌ {exc}")
     if job is None:
         fail(f"❌ No job in {checkpoint_dir}.")
     return store, job
@@ -504,10 +498,8 @@ def cancel(job_id: str, checkpoint_dir: Path) -> None:
 @json_option
 def jobs(checkpoint_dir: Path, as_json: bool) -> None:
     """List jobs in the checkpoint directory, newest first."""
-    try:
+    with core_errors():
         store = JobStore.open(checkpoint_dir)
-    except MigrationError as exc:
-        fail(f"❌ {exc}")
     results = [job_result(store, job.id) for job in store.list_jobs()]
     if as_json:
         click.echo(json.dumps([result.model_dump(mode="json") for result in results], indent=2))
