@@ -113,10 +113,9 @@ def plan_id_for(plan: MigrationPlan) -> str:
 
 
 def blocking_errors(plan: MigrationPlan) -> list[str]:
-    """The plan's errors that stop it from running: all but the count of invalid rows, which the engine records
-    as failed without sending them; and no valid row at all."""
-    row_errors = f"{plan.invalid_rows:,} of {plan.rows:,} rows have errors"
-    errors = [error for error in plan.errors if not (plan.error_count and error.startswith(row_errors))]
+    """What stops the server from starting a plan: the plan's own blocking errors (invalid rows are not one:
+    the engine records them without sending them), and no valid row at all."""
+    errors = list(plan.blocking_errors)
     if not plan.valid_rows:
         errors.append("the file has no valid row to import")
     return errors
