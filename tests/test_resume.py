@@ -33,6 +33,13 @@ def users_csv(tmp_path: Path, count: int, *, orgs: int = 3, name: str = "users.c
     return write_rows(tmp_path / name, rows)
 
 
+def start_lead_runner(importer: ImportRun, job_id: str) -> subprocess.Popen[bytes]:
+    """The job's lead runner in its own process, with the key in its environment (as the MCP server starts it)."""
+    env = {**os.environ, "WORKOS_API_KEY": importer.sandbox.api_key}
+    return subprocess.Popen(runner_command(job_id, importer.checkpoint_dir, lead=True), env=env,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+
+
 async def run_until(importer: ImportRun, job_id: str, done_rows: int) -> None:
     """Run the job and stop it (as SIGINT would) once ``done_rows`` rows are done."""
     stop, stats = anyio.Event(), RunStats()
@@ -171,9 +178,7 @@ async def test_a_killed_runner_is_interrupted_and_resumes_without_duplicates(
     store = importer.store()
     job = prepare_job(store, importer.options(users_csv(tmp_path, 300), chunk_size=100, concurrency=4,
                                               create_org_if_missing=True))  # fmt: skip
-    env = {**os.environ, "WORKOS_API_KEY": importer.sandbox.api_key}
-    runner = subprocess.Popen(runner_command(job.id, importer.checkpoint_dir, lead=True), env=env,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
+    runner = start_lead_runner(importer, job.id)
     deadline = time.monotonic() + 30
     while store.counts(job.id).finished < 30 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -194,9 +199,7 @@ async def test_sigterm_stops_a_runner_gracefully_with_a_resumable_job(importer: 
     store = importer.store()
     job = prepare_job(store, importer.options(users_csv(tmp_path, 300), chunk_size=100, concurrency=2,
                                               create_org_if_missing=True))  # fmt: skip
-    env = {**os.environ, "WORKOS_API_KEY": importer.sandbox.api_key}
-    runner = subprocess.Popen(runner_command(job.id, importer.checkpoint_dir, lead=True), env=env,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
+    runner = start_lead_runner(importer, job.id)
     while store.counts(job.id).finished < 10:
         time.sleep(0.05)
     runner.send_signal(signal.SIGTERM)
