@@ -16,7 +16,7 @@ import pytest
 
 from core.errors import JobStateError, StoreError
 from core.options import MigrationOptions
-from core.store import STORE_FILENAME, ChunkSpec, JobState, JobStore, RowOutcome, RowState, new_job_id
+from core.store import SCHEMA_VERSION, STORE_FILENAME, ChunkSpec, JobState, JobStore, RowOutcome, RowState, new_job_id
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def _done(row: int, chunk: int = 0, **extra: object) -> RowOutcome:
 def test_store_uses_wal_and_records_its_schema_version(store: JobStore) -> None:
     db = sqlite3.connect(store.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
 
 
 def test_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
@@ -363,4 +363,4 @@ def test_a_version_1_store_is_upgraded_with_its_counts(tmp_path: Path) -> None:
     upgraded = JobStore.open(tmp_path)
     counts = upgraded.counts("job-1")
     assert (counts.done, counts.users_created, counts.users_adopted) == (2, 1, 1)
-    assert upgraded._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    assert upgraded._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
