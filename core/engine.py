@@ -22,10 +22,11 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream, Process
 from pydantic import BaseModel, Field
 
 from core.csvsource import CsvSource, sha256_file
+from core.environment import EnvironmentSnapshot, SnapshotProgress, know_for_job
 from core.errorlog import write_errors
 from core.errors import AuthenticationError, JobStateError, SourceError, WorkOSError
 from core.options import MigrationOptions, check_paths
-from core.orgs import OrgResolutionError, OrgResolver, option_org_key
+from core.orgs import OrgResolutionError, OrgResolver, org_key_from
 from core.pipeline import RowPipeline
 from core.records import Issue, UserRecord, has_error, to_record
 from core.rules import CROSS_ROW_CODES
@@ -63,6 +64,7 @@ _FLUSH_ROWS = 500
 _HEARTBEAT_SECONDS = 1.0
 # A long setup pass beats every this many chunks, so other processes keep seeing its runner alive.
 _SETUP_BEAT_CHUNKS = 20
+_SNAPSHOT_LOG_PAGES = 100
 
 
 class MigrationResult(BaseModel):
@@ -360,7 +362,8 @@ async def run_job(
         general_rate=options.global_rate_limit / share,
         on_pause=_pause_publisher(store, job_id),
     )
-    runner = _Runner(store, job, runner_id, stop, stats, limiter)
+    known = EnvironmentSnapshot.of(store, base_url=options.base_url, api_key=api_key)
+    runner = _Runner(store, job, runner_id, stop, stats, limiter, known)
     try:
         async with WorkOSClient(
             api_key=api_key, base_url=options.base_url, limiter=limiter, concurrency=options.concurrency
@@ -369,6 +372,7 @@ async def run_job(
     finally:
         with anyio.CancelScope(shield=True):
             runner.flush()
+            known.flush()
             runner.publish_counters()
             store.stop_runner(job_id, runner_id)
 
@@ -384,9 +388,17 @@ class _Runner:
     """One process's share of a job: reader, row tasks, recorder and heartbeat."""
 
     def __init__(
-        self, store: JobStore, job: Job, runner_id: str, stop: anyio.Event, stats: RunStats, limiter: RateLimiter
+        self,
+        store: JobStore,
+        job: Job,
+        runner_id: str,
+        stop: anyio.Event,
+        stats: RunStats,
+        limiter: RateLimiter,
+        known: EnvironmentSnapshot,
     ) -> None:
         self.store = store
+        self.known = known
         self.job = job
         self.runner_id = runner_id
         self.stop = stop
@@ -402,7 +414,7 @@ class _Runner:
 
     async def run(self, client: WorkOSClient) -> str | None:
         options = self.job.options
-        orgs = OrgResolver(client, create_if_missing=options.create_org_if_missing)
+        orgs = OrgResolver(client, create_if_missing=options.create_org_if_missing, known=self.known)
         try:
             fixed_org = await self._single_org(orgs)
         except AuthenticationError as exc:
@@ -419,6 +431,7 @@ class _Runner:
             options=options,
             orgs=orgs,
             fixed_org_id=fixed_org,
+            known=self.known,
         )
         source = CsvSource(self.job.csv_path)
         send, receive = anyio.create_memory_object_stream[tuple[UserRecord, int, bool]](options.concurrency * 2)
@@ -434,7 +447,7 @@ class _Runner:
 
     async def _single_org(self, orgs: OrgResolver) -> str | None:
         options = self.job.options
-        key = option_org_key(options.org_id, options.org_external_id, options.org_name)
+        key = org_key_from(options.org_id, options.org_external_id, options.org_name)
         return None if key is None else await orgs.resolve(key)
 
     async def _read(self, source: CsvSource, send: ObjectSendStream[tuple[UserRecord, int, bool]]) -> None:
@@ -538,7 +551,9 @@ async def execute_job(
     stop = stop or anyio.Event()
     job = store.get_job(job_id)
     helpers: list[Process] = []
-    fatal: str | None = None
+    fatal = await _know_environment(store, job, api_key)
+    if fatal:
+        return finish_job(store, job_id, fatal=fatal)
 
     async def lead() -> None:
         nonlocal fatal
@@ -570,6 +585,34 @@ async def execute_job(
             for helper in helpers:
                 await helper.wait()
     return finish_job(store, job_id, fatal=fatal, stopped=stop.is_set())
+
+
+async def _know_environment(store: JobStore, job: Job, api_key: str) -> str | None:
+    """Learn what the job's rows will find in WorkOS (reads only), before any runner writes.
+
+    Returns the fatal message of a rejected key. Any other failure to read is logged and the job goes on as
+    if nothing were known: every write still reconciles its conflicts.
+    """
+    options = job.options
+    limiter = RateLimiter(
+        write_rate=options.rate_limit, read_rate=options.read_rate_limit, general_rate=options.global_rate_limit
+    )
+    known = EnvironmentSnapshot.of(store, base_url=options.base_url, api_key=api_key)
+
+    def progress(step: SnapshotProgress) -> None:
+        if step.pages % _SNAPSHOT_LOG_PAGES == 0:
+            logger.info("job %s: reading %s, %d objects so far", job.id, step.part, step.objects)
+
+    try:
+        async with WorkOSClient(
+            api_key=api_key, base_url=options.base_url, limiter=limiter, concurrency=options.concurrency
+        ) as client:
+            await know_for_job(known, client, options, on_progress=progress)
+    except AuthenticationError as exc:
+        return exc.rejection
+    except (WorkOSError, SourceError) as exc:
+        logger.warning("job %s: could not read what WorkOS holds (%s); rows go as if nothing were known", job.id, exc)
+    return None
 
 
 def _helper_command(store: JobStore, job_id: str) -> list[str]:

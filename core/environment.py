@@ -19,35 +19,51 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from functools import partial
 from typing import NamedTuple
 
 import anyio
 from pydantic import BaseModel, Field
 
+from core.csvsource import CsvSource
+from core.options import MigrationOptions
+from core.orgs import ORG_KEY_COLUMNS
 from core.store import EnvironmentTables, JobStore, MembershipRow, SnapshotPart, UserRow
+from core.targets import row_targets
 from core.workos.client import WorkOSClient
 from core.workos.models import Membership, Organization, User
 
 __all__ = [
+    "EXACT_LOOKUP_USERS",
+    "JOB_SNAPSHOT_MAX_AGE_SECONDS",
     "SNAPSHOT_MAX_AGE_SECONDS",
     "EnvironmentSnapshot",
     "PartInfo",
     "SnapshotInfo",
     "SnapshotProgress",
     "environment_key",
+    "know_for_job",
     "membership_row",
     "user_row",
 ]
 
 logger = logging.getLogger(__name__)
 
+EXACT_LOOKUP_USERS = 1_000
+"""Files with at most this many distinct users are looked up email by email (one read each, plus one for
+the memberships of each user found); larger ones read the whole snapshot (a read per 100 objects)."""
 SNAPSHOT_MAX_AGE_SECONDS = 600.0
-"""A part read less than this long ago is used as it is; an older one is read again."""
+"""A part read less than this long ago is used as it is by default; an older one is read again."""
+JOB_SNAPSHOT_MAX_AGE_SECONDS = 60.0
+"""A job reads the environment again unless it was read this recently (by the plan just before, say):
+deletions by others after the read are not seen by the rows, so the window is kept short."""
 _MEMBERSHIP_READERS = 4
+_REMEMBER_BATCH = 500
 """Organizations whose memberships are read at once (each is one cursor chain)."""
 
 ORGANIZATIONS, ROLES, USERS = "organizations", "roles", "users"
+
 
 
 def environment_key(base_url: str, api_key: str) -> str:
@@ -64,8 +80,7 @@ def user_row(user: User) -> UserRow:
 
 
 def membership_row(membership: Membership) -> MembershipRow:
-    slugs = membership.role_slugs or ((membership.role_slug,) if membership.role_slug else ())
-    return (membership.id, membership.user_id, membership.organization_id, slugs, membership.status)
+    return (membership.id, membership.user_id, membership.organization_id, membership.slugs, membership.status)
 
 
 def _organization_row(org: Organization) -> tuple[str, str | None, str]:
@@ -106,6 +121,8 @@ class EnvironmentSnapshot:
         self.env = env
         self.tables: EnvironmentTables = store.environment(env)
         self.requests = 0
+        self._users: list[UserRow] = []
+        self._memberships: list[MembershipRow] = []
 
     @classmethod
     def of(cls, store: JobStore, *, base_url: str, api_key: str) -> EnvironmentSnapshot:
@@ -137,15 +154,7 @@ class EnvironmentSnapshot:
         if ROLES in todo:
             await self._read_roles(client)
             todo.remove(ROLES)
-        limiter = anyio.CapacityLimiter(_MEMBERSHIP_READERS)
-
-        async def read_part(name: str) -> None:
-            async with limiter:
-                await self._read_part(client, name, on_progress)
-
-        async with anyio.create_task_group() as readers:
-            for name in todo:
-                readers.start_soon(read_part, name)
+        await _together([partial(self._read_part, client, name, on_progress) for name in todo], _MEMBERSHIP_READERS)
         return self.info()
 
     async def _read_part(
@@ -198,25 +207,22 @@ class EnvironmentSnapshot:
         Returns how many users were found.
         """
         found = 0
-        limiter = anyio.CapacityLimiter(_MEMBERSHIP_READERS * 2)
 
         async def one(email: str) -> None:
             nonlocal found
-            async with limiter:
-                self.requests += 1
-                user = await client.find_user_by_email(email)
-                if user is None:
-                    return
+            self.requests += 1
+            user = await client.find_user_by_email(email)
+            listed: list[Membership] = []
+            if user is not None:
                 found += 1
-                listed: list[Membership] = []
                 if memberships:
                     self.requests += 1
                     listed = await client.list_memberships(user_id=user.id)
-                self.tables.upsert(users=[user_row(user)], memberships=[membership_row(m) for m in listed])
+            # What was known of this email before is replaced: the lookup is the truth now.
+            row = user_row(user) if user is not None else None
+            self.tables.replace_user(email, row, [membership_row(m) for m in listed])
 
-        async with anyio.create_task_group() as lookups:
-            for email in emails:
-                lookups.start_soon(one, email)
+        await _together([partial(one, email) for email in emails], _MEMBERSHIP_READERS * 2)
         return found
 
     # -- what it knows --------------------------------------------------------------------------------
@@ -257,12 +263,23 @@ class EnvironmentSnapshot:
         """Every known membership (of one organization), streamed from the store."""
         return self.tables.iter_memberships(organization_id)
 
-    def remember_users(self, users: Sequence[UserRow]) -> None:
-        """Keep users this tool created or adopted, so the next run knows them without reading."""
-        self.tables.upsert(users=users)
+    def remember_user(self, user: UserRow) -> None:
+        """Keep a user this tool created or adopted, so the next run knows it without reading (buffered)."""
+        self._users.append(user)
+        if len(self._users) >= _REMEMBER_BATCH:
+            self.flush()
 
-    def remember_memberships(self, memberships: Sequence[MembershipRow]) -> None:
-        self.tables.upsert(memberships=memberships)
+    def remember_membership(self, membership: MembershipRow) -> None:
+        """Keep a membership this tool created or updated (buffered)."""
+        self._memberships.append(membership)
+        if len(self._memberships) >= _REMEMBER_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what ``remember_*`` buffered (a kill loses only hints: the snapshot is never the truth)."""
+        users, memberships = self._users, self._memberships
+        self._users, self._memberships = [], []
+        self.tables.upsert(users=users, memberships=memberships)
 
     def remember_organization(self, organization_id: str, external_id: str | None, name: str) -> None:
         self.tables.upsert(organizations=[(organization_id, external_id, name)])
@@ -272,5 +289,64 @@ class EnvironmentSnapshot:
         return self.tables.organizations_with(column, value)
 
 
+async def _together(calls: Sequence[Callable[[], Awaitable[None]]], limit: int) -> None:
+    """Run ``calls`` concurrently, at most ``limit`` at once; the first failure cancels the rest and is raised
+    as it is (not wrapped in an exception group), so callers see the client's ``WorkOSError``."""
+    failure: Exception | None = None
+    limiter = anyio.CapacityLimiter(limit)
+
+    async with anyio.create_task_group() as group:
+
+        async def run(call: Callable[[], Awaitable[None]]) -> None:
+            nonlocal failure
+            try:
+                async with limiter:
+                    await call()
+            except Exception as exc:
+                failure = failure or exc
+                group.cancel_scope.cancel()
+
+        for call in calls:
+            group.start_soon(run, call)
+    if failure is not None:
+        raise failure
+
+
 def _fresh(part: SnapshotPart | None, fresh_after: float) -> bool:
     return part is not None and not part.reading and part.read_at is not None and part.read_at >= fresh_after
+
+
+async def know_for_job(
+    snapshot: EnvironmentSnapshot,
+    client: WorkOSClient,
+    options: MigrationOptions,
+    *,
+    on_progress: Callable[[SnapshotProgress], None] | None = None,
+) -> None:
+    """Learn what a job's rows will find in WorkOS, before the first write, at the cost of reads only.
+
+    Up to ``EXACT_LOOKUP_USERS`` distinct users: each email is looked up, with the memberships of the users
+    found. Beyond: the organizations, every user and the memberships of the file's organizations are read
+    (parts read within ``SNAPSHOT_MAX_AGE_SECONDS`` are kept). Raises the client's ``WorkOSError``.
+    """
+    emails: set[str] | None = set()
+    org_keys: set[tuple[str, str]] = set()
+    for target in row_targets(CsvSource(options.csv_path), options):
+        if emails is not None:
+            emails.add(target.email)
+            if len(emails) > EXACT_LOOKUP_USERS:
+                emails = None
+        if target.org is not None:
+            org_keys.add(target.org.cache_key)
+    if emails is not None:
+        await snapshot.look_up_users(client, sorted(emails))
+        return
+    await snapshot.read(client, max_age=JOB_SNAPSHOT_MAX_AGE_SECONDS, on_progress=on_progress)
+    org_ids = []
+    for kind, value in org_keys:
+        matches = snapshot.organizations_with(ORG_KEY_COLUMNS[kind], value)
+        if len(matches) == 1:
+            org_ids.append(matches[0])
+    await snapshot.read(
+        client, users=True, memberships_of=org_ids, max_age=JOB_SNAPSHOT_MAX_AGE_SECONDS, on_progress=on_progress
+    )

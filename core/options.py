@@ -20,6 +20,7 @@ from core.errors import OptionsError, SourceError
 __all__ = [
     "DEFAULT_BASE_URL",
     "MigrationOptions",
+    "OnExistingMembership",
     "OnExistingUser",
     "check_paths",
     "execute_command",
@@ -30,6 +31,7 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.workos.com"
 
 OnExistingUser = Literal["adopt", "update", "skip", "fail"]
+OnExistingMembership = Literal["keep", "update", "fail"]
 
 
 def _default_base_url() -> str:
@@ -81,6 +83,13 @@ class MigrationOptions(BaseModel):
         description=(
             "What to do when the email already exists in WorkOS: adopt (use it, still add the membership), "
             "update (also update its fields), skip (leave the row alone), fail (report the row)."
+        ),
+    )
+    on_existing_membership: OnExistingMembership = Field(
+        default="keep",
+        description=(
+            "What to do when the user is already a member of the organization with other roles than the row's: "
+            "keep (leave its roles, reported as a warning), update (set the row's roles), fail (report the row)."
         ),
     )
     require_membership: bool = Field(

@@ -20,13 +20,14 @@ from typing import Any, TypeVar
 
 import anyio
 
+from core.environment import EnvironmentSnapshot, membership_row, user_row
 from core.errors import AuthenticationError, Conflict, InvalidRequest, NotFound, WorkOSError
 from core.options import MigrationOptions
-from core.orgs import OrgKey, OrgResolutionError, OrgResolver
+from core.orgs import OrgKey, OrgResolutionError, OrgResolver, org_key_from
 from core.records import UserRecord
 from core.store import JobStore, RowOutcome, RowState
 from core.workos.client import WorkOSClient
-from core.workos.models import User
+from core.workos.models import Membership, User
 
 __all__ = ["CREATED_AT_SKEW_SECONDS", "RowPipeline"]
 
@@ -105,8 +106,10 @@ class RowPipeline:
         options: MigrationOptions,
         orgs: OrgResolver,
         fixed_org_id: str | None,
+        known: EnvironmentSnapshot | None = None,
     ) -> None:
         self._client = client
+        self._known = known
         self._store = store
         self._job_id = job_id
         self._job_created_at = job_created_at
@@ -146,13 +149,7 @@ class RowPipeline:
     def _org_key(self, record: UserRecord) -> OrgKey | None:
         if self._fixed_org_id:
             return OrgKey(org_id=self._fixed_org_id)
-        if record.org_id:
-            return OrgKey(org_id=record.org_id)
-        if record.org_external_id:
-            return OrgKey(external_id=record.org_external_id, name=record.org_name)
-        if record.org_name:
-            return OrgKey(name=record.org_name)
-        return None
+        return org_key_from(record.org_id, record.org_external_id, record.org_name)
 
     async def _resolve_org(self, key: OrgKey) -> str:
         try:
@@ -187,6 +184,11 @@ class RowPipeline:
                 return True
             state.user_action = "reused"
             return False
+        seen = self._known.user(record.email) if self._known is not None else None
+        if seen is not None:
+            # Known from the snapshot: no create that would only fail. Ours only if a dead runner sent it.
+            ours = state.maybe_sent and seen[3] + CREATED_AT_SKEW_SECONDS >= self._job_created_at
+            return await self._settle_existing(state, seen[0], ours=ours)
         last_unknown: WorkOSError | None = None
         for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
             self._count_attempt(state, attempt)
@@ -201,7 +203,9 @@ class RowPipeline:
                 existing = await self._user_lookup(record.email)
                 if existing is None:
                     continue
-                return await self._settle_existing(state, existing, ours=self._ours(state, existing, last_unknown))
+                return await self._settle_existing(
+                    state, existing.id, ours=self._ours(state, existing, last_unknown), user=existing
+                )
             except AuthenticationError:
                 raise
             except WorkOSError as exc:
@@ -210,9 +214,11 @@ class RowPipeline:
                 last_unknown = exc
                 existing = await self._user_lookup(record.email)
                 if existing is not None:
-                    return await self._settle_existing(state, existing, ours=self._ours(state, existing, exc))
+                    return await self._settle_existing(
+                        state, existing.id, ours=self._ours(state, existing, exc), user=existing
+                    )
                 continue
-            self._settle(state, user.id, "created")
+            self._settle(state, user.id, "created", user=user)
             return False
         raise _RowFailed("user", "outcome_unknown", "user creation kept failing with an unknown outcome",
                          error=last_unknown, retryable=True)  # fmt: skip
@@ -232,10 +238,12 @@ class RowPipeline:
             return True
         return state.maybe_sent and created >= self._job_created_at
 
-    async def _settle_existing(self, state: _RowState, user: User, *, ours: bool) -> bool:
-        """A user with this email exists: ours from a lost response, or one that was there before the job."""
+    async def _settle_existing(self, state: _RowState, user_id: str, *, ours: bool, user: User | None = None) -> bool:
+        """A user with this email exists: ours from a lost response, or one that was there before the job.
+
+        ``user`` is the user as WorkOS just answered (None when it came from the snapshot)."""
         if ours:
-            self._settle(state, user.id, "created")
+            self._settle(state, user_id, "created", user=user)
             return False
         policy = self._options.on_existing_user
         if policy == "fail":
@@ -245,38 +253,50 @@ class RowPipeline:
                 retryable=False,
             )  # fmt: skip
         if policy == "skip":
-            self._settle(state, user.id, "skipped")
+            self._settle(state, user_id, "skipped", user=user)
             return True
         if policy == "update":
             fields = _user_fields(state.record)
             if fields:
-                await self._call("user", lambda: self._client.update_user(user.id, **fields))
-            self._settle(state, user.id, "updated")
+                await self._call("user", lambda: self._client.update_user(user_id, **fields))
+            self._settle(state, user_id, "updated", user=user)
             return False
-        self._settle(state, user.id, "adopted")
+        self._settle(state, user_id, "adopted", user=user)
         return False
 
-    def _settle(self, state: _RowState, user_id: str, action: str) -> None:
+    def _settle(self, state: _RowState, user_id: str, action: str, *, user: User | None = None) -> None:
         state.user_id = user_id
         state.user_action = action
         self._users[state.record.email] = (user_id, action)
         if len(self._users) > _USER_CACHE_SIZE:
             self._users.popitem(last=False)
+        if user is not None and self._known is not None:
+            self._known.remember_user(user_row(user))
 
     # -- membership -----------------------------------------------------------------------------------
 
     async def _ensure_membership(self, state: _RowState) -> None:
         assert state.user_id and state.organization_id
+        user_id, org_id = state.user_id, state.organization_id
         slugs = state.record.role_slugs
         try:
+            seen = self._known.membership(user_id, org_id) if self._known is not None else None
+            if seen is not None and seen[4] != "inactive":
+                # Present already (an inactive one is reactivated by a create): no write when its roles agree.
+                await self._existing_membership(state, seen[0], seen[3], slugs)
+                return
             for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
                 self._count_attempt(state, attempt)
                 try:
                     membership = await self._client.create_membership(
-                        user_id=state.user_id, organization_id=state.organization_id, role_slugs=slugs
+                        user_id=user_id, organization_id=org_id, role_slugs=slugs
                     )
                 except Conflict:
-                    state.membership_action = "existed"
+                    present = await self._present_membership(user_id, org_id)
+                    if present is None:
+                        state.membership_action = "existed"
+                        return
+                    await self._existing_membership(state, present.id, present.slugs, slugs)
                     return
                 except InvalidRequest as exc:
                     if exc.code == "multiple_roles_not_enabled" and len(slugs) > 1:
@@ -295,19 +315,12 @@ class RowPipeline:
                 except WorkOSError as exc:
                     if not exc.outcome_unknown:
                         raise _RowFailed("membership", exc.code or "request_failed", exc.message, error=exc) from exc
-                    present = await self._call(
-                        "membership",
-                        lambda: self._client.list_memberships(
-                            user_id=state.user_id, organization_id=state.organization_id
-                        ),
-                    )
-                    if present:
-                        state.membership_id = present[0].id
-                        state.membership_action = "created"
+                    present = await self._present_membership(user_id, org_id)
+                    if present is not None:
+                        self._settle_membership(state, present, slugs, "created")
                         return
                     continue
-                state.membership_id = membership.id
-                state.membership_action = "created"
+                self._settle_membership(state, membership, slugs, "created")
                 return
             raise _RowFailed("membership", "outcome_unknown", "membership creation kept failing with an unknown "
                              "outcome", retryable=True)  # fmt: skip
@@ -315,6 +328,51 @@ class RowPipeline:
             if self._options.require_membership:
                 await self._roll_back_user(state)
             raise
+
+    async def _present_membership(self, user_id: str, organization_id: str) -> Membership | None:
+        present = await self._call(
+            "membership", lambda: self._client.list_memberships(user_id=user_id, organization_id=organization_id)
+        )
+        return present[0] if present else None
+
+    async def _existing_membership(
+        self, state: _RowState, membership_id: str, roles: tuple[str, ...], wanted: tuple[str, ...]
+    ) -> None:
+        """A membership was there before this row: keep it, update its roles, or fail, as the policy says."""
+        state.membership_id = membership_id
+        state.membership_action = "existed"
+        if not wanted or set(roles) == set(wanted):
+            return
+        differs = f"the membership exists with roles {list(roles)} and the row asks for {list(wanted)}"
+        policy = self._options.on_existing_membership
+        if policy == "fail":
+            raise _RowFailed(
+                "membership", "membership_roles_differ",
+                f"{differs} (--on-existing-membership fail); use keep or update", retryable=False,
+            )  # fmt: skip
+        if policy == "keep":
+            state.warnings.append(f"{differs}: kept (--on-existing-membership keep)")
+            return
+        updated = await self._call(
+            "membership", lambda: self._client.update_membership(membership_id, role_slugs=wanted)
+        )
+        self._settle_membership(state, updated, wanted, "updated")
+
+    def _settle_membership(
+        self, state: _RowState, membership: Membership, asked: tuple[str, ...], action: str
+    ) -> None:
+        """Record a membership this row created or updated, once WorkOS's own roles for it agree with the ask."""
+        reported = membership.slugs
+        state.membership_id = membership.id
+        if asked and set(reported) != set(asked):
+            raise _RowFailed(
+                "role", "role_mismatch",
+                f"WorkOS reports roles {list(reported)} for the membership; the row asked for {list(asked)}",
+                retryable=False,
+            )  # fmt: skip
+        state.membership_action = action
+        if self._known is not None:
+            self._known.remember_membership(membership_row(membership))
 
     async def _roll_back_user(self, state: _RowState) -> None:
         """Under --require-membership: remove the user only if this row created it and it belongs nowhere."""
@@ -426,3 +484,4 @@ def _user_fields(record: UserRecord) -> dict[str, Any]:
         "password_salt_position": record.password_salt_position,
     }
     return {name: value for name, value in values.items() if value is not None}
+

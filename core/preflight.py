@@ -11,7 +11,7 @@ import anyio
 
 from core.errors import AuthenticationError, OptionsError
 from core.options import MigrationOptions
-from core.orgs import OrgCheck, classify_org, find_org, option_org_key
+from core.orgs import OrgCheck, classify_org, find_org, org_key_from
 from core.workos.client import WorkOSClient
 from core.workos.limits import RateLimiter
 
@@ -41,12 +41,12 @@ async def check_org_option(options: MigrationOptions, *, api_key: str) -> OrgChe
     created), has no name to be created with, or its name is ambiguous; ``AuthenticationError`` saying the
     key was rejected; other ``WorkOSError``s when WorkOS cannot answer.
     """
-    key = option_org_key(options.org_id, options.org_external_id, options.org_name)
+    key = org_key_from(options.org_id, options.org_external_id, options.org_name)
     if key is None:
         return None
     async with preflight_client(options, api_key) as client:
         try:
-            matches = await find_org(client, key)
+            matches = [org.id for org in await find_org(client, key)]
         except AuthenticationError as exc:
             raise AuthenticationError(exc.rejection, status=exc.status, request_id=exc.request_id) from None
     check = classify_org(key, matches, create_if_missing=options.create_org_if_missing)

@@ -975,7 +975,8 @@ class EnvironmentTables:
             ).fetchone()
             if name.startswith("memberships:"):
                 db.execute(
-                    "DELETE FROM env_memberships WHERE env=? AND organization_id=? AND generation<?",
+                    "DELETE FROM env_memberships INDEXED BY env_memberships_by_organization"
+                    " WHERE env=? AND organization_id=? AND generation<?",
                     (self.env, name.removeprefix("memberships:"), generation),
                 )
             else:
@@ -997,6 +998,25 @@ class EnvironmentTables:
             return
         with self._store._write() as db:
             self._upsert(db, None, organizations, (), users, memberships)
+
+    def replace_user(self, email: str, user: UserRow | None, memberships: Sequence[MembershipRow] = ()) -> None:
+        """What one exact lookup of ``email`` found: that user (or none) with exactly these memberships."""
+        with self._store._write() as db:
+            stale = [
+                user_id
+                for (user_id,) in db.execute(
+                    "SELECT id FROM env_users INDEXED BY env_users_by_email WHERE env=? AND email=?", (self.env, email)
+                )
+                if user is None or user_id != user[0]
+            ]
+            for user_id in stale + ([user[0]] if user is not None else []):
+                db.execute(
+                    "DELETE FROM env_memberships INDEXED BY env_memberships_by_pair WHERE env=? AND user_id=?",
+                    (self.env, user_id),
+                )
+            db.executemany("DELETE FROM env_users WHERE env=? AND id=?", [(self.env, user_id) for user_id in stale])
+            if user is not None:
+                self._upsert(db, None, (), (), [user], memberships)
 
     def _upsert(
         self,
@@ -1043,8 +1063,9 @@ class EnvironmentTables:
     def user_by_email(self, email: str) -> UserRow | None:
         """The user with this (normalised) email; the newest when a stale row shares it."""
         found = self._db.execute(
-            "SELECT id, email, external_id, created_at FROM env_users WHERE env=? AND email=?"
-            " ORDER BY generation DESC, created_at DESC LIMIT 1",
+            # Without INDEXED BY, SQLite walks the environment's users by primary key: O(users) per lookup.
+            "SELECT id, email, external_id, created_at FROM env_users INDEXED BY env_users_by_email"
+            " WHERE env=? AND email=? ORDER BY generation DESC, created_at DESC LIMIT 1",
             (self.env, email),
         ).fetchone()
         return None if found is None else (found[0], found[1], found[2], found[3])
@@ -1053,7 +1074,8 @@ class EnvironmentTables:
         """The user's membership of the organization, an active one first."""
         found = self._db.execute(
             "SELECT id, user_id, organization_id, role_slugs, status FROM env_memberships"
-            " WHERE env=? AND user_id=? AND organization_id=? ORDER BY status != 'active', generation DESC LIMIT 1",
+            " INDEXED BY env_memberships_by_pair WHERE env=? AND user_id=? AND organization_id=?"
+            " ORDER BY status != 'active', generation DESC LIMIT 1",
             (self.env, user_id, organization_id),
         ).fetchone()
         return None if found is None else _membership_row(found)
@@ -1062,8 +1084,10 @@ class EnvironmentTables:
         """Ids of the organizations whose ``id``, ``external_id`` or ``name`` is exactly ``value``."""
         if column not in ("id", "external_id", "name"):
             raise ValueError(f"no organization column {column!r}")
+        index = {"id": "", "external_id": " INDEXED BY env_organizations_by_external_id",
+                 "name": " INDEXED BY env_organizations_by_name"}[column]  # fmt: skip
         rows = self._db.execute(
-            f"SELECT id FROM env_organizations WHERE env=? AND {column}=? ORDER BY id", (self.env, value)
+            f"SELECT id FROM env_organizations{index} WHERE env=? AND {column}=? ORDER BY id", (self.env, value)
         ).fetchall()
         return [org_id for (org_id,) in rows]
 

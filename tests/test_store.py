@@ -363,4 +363,5 @@ def test_a_version_1_store_is_upgraded_with_its_counts(tmp_path: Path) -> None:
     upgraded = JobStore.open(tmp_path)
     counts = upgraded.counts("job-1")
     assert (counts.done, counts.users_created, counts.users_adopted) == (2, 1, 1)
-    assert upgraded._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    version = upgraded._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+    assert version == str(SCHEMA_VERSION)
