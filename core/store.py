@@ -122,7 +122,7 @@ class RowOutcome:
     organization_id: str | None = None
     membership_id: str | None = None
     user_action: str | None = None  # created | adopted | updated | reused | skipped
-    membership_action: str | None = None  # created | existed | none
+    membership_action: str | None = None  # created | existed | updated | none
     totp_action: str | None = None  # enrolled | existed
     attempts: int = 1
     error_phase: str | None = None
@@ -154,6 +154,7 @@ class JobCounts(NamedTuple):
     users_updated: int
     memberships_created: int
     memberships_existed: int
+    memberships_updated: int
     totp_enrolled: int
 
     @property
@@ -356,6 +357,7 @@ _COUNTERS = (
     ("users_updated", "{r}.user_action = 'updated'"),
     ("memberships_created", "{r}.membership_action = 'created'"),
     ("memberships_existed", "{r}.membership_action = 'existed'"),
+    ("memberships_updated", "{r}.membership_action = 'updated'"),
     ("totp_enrolled", "{r}.totp_action = 'enrolled'"),
 )
 
@@ -377,7 +379,8 @@ _COUNTS_SCHEMA = (
     f" {_ENSURE_COUNTS} {_count_change('NEW', '+')} END;\n"
 )
 _BACKFILL_COUNTS = (
-    "INSERT OR REPLACE INTO job_counts SELECT job_id, "
+    # Columns named: a store upgraded from version 2 has memberships_updated last.
+    "INSERT OR REPLACE INTO job_counts (job_id, " + ", ".join(name for name, _ in _COUNTERS) + ") SELECT job_id, "
     + ", ".join(f"SUM(IFNULL({expr.format(r='rows')}, 0))" for _, expr in _COUNTERS)
     + " FROM rows GROUP BY job_id"
 )
@@ -461,10 +464,17 @@ class JobStore:
             if found is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif int(found[0]) < SCHEMA_VERSION:
-                if int(found[0]) == 1:
-                    # Version 2 keeps per-job counts in job_counts; count what version 1 recorded.
-                    db.execute(_BACKFILL_COUNTS)
-                # Version 3 adds the environment snapshot's tables, empty (created by the schema script).
+                if int(found[0]) == 2:
+                    # Version 3 counts updated memberships too: a new column, and triggers that fill it.
+                    for trigger in ("insert", "delete", "update"):
+                        db.execute(f"DROP TRIGGER rows_counted_{trigger}")
+                    db.execute("ALTER TABLE job_counts ADD COLUMN memberships_updated INTEGER NOT NULL DEFAULT 0")
+                    for statement in _COUNTS_SCHEMA.split(";\n")[1:]:
+                        if statement.strip():
+                            db.execute(statement)
+                # Version 2 keeps per-job counts in job_counts: count what the ledger recorded. Version 3 adds
+                # the environment snapshot's tables, empty (created by the schema script).
+                db.execute(_BACKFILL_COUNTS)
                 db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
             elif int(found[0]) > SCHEMA_VERSION:
                 raise StoreError(

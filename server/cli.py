@@ -72,6 +72,11 @@ _MIGRATION_FLAGS = [
         type=click.Choice(["adopt", "update", "skip", "fail"]),
         help="When the email already exists in WorkOS (default adopt).",
     ),
+    click.option(
+        "--on-existing-membership",
+        type=click.Choice(["keep", "update", "fail"]),
+        help="When the user is already a member with other roles than the row's (default keep, reported).",
+    ),
     click.option("--require-membership", is_flag=True, default=None, help="A row without its membership is a failure."),
     click.option("--dry-run", is_flag=True, default=None, help="Run the pipeline without any API call."),
     click.option("--quiet", is_flag=True, default=None, help="No progress output."),

@@ -201,7 +201,8 @@ def render_result(result: MigrationResult) -> str:
         lines += [
             f"Users:        {result.users_created:,} created, {result.users_adopted:,} adopted,"
             f" {result.users_updated:,} updated",
-            f"Memberships:  {result.memberships_created:,} created, {result.memberships_existed:,} already present",
+            f"Memberships:  {result.memberships_created:,} created, {result.memberships_existed:,} already present"
+            + (f", {result.memberships_updated:,} roles updated" if result.memberships_updated else ""),
         ]
         if result.totp_enrolled:
             lines.append(f"TOTP:         {result.totp_enrolled:,} enrolled")

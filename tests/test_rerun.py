@@ -82,3 +82,80 @@ async def test_the_snapshot_knows_what_the_run_wrote(importer: ImportRun, write_
     assert user is not None
     memberships = [m for m in snapshot.iter_memberships() if m[1] == user[0]]
     assert len(memberships) == 1 and memberships[0][3] == ("member",)
+
+
+def _member_of(api: httpx2.Client, email: str, role: str, org_external_id: str = "org-0") -> tuple[str, str]:
+    """A user of ``email`` already a member of the org with ``role``; returns (user id, membership id)."""
+    org = api.get(f"/organizations/external_id/{org_external_id}")
+    org_id = org.json()["id"] if org.status_code == 200 else api.post(
+        "/organizations", json={"name": "Org 0", "external_id": org_external_id}
+    ).json()["id"]
+    user = api.post("/user_management/users", json={"email": email}).json()
+    membership = api.post(
+        "/user_management/organization_memberships",
+        json={"user_id": user["id"], "organization_id": org_id, "role_slug": role},
+    ).json()
+    return user["id"], membership["id"]
+
+
+def _roles(sandbox: SandboxHandle, membership_id: str) -> list[str]:
+    found = [m for m in sandbox.state()["organization_memberships"] if m["id"] == membership_id]
+    return [role["slug"] for role in found[0]["roles"]]
+
+
+@pytest.mark.parametrize("known", ["looked up", "conflict"])
+@pytest.mark.parametrize("policy", ["keep", "update", "fail"])
+async def test_an_existing_membership_with_other_roles_follows_the_policy(
+    importer: ImportRun,
+    write_users: CsvWriter,
+    sandbox: SandboxHandle,
+    sandbox_api: httpx2.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    policy: str,
+    known: str,
+) -> None:
+    path = write_users([{**rows(1, role="member")[0], "email": "ada@example.com"}])
+    if known == "conflict":
+        # The snapshot is read before the membership exists and is fresh enough to be reused: the create
+        # conflicts, and the conflict is looked up and judged the same way.
+        monkeypatch.setattr("core.environment.EXACT_LOOKUP_USERS", 0)
+        org_id = sandbox_api.post("/organizations", json={"name": "Org 0", "external_id": "org-0"}).json()["id"]
+        snapshot = EnvironmentSnapshot.of(importer.store(), base_url=sandbox.url, api_key=sandbox.api_key)
+        async with WorkOSClient(api_key=sandbox.api_key, base_url=sandbox.url) as client:
+            await snapshot.read(client, users=True, memberships_of=[org_id])
+    _, membership_id = _member_of(sandbox_api, "ada@example.com", "admin")
+    before = writes(sandbox)
+    result = await importer.run(path, on_existing_membership=policy)
+    after = writes(sandbox)
+    memberships_sent = after.get("POST /user_management/organization_memberships", 0) - before.get(
+        "POST /user_management/organization_memberships", 0
+    )
+    assert memberships_sent == (1 if known == "conflict" else 0)
+    updates = after.get("PUT /user_management/organization_memberships/{om_id}", 0)
+    outcome = next(importer.store().iter_rows(result.job_id))
+    if policy == "keep":
+        assert (result.memberships_existed, result.failed, updates) == (1, 0, 0)
+        assert outcome.warning and "kept (--on-existing-membership keep)" in outcome.warning
+        assert _roles(sandbox, membership_id) == ["admin"]
+    elif policy == "update":
+        assert (result.memberships_updated, result.failed, updates) == (1, 0, 1)
+        assert _roles(sandbox, membership_id) == ["member"]
+    else:
+        assert (result.failed, updates) == (1, 0)
+        assert outcome.error_code == "membership_roles_differ" and "['admin']" in (outcome.error_message or "")
+
+
+async def test_a_membership_whose_reported_roles_differ_from_the_ask_is_a_failure(
+    importer: ImportRun, write_users: CsvWriter, sandbox: SandboxHandle, sandbox_api: httpx2.Client
+) -> None:
+    org_id = sandbox_api.post("/organizations", json={"name": "Org 0", "external_id": "org-0"}).json()["id"]
+    # WorkOS answers the create with other roles than asked (here a hook stands in for that answer).
+    sandbox.add_hook(
+        "POST", "/user_management/organization_memberships", 201,
+        body={"object": "organization_membership", "id": "om_01HOOKED", "user_id": "user_x", "organization_id": org_id,
+              "status": "active", "role": {"slug": "member"}, "roles": [{"slug": "member"}]},
+    )  # fmt: skip
+    result = await importer.run(write_users([{**rows(1, role="admin")[0], "email": "ada@example.com"}]))
+    outcome = next(importer.store().iter_rows(result.job_id))
+    assert result.failed == 1 and outcome.error_code == "role_mismatch"
+    assert "['member']" in (outcome.error_message or "") and "['admin']" in (outcome.error_message or "")
