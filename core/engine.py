@@ -270,7 +270,8 @@ class _InvalidRows:
         if not self._dry_run:
             self._store.record_rows(self._job_id, self._rows)
         elif self._dry_run_errors is not None:
-            write_errors(sorted(self._rows, key=lambda outcome: outcome.row), self._dry_run_errors, job_id=self._job_id)
+            rows = sorted(self._rows, key=lambda outcome: outcome.row)
+            write_errors(rows, self._dry_run_errors, job_id=self._job_id, keep_empty=False)
         self._rows = []
 
 
@@ -605,7 +606,8 @@ def finish_job(store: JobStore, job_id: str, *, fatal: str | None = None, stoppe
         errors_file = store.job_dir(job_id) / "errors.jsonl"
         write_errors(store.iter_rows(job_id, state=RowState.FAILED), errors_file, job_id=job_id)
         if job.options.errors_out is not None:
-            write_errors(store.iter_rows(job_id, state=RowState.FAILED), job.options.errors_out, job_id=job_id)
+            failed = store.iter_rows(job_id, state=RowState.FAILED)
+            write_errors(failed, job.options.errors_out, job_id=job_id, keep_empty=False)
     return job_result(store, job_id)
 
 

@@ -2,7 +2,7 @@
 
 The same streaming ``scan`` as planning, so ``validate`` and ``plan`` always agree on rows and issues.
 The fixed copy keeps the header, the column order and the row numbers (blank rows stay blank); only
-fixable issues change a cell. The report lists every issue. Printing is left to the front doors.
+fixable issues change a cell, and the copy is scanned again so the report says what is left in it. The report lists every issue. Printing is left to the front doors.
 """
 
 from __future__ import annotations
@@ -40,8 +40,17 @@ class ValidationReport(BaseModel):
     issues: list[IssueSummary] = Field(description="Issues grouped by rule, errors first.")
     fixed_rows: int = Field(description="Rows changed in the fixed copy.")
     fixed_csv: str | None = Field(description="Where the fixed copy was written.")
+    fixed_error_count: int | None = Field(
+        default=None, description="Errors left in the fixed copy (None: no fixed copy was asked for)."
+    )
     report: str | None = Field(description="Where the full JSON report was written.")
     valid: bool = Field(description="No row has an error.")
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the file to import has no error: the fixed copy when one was written, else the file itself."""
+        errors = self.error_count if self.fixed_error_count is None else self.fixed_error_count
+        return 0 if errors == 0 else 1
 
 
 class _FixedCopy:
@@ -129,6 +138,11 @@ def validate_csv(
             report=str(report) if report else None,
             valid=result.error_count == 0,
         )
+        if fixer_handle is not None and fixed_csv is not None:
+            fixer_handle.close()
+            # What is left in the copy decides whether it can be imported: scan it, do not guess from rules.
+            left = scan(CsvSource(fixed_csv), single_org=single_org, require_membership=require_membership)
+            outcome = outcome.model_copy(update={"fixed_error_count": left.error_count})
         if report_handle:
             report_handle.write('\n],\n"summary": ' + outcome.model_dump_json() + "}\n")
         return outcome

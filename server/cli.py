@@ -190,7 +190,8 @@ def validate(
 ) -> None:
     """Check a CSV against every rule; optionally write a fixed copy and a JSON report.
 
-    Exit 0 when no row has an error, 1 when some do, 2 when the file or the options are unusable.
+    Exit 0 when no row has an error (with --auto-fix: no row of the fixed copy), 1 when some do, 2 when the
+    file or the options are unusable.
     """
     problems = []
     if auto_fix and fixed_csv is None:
@@ -208,7 +209,7 @@ def validate(
             report=report,
         )
     click.echo(result.model_dump_json(indent=2) if as_json else render_validation(result))
-    sys.exit(0 if result.valid else 1)
+    sys.exit(result.exit_code)
 
 
 @main.command()
@@ -239,7 +240,8 @@ def analyze(
     """Group a run's failures, say which a re-run fixes, write a retry CSV and the command to re-run it.
 
     Reads the job's ledger (JOB_ID, or the latest job) or an errors file (--errors). Exit 0 when there is
-    something to retry, 1 when nothing is retryable, 2 when the input is unusable.
+    something to retry or nothing failed, 1 when no failure is retryable, 2 when the input is unusable.
+    The retry file exists afterwards only when there are rows to retry.
     """
     if include_non_retryable and retry_csv is None:
         fail(configuration_errors(["--include-non-retryable needs --retry-csv (the file it adds rows to)"]))

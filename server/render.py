@@ -146,6 +146,10 @@ def render_validation(report: ValidationReport) -> str:
         lines.append(f"✓ No errors ({report.warning_count:,} warnings)")
     else:
         lines.append(f"❌ {report.error_count:,} errors in {report.invalid_rows:,} rows")
+    if report.fixed_error_count == 0:
+        lines.append(f"✓ The fixed copy has no errors: import {report.fixed_csv}")
+    elif report.fixed_error_count is not None:
+        lines.append(f"❌ The fixed copy still has {report.fixed_error_count:,} errors: fix them by hand")
     return "\n".join(lines)
 
 
@@ -287,6 +291,8 @@ def render_analysis(analysis: ErrorAnalysis) -> str:
         lines.append(f"Retry file:  {retry.path} ({retry.retryable_rows:,} retryable rows{extra})")
     if analysis.rerun_command:
         lines.append(f"To re-run:   {analysis.rerun_command}")
-    elif analysis.exit_code == 1:
-        lines.append("Nothing to retry." if not analysis.failures else "Nothing retryable: see the fixes above.")
+    elif not analysis.failures and not analysis.bad_lines and not analysis.pending_rows:
+        lines.append("Nothing failed: there is nothing to retry.")
+    elif analysis.failures and analysis.exit_code == 1:
+        lines.append("Nothing retryable: see the fixes above.")
     return "\n".join(lines)

@@ -109,6 +109,7 @@ def test_validate_auto_fix_writes_a_fixed_copy_and_a_report(bad: Path, tmp_path:
     code, out, _ = run("validate", "--csv", bad, "--auto-fix", "--fixed-csv", fixed, "--report", report)
     assert code == 1
     assert f"Fixed copy: {fixed} (2 rows changed)" in out
+    assert "❌ The fixed copy still has 1 errors" in out
     assert fixed.read_bytes().decode().splitlines() == ["email,email_verified", "a@x.com,true", "oops,"]
     data = json.loads(report.read_text())
     assert [issue["code"] for issue in data["issues"]] == [
@@ -117,6 +118,17 @@ def test_validate_auto_fix_writes_a_fixed_copy_and_a_report(bad: Path, tmp_path:
         "email_verified_invalid",
     ]
     assert ValidationReport.model_validate(data["summary"]).error_count == 2
+
+
+def test_validate_auto_fix_exits_0_when_the_fixed_copy_has_no_error_left(write_users: CsvWriter, tmp_path: Path) -> None:
+    path = write_users([{"email": "a@x.com", "email_verified": "maybe"}, {"email": "b@x.com", "email_verified": "yes"}])
+    assert run("validate", "--csv", path)[0] == 1
+    fixed = tmp_path / "fixed.csv"
+    code, out, _ = run("validate", "--csv", path, "--auto-fix", "--fixed-csv", fixed)
+    assert code == 0, out
+    assert "❌ 1 errors in 1 rows" in out and f"✓ The fixed copy has no errors: import {fixed}" in out
+    code, out, _ = run("validate", "--csv", path, "--auto-fix", "--fixed-csv", fixed, "--json")
+    assert ValidationReport.model_validate_json(out).fixed_error_count == 0
 
 
 def test_validate_json_and_option_errors(bad: Path, tmp_path: Path) -> None:

@@ -77,6 +77,16 @@ def test_failed_rows_exit_1_and_point_at_the_errors_and_analysis(env: dict[str, 
     assert json.loads((tmp_path / "errors.jsonl").read_text())["row"] == 3
 
 
+def test_errors_out_exists_only_when_rows_failed(env: dict[str, str], tmp_path: Path) -> None:
+    stale = tmp_path / "errors.jsonl"
+    stale.write_text('{"row": 2, "code": "from_an_earlier_run"}\n')
+    code, output = invoke("execute", "--csv", str(users(tmp_path, 2, org=False)), "--errors-out", str(stale), *RATES)
+    assert code == 0, output
+    assert not stale.exists(), "a script tests [ -f errors.jsonl ] to know whether anything failed"
+    code, output = invoke("execute", "--csv", str(users(tmp_path, 2, org=False)), "--dry-run", "--errors-out", "e.jsonl")
+    assert code == 0 and not (tmp_path / "e.jsonl").exists()
+
+
 def test_every_row_failing_is_exit_1_not_0(env: dict[str, str], tmp_path: Path) -> None:
     path = write_rows(
         tmp_path / "u.csv", [{"email": f"u{i}@example.com", "org_external_id": "ghost"} for i in range(4)]
