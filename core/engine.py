@@ -12,6 +12,7 @@ errors files. What happens to one row is ``pipeline``'s business; SQL is ``store
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ class MigrationResult(BaseModel):
     errors_file: str | None = Field(default=None, description="The job's own errors.jsonl.")
     errors_out: str | None = Field(default=None, description="The --errors-out copy, when asked for.")
     resume_command: str | None = Field(default=None, description="How to continue, when rows remain.")
+    analyze_command: str | None = Field(default=None, description="How to analyse the failed rows, when some failed.")
     last_error: str | None = None
 
     @property
@@ -325,9 +327,18 @@ def start_resume(store: JobStore, job_id: str | None, *, retry_failed: bool = Fa
 
 def resume_command(job: Job) -> str:
     """The command that continues ``job``."""
+    return _job_command("resume", job)
+
+
+def analyze_command(job: Job) -> str:
+    """The command that analyses the failed rows of ``job`` (in its own checkpoint directory)."""
+    return _job_command("analyze", job)
+
+
+def _job_command(verb: str, job: Job) -> str:
     directory = job.options.checkpoint_dir
-    extra = "" if str(directory) == ".workos-checkpoints" else f" --checkpoint-dir {directory}"
-    return f"workos-migrate resume {job.id}{extra}"
+    extra = [] if str(directory) == ".workos-checkpoints" else ["--checkpoint-dir", str(directory)]
+    return shlex.join(["workos-migrate", verb, job.id, *extra])
 
 
 # -- running ------------------------------------------------------------------------------------------
@@ -644,5 +655,6 @@ def job_result(store: JobStore, job_id: str) -> MigrationResult:
         errors_file=str(errors_file) if errors_file.exists() else None,
         errors_out=str(job.options.errors_out) if job.options.errors_out else None,
         resume_command=resume_command(job) if pending and job.state in RESUMABLE_STATES else None,
+        analyze_command=analyze_command(job) if counts.failed and not dry else None,
         last_error=job.last_error,
     )

@@ -2,7 +2,8 @@
 
 The same streaming ``scan`` as planning, so ``validate`` and ``plan`` always agree on rows and issues.
 The fixed copy keeps the header, the column order and the row numbers (blank rows stay blank); only
-fixable issues change a cell, and the copy is scanned again so the report says what is left in it. The report lists every issue. Printing is left to the front doors.
+fixable issues change a cell, and the copy is scanned again so the report says what is left in it. The
+report lists every issue. Printing is left to the front doors.
 """
 
 from __future__ import annotations

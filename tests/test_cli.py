@@ -81,15 +81,27 @@ def test_unusable_csv_exits_2(tmp_path: Path) -> None:
 
 
 def test_resume_takes_an_optional_job_id(good: Path) -> None:
-    code, out, _ = run("plan", "--csv", good, "--resume", "--json")
+    code, out, _ = run("execute", "--plan", "--csv", good, "--resume", "--json")
     assert code == 0 and json.loads(out)["options"]["resume"] is True
-    code, out, _ = run("plan", "--csv", good, "--resume", "job-7", "--json")
+    code, out, _ = run("execute", "--plan", "--csv", good, "--resume", "job-7", "--json")
     assert json.loads(out)["options"]["resume"] == "job-7"
+
+
+def test_plan_help_lists_only_flags_that_change_the_plan() -> None:
+    code, out, _ = run("plan", "--help")
+    assert code == 0
+    for flag in ("--dry-run", "--quiet", "--yes", "--resume", "--retry-failed"):
+        assert flag not in out
+    for flag in ("--csv", "--org-id", "--concurrency", "--workers", "--rate-limit", "--errors-out", "--job-id"):
+        assert flag in out
+    assert run("plan", "--csv", "x.csv", "--dry-run")[0] == 2
+    assert "--dry-run" in run("execute", "--help")[1]
 
 
 def test_every_orchestrator_flag_is_accepted(good: Path, tmp_path: Path) -> None:
     code, out, _ = run(
-        "plan", "--csv", good, "--org-external-id", "acme", "--org-name", "Acme", "--create-org-if-missing",
+        "execute", "--plan", "--csv", good, "--org-external-id", "acme", "--org-name", "Acme",
+        "--create-org-if-missing",
         "--concurrency", "20", "--workers", "2", "--chunk-size", "500", "--rate-limit", "40",
         "--on-existing-user", "update", "--require-membership", "--dry-run", "--quiet",
         "--errors-out", tmp_path / "e.jsonl", "--job-id", "j1", "--checkpoint-dir", tmp_path / "c", "-y", "--json",
@@ -120,7 +132,9 @@ def test_validate_auto_fix_writes_a_fixed_copy_and_a_report(bad: Path, tmp_path:
     assert ValidationReport.model_validate(data["summary"]).error_count == 2
 
 
-def test_validate_auto_fix_exits_0_when_the_fixed_copy_has_no_error_left(write_users: CsvWriter, tmp_path: Path) -> None:
+def test_validate_auto_fix_exits_0_when_the_fixed_copy_has_no_error_left(
+    write_users: CsvWriter, tmp_path: Path
+) -> None:
     path = write_users([{"email": "a@x.com", "email_verified": "maybe"}, {"email": "b@x.com", "email_verified": "yes"}])
     assert run("validate", "--csv", path)[0] == 1
     fixed = tmp_path / "fixed.csv"
