@@ -24,6 +24,7 @@ from core import MigrationOptions, MigrationOrchestrator, analyze_errors, valida
 from core.engine import MigrationResult, RunStats, execute_job, job_result, resume_command
 from core.errors import MigrationError, OptionsError
 from core.orchestrator import dry_run, reopen_job
+from core.preflight import verify_org_option
 from core.runner import api_key_from_env
 from core.store import STORE_FILENAME, Job, JobStore
 from server.progress import Counts, follow
@@ -476,6 +477,8 @@ def _execute(options: MigrationOptions, *, as_json: bool) -> None:
         if options.dry_run:
             _finish(dry_run(options), as_json=as_json)
         _need_key()
+        # A wrong organization option is refused here, before a job exists that could only fail.
+        verify_org_option(options, api_key=api_key_from_env() or "")
         store = JobStore.open(options.checkpoint_dir)
         job = MigrationOrchestrator(options).prepare(store, plan_hash=plan_hash)
         store.set_confirmation(job.id, "yes" if options.yes else "prompt")
