@@ -442,8 +442,11 @@ def _retry(
         # The retry file exists exactly when there are rows to retry: a script tests for it.
         stale = ""
         if retry_csv.exists():
-            retry_csv.unlink()
-            stale = " (the one there, from an earlier analysis, was removed)"
+            if overwrite:
+                retry_csv.unlink()
+                stale = " (the one there, from an earlier analysis, was removed)"
+            else:
+                stale = " (the file there is from before: it is not this analysis' retry file)"
         if tally.failures:
             warnings.append(f"nothing to retry: {retry_csv} was not written{stale}")
         elif stale:
