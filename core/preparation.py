@@ -171,7 +171,8 @@ class _InvalidRows:
         if not self._dry_run:
             self._store.record_rows(self._job_id, self._rows)
         elif self._dry_run_errors is not None:
-            write_errors(sorted(self._rows, key=lambda outcome: outcome.row), self._dry_run_errors, job_id=self._job_id)
+            rows = sorted(self._rows, key=lambda outcome: outcome.row)
+            write_errors(rows, self._dry_run_errors, job_id=self._job_id, keep_empty=False)
         self._rows = []
 
 

@@ -7,13 +7,15 @@
 
 from __future__ import annotations
 
+import shlex
+
 from pydantic import BaseModel, Field
 
 from core.errorlog import write_errors
 from core.errors import StoreError
 from core.store import RESUMABLE_STATES, Job, JobState, JobStore, RowState
 
-__all__ = ["MigrationResult", "finish_job", "job_result", "resume_command"]
+__all__ = ["MigrationResult", "analyze_command", "finish_job", "job_result", "resume_command"]
 
 
 class MigrationResult(BaseModel):
@@ -41,6 +43,7 @@ class MigrationResult(BaseModel):
     errors_file: str | None = Field(default=None, description="The job's own errors.jsonl.")
     errors_out: str | None = Field(default=None, description="The --errors-out copy, when asked for.")
     resume_command: str | None = Field(default=None, description="How to continue, when rows remain.")
+    analyze_command: str | None = Field(default=None, description="How to analyse the failed rows, when some failed.")
     last_error: str | None = None
 
     @property
@@ -67,7 +70,10 @@ def finish_job(store: JobStore, job_id: str, *, fatal: str | None = None, stoppe
         targets = [store.job_dir(job_id) / "errors.jsonl", *filter(None, [job.options.errors_out])]
         for target in targets:
             try:
-                write_errors(store.iter_rows(job_id, state=RowState.FAILED), target, job_id=job_id)
+                keep_empty = target == targets[0]  # the job's own file always exists; --errors-out only with rows
+                write_errors(
+                    store.iter_rows(job_id, state=RowState.FAILED), target, job_id=job_id, keep_empty=keep_empty
+                )
             except OSError as exc:
                 raise StoreError(
                     f"cannot write the errors file {target}: {exc.strerror or exc}; the ledger keeps every outcome:"
@@ -109,12 +115,22 @@ def job_result(store: JobStore, job_id: str) -> MigrationResult:
         errors_file=str(errors_file) if errors_file.exists() else None,
         errors_out=str(job.options.errors_out) if job.options.errors_out else None,
         resume_command=resume_command(job) if pending and job.state in RESUMABLE_STATES else None,
+        analyze_command=analyze_command(job) if counts.failed and not dry else None,
         last_error=job.last_error,
     )
 
 
 def resume_command(job: Job) -> str:
     """The command that continues ``job``."""
+    return _job_command("resume", job)
+
+
+def analyze_command(job: Job) -> str:
+    """The command that analyses the failed rows of ``job`` (in its own checkpoint directory)."""
+    return _job_command("analyze", job)
+
+
+def _job_command(verb: str, job: Job) -> str:
     directory = job.options.checkpoint_dir
-    extra = "" if str(directory) == ".workos-checkpoints" else f" --checkpoint-dir {directory}"
-    return f"workos-migrate resume {job.id}{extra}"
+    extra = [] if str(directory) == ".workos-checkpoints" else ["--checkpoint-dir", str(directory)]
+    return shlex.join(["workos-migrate", verb, job.id, *extra])
