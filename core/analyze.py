@@ -27,6 +27,7 @@ from core.errorlog import iter_records, record_cause, record_row
 from core.errors import JobStateError, OptionsError, SourceError
 from core.failures import RERUN_SUGGESTION, Category, Severity, Verdict, classify, normalise_message
 from core.options import output_problem
+from core.outfile import private_output
 from core.retrycsv import RowSet, email_check, rerun_command, write_retry_csv
 from core.store import STORE_FILENAME, Job, JobStore
 
@@ -237,6 +238,7 @@ def analyze_errors(
     retry_csv: Path | None = None,
     include_non_retryable: bool = False,
     report: Path | None = None,
+    overwrite: bool = True,
 ) -> ErrorAnalysis:
     """Analyse the failures of a job (``job_id``; the latest job when neither it nor ``errors_file`` is given)
     or of an ``errors_file``, optionally writing the retry CSV and the JSON report.
@@ -244,7 +246,9 @@ def analyze_errors(
     With an errors file the job is looked up by the ``job_id`` its records carry (or ``job_id``, which then
     wins), in ``checkpoint_dir``, else ``.workos-checkpoints``, else the directory above the file (where the
     job's own ``errors.jsonl`` lives). ``source_csv`` replaces the job's CSV path (a moved file; needed when
-    the job's record is not found). Raises ``OptionsError`` for unusable arguments, ``JobStateError`` for an
+    the job's record is not found). The retry CSV and the report are private (0600); an existing one is
+    replaced only with ``overwrite``. Raises ``OptionsError`` for unusable arguments (an existing output
+    without ``overwrite`` included), ``JobStateError`` for an
     unknown job, ``StoreError`` for an unreadable store, and ``SourceError`` when a file is missing or the
     source CSV is not the one the job ran on (then no retry file is written).
     """
@@ -269,10 +273,11 @@ def analyze_errors(
     job, pending = found if found is not None else (None, 0)
     if job is not None:
         _job_warnings(job, pending, warnings)
-    retry_file, command = _retry(tally, job, source_csv, retry_csv, warnings)
+    retry_file, command = _retry(tally, job, source_csv, retry_csv, warnings, overwrite=overwrite)
     analysis = _result(tally, bad, job, job_id, errors_file, source_csv, pending, retry_file, command, warnings)
     if report is not None:
-        report.write_text(analysis.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        with private_output(report, overwrite=overwrite) as handle:
+            handle.write(analysis.model_dump_json(indent=2) + "\n")
     return analysis
 
 
@@ -417,7 +422,13 @@ def _job_warnings(job: Job, pending: int, warnings: list[str]) -> None:
 
 
 def _retry(
-    tally: _Tally, job: Job | None, source_csv: Path | None, retry_csv: Path | None, warnings: list[str]
+    tally: _Tally,
+    job: Job | None,
+    source_csv: Path | None,
+    retry_csv: Path | None,
+    warnings: list[str],
+    *,
+    overwrite: bool,
 ) -> tuple[RetryFile | None, str | None]:
     """Write the retry file when asked and there is something in it; returns it and the re-run command."""
     if retry_csv is None:
@@ -439,7 +450,12 @@ def _retry(
     if job is None:
         warnings.append(f"the job's record was not found: {source} is checked row by row by email, not by sha256")
     retryable, extra = write_retry_csv(
-        source, retry_csv, rows=rows, extra_rows=others, expected_sha256=job.csv_sha256 if job else None
+        source,
+        retry_csv,
+        rows=rows,
+        extra_rows=others,
+        expected_sha256=job.csv_sha256 if job else None,
+        overwrite=overwrite,
     )
     options = job.options if job is not None else None
     if options is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from core.csvsource import CsvSource
 from core.errors import OptionsError
+from core.outfile import private_output
 from core.planner import IssueSummary, summarize_issues
 from core.records import Issue, apply_fixes
 from core.scan import scan
@@ -79,11 +81,14 @@ def validate_csv(
     require_membership: bool = False,
     fixed_csv: Path | None = None,
     report: Path | None = None,
+    overwrite: bool = True,
 ) -> ValidationReport:
     """Validate ``path``; write the fixed copy to ``fixed_csv`` and every issue to ``report`` when given.
 
-    ``single_org`` validates as if an organization option will be given. Raises ``SourceError`` when the
-    CSV is unusable and ``OptionsError`` when an output path cannot be written or is the input itself.
+    ``single_org`` validates as if an organization option will be given. Both files are private (0600) and
+    written through ``core.outfile.private_output``; an existing one is replaced only with ``overwrite``.
+    Raises ``SourceError`` when the CSV is unusable and ``OptionsError`` when an output path cannot be
+    written, exists (without ``overwrite``) or is the input itself.
     """
     source = CsvSource(path)
     for target, flag in ((fixed_csv, "--fixed-csv"), (report, "--report")):
@@ -91,9 +96,9 @@ def validate_csv(
             _writable(target, flag)
             if target.resolve() == source.path.resolve():
                 raise OptionsError(f"{flag} must not overwrite the input CSV: {target}")
-    fixer_handle = open(fixed_csv, "w", newline="", encoding="utf-8") if fixed_csv else None  # noqa: SIM115
-    report_handle = open(report, "w", encoding="utf-8") if report else None  # noqa: SIM115
-    try:
+    with ExitStack() as outputs:
+        fixer_handle = outputs.enter_context(private_output(fixed_csv, overwrite=overwrite)) if fixed_csv else None
+        report_handle = outputs.enter_context(private_output(report, overwrite=overwrite)) if report else None
         fixer = _FixedCopy(fixer_handle, source) if fixer_handle else None
         first = [True]
 
@@ -132,7 +137,3 @@ def validate_csv(
         if report_handle:
             report_handle.write('\n],\n"summary": ' + outcome.model_dump_json() + "}\n")
         return outcome
-    finally:
-        for handle in (fixer_handle, report_handle):
-            if handle is not None:
-                handle.close()
