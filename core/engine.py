@@ -25,7 +25,7 @@ from core.csvsource import CsvSource, sha256_file
 from core.errorlog import write_errors
 from core.errors import AuthenticationError, JobStateError, SourceError, WorkOSError
 from core.options import MigrationOptions, check_paths
-from core.orgs import OrgKey, OrgResolutionError, OrgResolver
+from core.orgs import OrgResolutionError, OrgResolver, option_org_key
 from core.pipeline import RowPipeline
 from core.records import Issue, UserRecord, has_error, to_record
 from core.rules import CROSS_ROW_CODES
@@ -405,6 +405,9 @@ class _Runner:
         orgs = OrgResolver(client, create_if_missing=options.create_org_if_missing)
         try:
             fixed_org = await self._single_org(orgs)
+        except AuthenticationError as exc:
+            self.fatal = exc.rejection
+            return self.fatal
         except (OrgResolutionError, WorkOSError) as exc:
             self.fatal = f"cannot resolve the organization: {exc}"
             return self.fatal
@@ -431,13 +434,8 @@ class _Runner:
 
     async def _single_org(self, orgs: OrgResolver) -> str | None:
         options = self.job.options
-        if options.org_id:
-            return await orgs.resolve(OrgKey(org_id=options.org_id))
-        if options.org_external_id:
-            return await orgs.resolve(OrgKey(external_id=options.org_external_id, name=options.org_name))
-        if options.org_name:
-            return await orgs.resolve(OrgKey(name=options.org_name))
-        return None
+        key = option_org_key(options.org_id, options.org_external_id, options.org_name)
+        return None if key is None else await orgs.resolve(key)
 
     async def _read(self, source: CsvSource, send: ObjectSendStream[tuple[UserRecord, int, bool]]) -> None:
         async with send:
@@ -472,7 +470,7 @@ class _Runner:
                 try:
                     outcome = await pipeline.process(record, chunk, maybe_sent=maybe_sent)
                 except AuthenticationError as exc:
-                    self.fatal = self.fatal or f"WorkOS refused the API key: {exc}"
+                    self.fatal = self.fatal or exc.rejection
                     self.stop.set()
                     continue
                 self._record(outcome)

@@ -113,6 +113,13 @@ class WorkOSError(MigrationError):
 class AuthenticationError(WorkOSError):
     """Raised on 401/403: the API key is missing, wrong, or lacks permission. Never retryable."""
 
+    @property
+    def rejection(self) -> str:
+        """What a job or a plan says about it: the key was rejected, with WorkOS's status."""
+        why = "lacks permission" if self.status == 403 else "is wrong or revoked"
+        status = f" ({self.status})" if self.status else ""
+        return f"the API key was rejected by WorkOS{status}: it {why}; set a valid WORKOS_API_KEY and resume"
+
 
 class RateLimited(WorkOSError):
     """Raised on 429. ``retry_after`` holds the server's Retry-After in seconds when it sent one."""

@@ -12,14 +12,26 @@ requests is the client's job; deciding what a failure means for a row is the pip
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 import anyio
 
 from core.errors import Conflict, WorkOSError
 from core.workos.client import WorkOSClient
 
-__all__ = ["ORG_CACHE_SIZE", "OrgKey", "OrgResolutionError", "OrgResolver"]
+__all__ = [
+    "ORG_CACHE_SIZE",
+    "OrgCheck",
+    "OrgKey",
+    "OrgResolutionError",
+    "OrgResolver",
+    "OrgStatus",
+    "classify_org",
+    "find_org",
+    "option_org_key",
+]
 
 ORG_CACHE_SIZE = 10_000
 # A create whose outcome is unknown is reconciled by lookup, then sent again at most this many times.
@@ -48,6 +60,86 @@ class OrgKey:
         if self.external_id:
             return ("ext", self.external_id)
         return ("name", self.name or "")
+
+
+class OrgStatus(StrEnum):
+    """What an import will find for an organization a row or an option names."""
+
+    EXISTS = "exists"
+    WILL_BE_CREATED = "will_be_created"
+    NOT_FOUND = "organization_not_found"  # missing, and --create-org-if-missing is not set (or it is an id)
+    NAME_MISSING = "organization_name_missing"  # missing, to be created, but no name can come from anywhere
+    NAME_AMBIGUOUS = "organization_name_ambiguous"  # several organizations have this exact name
+
+
+@dataclass(frozen=True, slots=True)
+class OrgCheck:
+    """The verdict on one organization: its status, its id when it exists, and why when it cannot work."""
+
+    key: OrgKey
+    status: OrgStatus
+    organization_id: str | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (OrgStatus.EXISTS, OrgStatus.WILL_BE_CREATED)
+
+
+def classify_org(key: OrgKey, matches: Sequence[str], *, create_if_missing: bool) -> OrgCheck:
+    """Judge an organization from the ids that match its key (by id, external id or exact name).
+
+    The one statement of the resolver's rules, for checks that must not write (the plan's preflight, the
+    organization options before a job is created): the same verdicts ``OrgResolver`` reaches by doing.
+    """
+    if len(matches) == 1:
+        return OrgCheck(key, OrgStatus.EXISTS, matches[0])
+    if len(matches) > 1:
+        return OrgCheck(
+            key,
+            OrgStatus.NAME_AMBIGUOUS,
+            message=(
+                f"{len(matches)} organizations are named {key.name!r}; use org_id or org_external_id for these rows"
+            ),
+        )
+    if key.org_id:
+        return OrgCheck(key, OrgStatus.NOT_FOUND, message=f"{key.describe()} does not exist")
+    if not create_if_missing:
+        return OrgCheck(
+            key,
+            OrgStatus.NOT_FOUND,
+            message=f"{key.describe()} does not exist (use --create-org-if-missing to create it)",
+        )
+    if not key.name:
+        return OrgCheck(
+            key,
+            OrgStatus.NAME_MISSING,
+            message=f"{key.describe()} does not exist and there is no org_name to create it with",
+        )
+    return OrgCheck(key, OrgStatus.WILL_BE_CREATED, message=f"{key.describe()} will be created")
+
+
+def option_org_key(org_id: str | None, org_external_id: str | None, org_name: str | None) -> OrgKey | None:
+    """The organization the single-org options name, or None in multi-org and user-only mode."""
+    if org_id:
+        return OrgKey(org_id=org_id)
+    if org_external_id:
+        return OrgKey(external_id=org_external_id, name=org_name)
+    if org_name:
+        return OrgKey(name=org_name)
+    return None
+
+
+async def find_org(client: WorkOSClient, key: OrgKey) -> list[str]:
+    """The ids of the organizations that match ``key``, read-only (one request; pages for a name)."""
+    if key.org_id:
+        org = await client.get_organization(key.org_id)
+        return [org.id] if org is not None else []
+    if key.external_id:
+        org = await client.get_organization_by_external_id(key.external_id)
+        return [org.id] if org is not None else []
+    name = key.name or ""
+    return [org.id async for org in client.list_organizations(search=name) if org.name == name]
 
 
 class OrgResolutionError(Exception):
@@ -91,10 +183,9 @@ class OrgResolver:
             waiting = self._inflight.get(cache_key)
             if waiting is None:
                 break
+            # Look again once the leader is done: its answer is cached, or (after an uncached error) the
+            # first waiter to run leads the next attempt and the others wait on it.
             await waiting.wait()
-            if cache_key not in self._cache:
-                # The leader failed with an uncached error; this row tries for itself.
-                break
         done = anyio.Event()
         self._inflight[cache_key] = done
         try:
@@ -117,27 +208,15 @@ class OrgResolver:
 
     async def _lookup_or_create(self, key: OrgKey) -> str:
         self.lookups += 1
-        if key.org_id:
-            org = await self._client.get_organization(key.org_id)
-            if org is None:
-                raise OrgResolutionError("organization_not_found", f"{key.describe()} does not exist")
-            return org.id
+        check = classify_org(key, await find_org(self._client, key), create_if_missing=self._create)
+        if check.status is OrgStatus.EXISTS:
+            assert check.organization_id is not None
+            return check.organization_id
+        if check.status is not OrgStatus.WILL_BE_CREATED:
+            raise OrgResolutionError(check.status.value, check.message)
         if key.external_id:
-            org = await self._client.get_organization_by_external_id(key.external_id)
-            if org is not None:
-                return org.id
-            if not self._create:
-                raise OrgResolutionError(
-                    "organization_not_found",
-                    f"{key.describe()} does not exist (use --create-org-if-missing to create it)",
-                )
-            if not key.name:
-                raise OrgResolutionError(
-                    "organization_name_missing",
-                    f"{key.describe()} does not exist and the row has no org_name to create it with",
-                )
             return await self._create_with_external_id(key)
-        return await self._by_name(key)
+        return await self._create_by_name(key)
 
     async def _create_with_external_id(self, key: OrgKey) -> str:
         assert key.name and key.external_id
@@ -160,20 +239,8 @@ class OrgResolver:
                 return existing.id
         raise OrgResolutionError("organization_create_failed", f"could not create {key.describe()}")
 
-    async def _by_name(self, key: OrgKey) -> str:
+    async def _create_by_name(self, key: OrgKey) -> str:
         name = key.name or ""
-        matches = await self._exact_name_matches(name)
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise OrgResolutionError(
-                "organization_name_ambiguous",
-                f"{len(matches)} organizations are named {name!r}; use org_id or org_external_id for these rows",
-            )
-        if not self._create:
-            raise OrgResolutionError(
-                "organization_not_found", f"{key.describe()} does not exist (use --create-org-if-missing to create it)"
-            )
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
             try:
                 org = await self._client.create_organization(name=name)
@@ -183,13 +250,10 @@ class OrgResolver:
                         exc.code or "organization_create_failed", f"could not create {key.describe()}", cause=exc
                     ) from exc
                 # Without an external id only the name can tell whether the lost create happened.
-                matches = await self._exact_name_matches(name)
+                matches = await find_org(self._client, key)
                 if matches:
                     return matches[0]
             else:
                 self.created += 1
                 return org.id
         raise OrgResolutionError("organization_create_failed", f"could not create {key.describe()}")
-
-    async def _exact_name_matches(self, name: str) -> list[str]:
-        return [org.id async for org in self._client.list_organizations(search=name) if org.name == name]

@@ -23,6 +23,7 @@ import click
 from core import MigrationOptions, MigrationOrchestrator, analyze_errors, validate_csv
 from core.engine import MigrationResult, RunStats, execute_job, job_result, resume_command
 from core.errors import MigrationError, OptionsError
+from core.preflight import verify_org_option
 from core.runner import api_key_from_env
 from core.store import Job, JobStore
 from server.progress import Counts, follow
@@ -402,6 +403,9 @@ def _execute(options: MigrationOptions, *, as_json: bool) -> None:
             options, plan_hash = _confirm_plan(options)
         if not options.dry_run and not api_key_from_env():
             fail("❌ No WorkOS API key: set WORKOS_API_KEY (or WORKOS_SECRET_KEY) in the environment.")
+        if options.resume is None and not options.dry_run:
+            # A wrong organization option is refused here, before a job exists that could only fail.
+            verify_org_option(options, api_key=api_key_from_env() or "")
         store = JobStore.open(options.checkpoint_dir)
         job = MigrationOrchestrator(options).prepare(store, plan_hash=plan_hash)
         if not job.options.dry_run:

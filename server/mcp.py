@@ -33,6 +33,7 @@ from core.analyze import analyze_errors as analyze_failures
 from core.csvsource import sha256_file
 from core.errors import JobStateError, MigrationError, OptionsError, SourceError
 from core.planner import MigrationPlan, key_kind
+from core.preflight import check_org_option
 from core.store import JobStore, RowState
 from core.validation import validate_csv
 from server import jobs
@@ -387,6 +388,7 @@ async def execute_migration(
     with _translated():
         confirmation = settle(answer, execution.question, mode=settings.confirm_mode)
         options = confirmation.apply(execution.plan.options)
+        await check_org_option(options, api_key=settings.key)
         digest = planner.plan_hash(execution.plan.csv_sha256, options)
         status = jobs.start_job(
             state.store,

@@ -171,7 +171,7 @@ async def test_live_key_needs_confirmation_even_for_a_small_file(
         status = await finished(client, started["job_id"])
     assert "LIVE (production)" in ask.messages[0]
     assert started["confirmation"] == "elicitation"
-    assert status["state"] == "failed" and "refused the API key" in status["last_error"]
+    assert status["state"] == "failed" and "the API key was rejected" in status["last_error"]
     assert LIVE_KEY not in str(status)
 
 
