@@ -20,6 +20,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from core.errors import OptionsError
 from core.rules import HASH_TYPES
@@ -36,6 +37,7 @@ __all__ = [
     "check",
     "convert",
     "firebase_scrypt",
+    "keycloak_password",
     "parse_firebase_params",
     "pbkdf2_phc",
     "unproven_warning",
@@ -236,6 +238,31 @@ def firebase_scrypt(hash_b64: str, salt_b64: str, params: FirebaseParams | None)
         f"$ss={_b64(params.salt_separator)}$r={params.rounds}$m={params.mem_cost}"
     )
     return ImportHash("firebase-scrypt", value)
+
+
+def keycloak_password(secret_data: dict[str, Any], credential_data: dict[str, Any]) -> Conversion:
+    """A Keycloak password credential (its parsed ``secretData`` and ``credentialData``) as WorkOS's hash."""
+    algorithm = str(credential_data.get("algorithm") or "pbkdf2-sha256").lower()
+    digest, salt = b64decode(str(secret_data.get("value") or "")), b64decode(str(secret_data.get("salt") or ""))
+    iterations = credential_data.get("hashIterations")
+    if not digest or not salt or not isinstance(iterations, int):
+        return _malformed(algorithm, "the credential lacks a base64 value, salt or hashIterations")
+    if algorithm in ("pbkdf2", "pbkdf2-sha1", "pbkdf2-sha256", "pbkdf2-sha512"):
+        name = algorithm.removeprefix("pbkdf2").removeprefix("-") or "sha1"
+        return pbkdf2_phc(name, iterations, salt, digest)
+    if algorithm != "argon2":
+        return _refuse(algorithm, f"Keycloak's {algorithm!r} hash provider has no WorkOS type")
+    extra = {key: value[0] if isinstance(value, list) and value else value
+             for key, value in (credential_data.get("additionalParameters") or {}).items()}  # fmt: skip
+    variant = str(extra.get("type", "id"))
+    version = {"1.3": 19, "1.0": 16}.get(str(extra.get("version", "1.3")))
+    try:
+        memory, lanes = int(extra.get("memory", 7168)), int(extra.get("parallelism", 1))
+    except (TypeError, ValueError):
+        return _malformed("argon2", "the argon2 memory or parallelism is not a number")
+    if variant not in ("id", "i", "d") or version is None:
+        return _malformed("argon2", "the argon2 type or version is not one Keycloak writes")
+    return ImportHash("argon2", argon2_phc(variant, version, memory, iterations, lanes, salt, digest))
 
 
 def _firebase_phc(value: str) -> Conversion:

@@ -37,6 +37,7 @@ __all__ = [
     "UserRecord",
     "apply_fixes",
     "email_key",
+    "email_ok",
     "external_key",
     "has_error",
     "make_block_check",
@@ -113,6 +114,11 @@ _BASE32 = re.compile(r"[A-Z2-7]+=*").fullmatch
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
 _CANONICAL_BOOL = frozenset({"true", "false", "TRUE", "FALSE", "True", "False"})
+
+
+def email_ok(email: str) -> bool:
+    """Whether a trimmed, lower-cased email passes the ``email_invalid`` rule."""
+    return len(email) <= 254 and bool(_EMAIL(email))
 
 
 def parse_bool(value: str) -> bool | None:
