@@ -7,7 +7,8 @@ Memory holds the groups (at most ``MAX_GROUPS``) and 8 bytes per row to retry, n
 million-line file fits in a few megabytes. With ``retry_csv`` it rebuilds those rows from the job's
 source CSV (``retrycsv``) and gives the exact command that re-runs them in the job's organization context.
 The result is an ``ErrorAnalysis`` whose ``exit_code`` follows the tool this replaces: 0 when there is
-something to retry, 1 when nothing is retryable, 2 when the input was unusable. Printing is left to the
+something to retry or nothing failed, 1 when failures remain that no retry fixes, 2 when the input was
+unusable. The retry file exists afterwards exactly when there are rows to retry. Printing is left to the
 front doors.
 """
 
@@ -27,6 +28,7 @@ from core.errorlog import iter_records, record_cause, record_row
 from core.errors import JobStateError, OptionsError, SourceError
 from core.failures import RERUN_SUGGESTION, Category, Severity, Verdict, classify, normalise_message
 from core.options import output_problem
+from core.outfile import private_output
 from core.retrycsv import RowSet, email_check, rerun_command, write_retry_csv
 from core.store import STORE_FILENAME, Job, JobStore
 
@@ -106,7 +108,9 @@ class ErrorAnalysis(BaseModel):
     retry_file: RetryFile | None
     rerun_command: str | None = Field(description="The exact command that imports the retry file.")
     warnings: list[str]
-    exit_code: int = Field(description="0: something to retry; 1: nothing retryable; 2: unusable input.")
+    exit_code: int = Field(
+        description="0: something to retry, or nothing failed; 1: failures, none retryable; 2: unusable input."
+    )
 
 
 @dataclass(slots=True)
@@ -237,6 +241,7 @@ def analyze_errors(
     retry_csv: Path | None = None,
     include_non_retryable: bool = False,
     report: Path | None = None,
+    overwrite: bool = True,
 ) -> ErrorAnalysis:
     """Analyse the failures of a job (``job_id``; the latest job when neither it nor ``errors_file`` is given)
     or of an ``errors_file``, optionally writing the retry CSV and the JSON report.
@@ -244,7 +249,9 @@ def analyze_errors(
     With an errors file the job is looked up by the ``job_id`` its records carry (or ``job_id``, which then
     wins), in ``checkpoint_dir``, else ``.workos-checkpoints``, else the directory above the file (where the
     job's own ``errors.jsonl`` lives). ``source_csv`` replaces the job's CSV path (a moved file; needed when
-    the job's record is not found). Raises ``OptionsError`` for unusable arguments, ``JobStateError`` for an
+    the job's record is not found). The retry CSV and the report are private (0600); an existing one is
+    replaced only with ``overwrite``. Raises ``OptionsError`` for unusable arguments (an existing output
+    without ``overwrite`` included), ``JobStateError`` for an
     unknown job, ``StoreError`` for an unreadable store, and ``SourceError`` when a file is missing or the
     source CSV is not the one the job ran on (then no retry file is written).
     """
@@ -269,10 +276,11 @@ def analyze_errors(
     job, pending = found if found is not None else (None, 0)
     if job is not None:
         _job_warnings(job, pending, warnings)
-    retry_file, command = _retry(tally, job, source_csv, retry_csv, warnings)
+    retry_file, command = _retry(tally, job, source_csv, retry_csv, warnings, overwrite=overwrite)
     analysis = _result(tally, bad, job, job_id, errors_file, source_csv, pending, retry_file, command, warnings)
     if report is not None:
-        report.write_text(analysis.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        with private_output(report, overwrite=overwrite) as handle:
+            handle.write(analysis.model_dump_json(indent=2) + "\n")
     return analysis
 
 
@@ -417,7 +425,13 @@ def _job_warnings(job: Job, pending: int, warnings: list[str]) -> None:
 
 
 def _retry(
-    tally: _Tally, job: Job | None, source_csv: Path | None, retry_csv: Path | None, warnings: list[str]
+    tally: _Tally,
+    job: Job | None,
+    source_csv: Path | None,
+    retry_csv: Path | None,
+    warnings: list[str],
+    *,
+    overwrite: bool,
 ) -> tuple[RetryFile | None, str | None]:
     """Write the retry file when asked and there is something in it; returns it and the re-run command."""
     if retry_csv is None:
@@ -425,8 +439,18 @@ def _retry(
     rows, others = tally.retry, tally.others
     assert rows is not None, "a tally for a retry file keeps its rows"
     if not len(rows) and not (others is not None and len(others)):
-        stale = " (the file there is from before: it is not this analysis' retry file)" if retry_csv.exists() else ""
-        warnings.append(f"nothing to retry: {retry_csv} was not written{stale}")
+        # The retry file exists exactly when there are rows to retry: a script tests for it.
+        stale = ""
+        if retry_csv.exists():
+            if overwrite:
+                retry_csv.unlink()
+                stale = " (the one there, from an earlier analysis, was removed)"
+            else:
+                stale = " (the file there is from before: it is not this analysis' retry file)"
+        if tally.failures:
+            warnings.append(f"nothing to retry: {retry_csv} was not written{stale}")
+        elif stale:
+            warnings.append(f"nothing failed: {retry_csv} was not written{stale}")
         return None, None
     source = source_csv or (job.csv_path if job is not None else None)
     if source is None:
@@ -439,7 +463,12 @@ def _retry(
     if job is None:
         warnings.append(f"the job's record was not found: {source} is checked row by row by email, not by sha256")
     retryable, extra = write_retry_csv(
-        source, retry_csv, rows=rows, extra_rows=others, expected_sha256=job.csv_sha256 if job else None
+        source,
+        retry_csv,
+        rows=rows,
+        extra_rows=others,
+        expected_sha256=job.csv_sha256 if job else None,
+        overwrite=overwrite,
     )
     options = job.options if job is not None else None
     if options is None:
@@ -487,7 +516,9 @@ def _result(
         by_phase[group.phase] += group.count
         by_category[group.verdict.category] += group.count
     to_retry = retry_file.rows if retry_file else tally.retryable + (len(tally.others) if tally.others else 0)
-    exit_code = 2 if total == 0 and bad.count else 0 if to_retry else 1
+    # Nothing failed (a clean run's empty errors file) is success; failures no retry fixes, or rows that
+    # still wait for an outcome, are 1.
+    exit_code = 2 if total == 0 and bad.count else 0 if to_retry or (total == 0 and not pending) else 1
     source = source_csv or (job.csv_path if job is not None else None)
     return ErrorAnalysis(
         job_id=job.id if job is not None else job_id,

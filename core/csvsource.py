@@ -155,7 +155,11 @@ class Columns:
             raise SourceError(
                 "The header names a column more than once: "
                 + ", ".join(duplicates)
-                + " (role_slug and role_slugs are the same column). Rename or remove the extra column."
+                + " (role_slug and role_slugs are the same column). Rename or remove the extra column.",
+                without_content=(
+                    "The header names a column more than once (role_slug and role_slugs are the same column). "
+                    "Rename or remove the extra column."
+                ),
             )
         if "email" not in found:
             hint = ""
@@ -168,7 +172,11 @@ class Columns:
                 "The CSV has no email column (the header must have a column named 'email'). Found: "
                 + (", ".join(repr(name.strip()) for name in header) or "nothing")
                 + "."
-                + hint
+                + hint,
+                without_content=(
+                    "The file's first row has no column named 'email': it is not a CSV of users (the first row "
+                    "must be a header with an email column)." + hint
+                ),
             )
         return cls(width=len(header), **found), unknown
 
@@ -297,9 +305,10 @@ class CsvSource:
         if detail.startswith("field larger than field limit"):
             index = self._oversized_column(offset)
             column = self.header[index].strip() if index is not None and index < len(self.header) else "?"
+            too_long = f"a field is longer than {MAX_FIELD_CHARS:,} characters (often a quote that is never closed)."
             return SourceError(
-                f"Row {row} of {self.path}, column {column!r}: a field is longer than {MAX_FIELD_CHARS:,} characters "
-                "(often a quote that is never closed)."
+                f"Row {row} of {self.path}, column {column!r}: {too_long}",
+                without_content=f"Row {row} of {self.path}: {too_long}",
             )
         if detail == "unexpected end of data":
             return SourceError(

@@ -12,6 +12,7 @@ errors files. What happens to one row is ``pipeline``'s business; SQL is ``store
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ class MigrationResult(BaseModel):
     errors_file: str | None = Field(default=None, description="The job's own errors.jsonl.")
     errors_out: str | None = Field(default=None, description="The --errors-out copy, when asked for.")
     resume_command: str | None = Field(default=None, description="How to continue, when rows remain.")
+    analyze_command: str | None = Field(default=None, description="How to analyse the failed rows, when some failed.")
     last_error: str | None = None
 
     @property
@@ -270,7 +272,8 @@ class _InvalidRows:
         if not self._dry_run:
             self._store.record_rows(self._job_id, self._rows)
         elif self._dry_run_errors is not None:
-            write_errors(sorted(self._rows, key=lambda outcome: outcome.row), self._dry_run_errors, job_id=self._job_id)
+            rows = sorted(self._rows, key=lambda outcome: outcome.row)
+            write_errors(rows, self._dry_run_errors, job_id=self._job_id, keep_empty=False)
         self._rows = []
 
 
@@ -324,9 +327,18 @@ def start_resume(store: JobStore, job_id: str | None, *, retry_failed: bool = Fa
 
 def resume_command(job: Job) -> str:
     """The command that continues ``job``."""
+    return _job_command("resume", job)
+
+
+def analyze_command(job: Job) -> str:
+    """The command that analyses the failed rows of ``job`` (in its own checkpoint directory)."""
+    return _job_command("analyze", job)
+
+
+def _job_command(verb: str, job: Job) -> str:
     directory = job.options.checkpoint_dir
-    extra = "" if str(directory) == ".workos-checkpoints" else f" --checkpoint-dir {directory}"
-    return f"workos-migrate resume {job.id}{extra}"
+    extra = [] if str(directory) == ".workos-checkpoints" else ["--checkpoint-dir", str(directory)]
+    return shlex.join(["workos-migrate", verb, job.id, *extra])
 
 
 # -- running ------------------------------------------------------------------------------------------
@@ -603,7 +615,8 @@ def finish_job(store: JobStore, job_id: str, *, fatal: str | None = None, stoppe
         errors_file = store.job_dir(job_id) / "errors.jsonl"
         write_errors(store.iter_rows(job_id, state=RowState.FAILED), errors_file, job_id=job_id)
         if job.options.errors_out is not None:
-            write_errors(store.iter_rows(job_id, state=RowState.FAILED), job.options.errors_out, job_id=job_id)
+            failed = store.iter_rows(job_id, state=RowState.FAILED)
+            write_errors(failed, job.options.errors_out, job_id=job_id, keep_empty=False)
     return job_result(store, job_id)
 
 
@@ -640,5 +653,6 @@ def job_result(store: JobStore, job_id: str) -> MigrationResult:
         errors_file=str(errors_file) if errors_file.exists() else None,
         errors_out=str(job.options.errors_out) if job.options.errors_out else None,
         resume_command=resume_command(job) if pending and job.state in RESUMABLE_STATES else None,
+        analyze_command=analyze_command(job) if counts.failed and not dry else None,
         last_error=job.last_error,
     )

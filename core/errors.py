@@ -53,7 +53,16 @@ class OptionsError(MigrationError):
 
 
 class SourceError(MigrationError):
-    """Raised when the CSV cannot be used: missing, a directory, not UTF-8, malformed, or changed."""
+    """Raised when the CSV cannot be used: missing, a directory, not UTF-8, malformed, or changed.
+
+    ``without_content`` is the message without anything read from the file (set when the message quotes
+    it, e.g. a header that has no email column): a front door that must never echo a file that may not
+    be a CSV of users at all (the MCP server) shows that one.
+    """
+
+    def __init__(self, message: str, *, without_content: str | None = None) -> None:
+        super().__init__(message)
+        self.without_content = without_content or message
 
 
 class StoreError(MigrationError):

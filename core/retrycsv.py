@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import heapq
-import os
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 from core.csvsource import CsvSource, sha256_file
 from core.errors import SourceError
 from core.options import MigrationOptions, execute_command
+from core.outfile import private_output
 
 __all__ = ["RowSet", "email_check", "rerun_command", "rerun_options", "write_retry_csv"]
 
@@ -88,12 +88,15 @@ def write_retry_csv(
     rows: RowSet,
     extra_rows: RowSet | None = None,
     expected_sha256: str | None = None,
+    overwrite: bool = True,
 ) -> tuple[int, int]:
     """Write the chosen rows of ``source`` to ``target`` (header first, row order). Returns (rows, extra rows).
 
-    ``extra_rows`` are written too and counted apart (``--include-non-retryable``). Raises ``SourceError``
-    when the source is missing or unreadable, its sha256 is not ``expected_sha256``, a chosen row is not
-    in it, or a chosen row holds another email than the one recorded; ``target`` is then left untouched.
+    ``extra_rows`` are written too and counted apart (``--include-non-retryable``). The file is private
+    (0600) and written through ``core.outfile.private_output``. Raises ``SourceError`` when the source is
+    missing or unreadable, its sha256 is not ``expected_sha256``, a chosen row is not in it, or a chosen
+    row holds another email than the one recorded, and ``OptionsError`` when ``target`` exists and
+    ``overwrite`` is false; ``target`` is then left untouched.
     """
     reader = CsvSource(source)
     if expected_sha256 is not None and sha256_file(source) != expected_sha256:
@@ -103,37 +106,32 @@ def write_retry_csv(
             "file instead"
         )
     wanted = _chosen(rows, extra_rows)
-    partial = target.with_name(target.name + ".partial")
     written = extra_written = 0
-    try:
-        with partial.open("w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(reader.header)
-            email_at = reader.columns.email
-            next_wanted = next(wanted, None)
-            for row, fields in reader.records():
-                if next_wanted is None:
-                    break
-                if row < next_wanted[0]:
-                    continue
-                if row > next_wanted[0]:
-                    raise _row_missing(source, next_wanted[0])
-                _, check, extra = next_wanted
-                email = fields[email_at] if email_at < len(fields) else ""
-                if check and email_check(email) != check:
-                    raise SourceError(
-                        f"row {row} of {source} holds another email than the failure recorded for it: this is not the "
-                        "file the job ran on, so no retry file was written. Pass the job's own CSV with --csv"
-                    )
-                writer.writerow(fields)
-                written += 1
-                extra_written += extra
-                next_wanted = next(wanted, None)
-            if next_wanted is not None:
+    with private_output(target, overwrite=overwrite) as out:
+        writer = csv.writer(out)
+        writer.writerow(reader.header)
+        email_at = reader.columns.email
+        next_wanted = next(wanted, None)
+        for row, fields in reader.records():
+            if next_wanted is None:
+                break
+            if row < next_wanted[0]:
+                continue
+            if row > next_wanted[0]:
                 raise _row_missing(source, next_wanted[0])
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+            _, check, extra = next_wanted
+            email = fields[email_at] if email_at < len(fields) else ""
+            if check and email_check(email) != check:
+                raise SourceError(
+                    f"row {row} of {source} holds another email than the failure recorded for it: this is not the "
+                    "file the job ran on, so no retry file was written. Pass the job's own CSV with --csv"
+                )
+            writer.writerow(fields)
+            written += 1
+            extra_written += extra
+            next_wanted = next(wanted, None)
+        if next_wanted is not None:
+            raise _row_missing(source, next_wanted[0])
     return written - extra_written, extra_written
 
 

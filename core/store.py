@@ -511,6 +511,14 @@ class JobStore:
                 (state.value, now, finished, last_error, job_id),
             )
 
+    def update_options(self, job_id: str, options: MigrationOptions) -> None:
+        """Replace a job's recorded options (a resume that changes its pace or ``--errors-out``)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE jobs SET options_json=?, updated_at=? WHERE id=?",
+                (options.model_dump_json(), time.time(), job_id),
+            )
+
     def set_confirmation(self, job_id: str, confirmation: str) -> None:
         """Record how a write was confirmed (``yes``, ``prompt``, ``elicitation``, ``forced``)."""
         with self._write() as db:

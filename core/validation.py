@@ -2,13 +2,15 @@
 
 The same streaming ``scan`` as planning, so ``validate`` and ``plan`` always agree on rows and issues.
 The fixed copy keeps the header, the column order and the row numbers (blank rows stay blank); only
-fixable issues change a cell. The report lists every issue. Printing is left to the front doors.
+fixable issues change a cell, and the copy is scanned again so the report says what is left in it. The
+report lists every issue. Printing is left to the front doors.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
@@ -16,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from core.csvsource import CsvSource
 from core.errors import OptionsError
+from core.outfile import partial_path, private_output
 from core.planner import IssueSummary, summarize_issues
 from core.records import Issue, apply_fixes
 from core.scan import scan
@@ -40,8 +43,17 @@ class ValidationReport(BaseModel):
     issues: list[IssueSummary] = Field(description="Issues grouped by rule, errors first.")
     fixed_rows: int = Field(description="Rows changed in the fixed copy.")
     fixed_csv: str | None = Field(description="Where the fixed copy was written.")
+    fixed_error_count: int | None = Field(
+        default=None, description="Errors left in the fixed copy (None: no fixed copy was asked for)."
+    )
     report: str | None = Field(description="Where the full JSON report was written.")
     valid: bool = Field(description="No row has an error.")
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the file to import has no error: the fixed copy when one was written, else the file itself."""
+        errors = self.error_count if self.fixed_error_count is None else self.fixed_error_count
+        return 0 if errors == 0 else 1
 
 
 class _FixedCopy:
@@ -79,11 +91,14 @@ def validate_csv(
     require_membership: bool = False,
     fixed_csv: Path | None = None,
     report: Path | None = None,
+    overwrite: bool = True,
 ) -> ValidationReport:
     """Validate ``path``; write the fixed copy to ``fixed_csv`` and every issue to ``report`` when given.
 
-    ``single_org`` validates as if an organization option will be given. Raises ``SourceError`` when the
-    CSV is unusable and ``OptionsError`` when an output path cannot be written or is the input itself.
+    ``single_org`` validates as if an organization option will be given. Both files are private (0600) and
+    written through ``core.outfile.private_output``; an existing one is replaced only with ``overwrite``.
+    Raises ``SourceError`` when the CSV is unusable and ``OptionsError`` when an output path cannot be
+    written, exists (without ``overwrite``) or is the input itself.
     """
     source = CsvSource(path)
     for target, flag in ((fixed_csv, "--fixed-csv"), (report, "--report")):
@@ -91,9 +106,9 @@ def validate_csv(
             _writable(target, flag)
             if target.resolve() == source.path.resolve():
                 raise OptionsError(f"{flag} must not overwrite the input CSV: {target}")
-    fixer_handle = open(fixed_csv, "w", newline="", encoding="utf-8") if fixed_csv else None  # noqa: SIM115
-    report_handle = open(report, "w", encoding="utf-8") if report else None  # noqa: SIM115
-    try:
+    with ExitStack() as outputs:
+        fixer_handle = outputs.enter_context(private_output(fixed_csv, overwrite=overwrite)) if fixed_csv else None
+        report_handle = outputs.enter_context(private_output(report, overwrite=overwrite)) if report else None
         fixer = _FixedCopy(fixer_handle, source) if fixer_handle else None
         first = [True]
 
@@ -129,10 +144,13 @@ def validate_csv(
             report=str(report) if report else None,
             valid=result.error_count == 0,
         )
+        if fixer_handle is not None and fixed_csv is not None:
+            fixer_handle.close()
+            # What is left in the copy decides whether it can be imported: scan it (still at its .partial
+            # name until every output is complete), do not guess from the rules.
+            copy = CsvSource(partial_path(fixed_csv))
+            left = scan(copy, single_org=single_org, require_membership=require_membership)
+            outcome = outcome.model_copy(update={"fixed_error_count": left.error_count})
         if report_handle:
             report_handle.write('\n],\n"summary": ' + outcome.model_dump_json() + "}\n")
         return outcome
-    finally:
-        for handle in (fixer_handle, report_handle):
-            if handle is not None:
-                handle.close()

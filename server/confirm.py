@@ -27,6 +27,7 @@ from core.options import MigrationOptions
 from server.settings import ConfirmMode
 
 __all__ = [
+    "INPUT_REQUIRED_VERSION",
     "LARGE_IMPORT_ROWS",
     "Answer",
     "Confirmation",
@@ -43,7 +44,7 @@ LARGE_IMPORT_ROWS = 10_000
 
 # The first protocol revision where a question rides back to the client inside the tool's result
 # (InputRequiredResult), so the server never waits for the answer itself.
-_INPUT_REQUIRED_VERSION = "2026-07-28"
+INPUT_REQUIRED_VERSION = "2026-07-28"
 
 OrganizationChoice = Literal["organization id", "organization external id", "no organization"]
 
@@ -151,7 +152,7 @@ async def ask(
     can_ask = elicitation is not None and (elicitation.form is not None or elicitation.url is None)
     if mode == "yes-arg" or not can_ask:
         raise ToolError(_refusal(question, mode, can_ask))
-    if ctx.protocol_version is not None and is_version_at_least(ctx.protocol_version, _INPUT_REQUIRED_VERSION):
+    if ctx.protocol_version is not None and is_version_at_least(ctx.protocol_version, INPUT_REQUIRED_VERSION):
         return Elicit(question.message(), question.form())
     with anyio.move_on_after(timeout):
         return settle(await ctx.elicit(question.message(), question.form()), question, mode=mode)

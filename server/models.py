@@ -22,6 +22,7 @@ from core.planner import IssueSummary, MigrationPlan
 from core.validation import ValidationReport
 from server.jobs import JobStatus, quoted
 from server.settings import ServerSettings
+from server.workspace import Workspace
 
 __all__ = [
     "MAX_GROUPS_SHOWN",
@@ -91,13 +92,13 @@ class PlanArguments(BaseModel):
     require_membership: RequireMembershipArg = False
     job_id: JobIdArg = None
 
-    def options(self, settings: ServerSettings) -> MigrationOptions:
+    def options(self, settings: ServerSettings, workspace: Workspace) -> MigrationOptions:
         """Options for this server: the CSV confined to the workspace, state, target and rates from settings.
 
         Raises ``OptionsError``.
         """
         values: dict[str, Any] = self.model_dump(exclude_none=True)
-        values["csv_path"] = settings.confine(self.csv_path, argument="csv_path")
+        values["csv_path"] = workspace.readable(self.csv_path, argument="csv_path")
         values["checkpoint_dir"] = settings.state_dir
         values["base_url"] = settings.base_url
         for name in ("read_rate_limit", "global_rate_limit"):

@@ -1,10 +1,11 @@
 """The MCP server's settings, read once from its environment, and the rule that confines file arguments.
 
 Everything an operator decides about the server lives here: where state is kept (``MIGRATION_STATE_DIR``),
-which directory tool arguments may name (``MIGRATION_WORKSPACE``), how writes are confirmed
-(``MIGRATION_CONFIRM_MODE``, ``MIGRATION_ELICIT_TIMEOUT``), whether write tools exist at all
-(``MIGRATION_READ_ONLY``), the WorkOS key and base URL, and the read and overall rates jobs use. The key
-is held as a ``SecretStr`` so no repr, log line or error shows it. What the tools do is ``server.mcp``'s.
+which directory tool arguments may name (``MIGRATION_WORKSPACE``; see ``server.workspace`` for what applies
+when it is not set), how writes are confirmed (``MIGRATION_CONFIRM_MODE``, ``MIGRATION_ELICIT_TIMEOUT``),
+which tools exist (``MIGRATION_READ_ONLY``, ``MIGRATION_TOOLS``), the WorkOS key and base URL, and the read
+and overall rates jobs use. The key is held as a ``SecretStr`` so no repr, log line or error shows it.
+What the tools do is ``server.mcp``'s.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from core.errors import OptionsError
 from core.options import DEFAULT_BASE_URL
+from server.workspace import default_folder, too_broad
 
 __all__ = ["ConfirmMode", "ServerSettings", "default_state_dir"]
 
@@ -39,7 +41,17 @@ class ServerSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     state_dir: Path = Field(description="Job store and job files (MIGRATION_STATE_DIR).")
-    workspace: Path = Field(description="The only directory file arguments may name (MIGRATION_WORKSPACE).")
+    workspace: Path | None = Field(
+        default=None,
+        description="The only directory file arguments may name (MIGRATION_WORKSPACE); None: roots, else the folder.",
+    )
+    default_workspace: Path = Field(
+        default_factory=lambda: default_folder(os.environ),
+        description="The server's own folder, used when no workspace is set and the client shares no roots.",
+    )
+    tools: frozenset[str] | None = Field(
+        default=None, description="MIGRATION_TOOLS: register only these tools (None: every tool)."
+    )
     confirm_mode: ConfirmMode = Field(default="auto", description="MIGRATION_CONFIRM_MODE.")
     read_only: bool = Field(default=False, description="MIGRATION_READ_ONLY: register no tool that writes.")
     elicit_timeout: float = Field(
@@ -54,18 +66,31 @@ class ServerSettings(BaseModel):
     global_rate_limit: float | None = Field(default=None, ge=1, le=100000, description="MIGRATION_GLOBAL_RATE_LIMIT.")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> ServerSettings:
-        """Read the settings from ``environ`` (default ``os.environ``).
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
+        """Read the settings from ``environ`` (default ``os.environ``); the working directory plays no part.
 
-        Raises ``OptionsError`` naming each bad variable.
+        Raises ``OptionsError`` naming each bad variable (a workspace of ``/`` or a whole home directory
+        included).
         """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {
             "state_dir": Path(env.get("MIGRATION_STATE_DIR") or default_state_dir(env)).expanduser(),
-            "workspace": Path(env.get("MIGRATION_WORKSPACE") or cwd or Path.cwd()).expanduser(),
+            "default_workspace": default_folder(env),
             "base_url": (env.get("WORKOS_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
         }
         problems: list[str] = []
+        if env.get("MIGRATION_WORKSPACE", "").strip():
+            workspace = Path(env["MIGRATION_WORKSPACE"].strip()).expanduser()
+            if not workspace.is_absolute():
+                problems.append(f"MIGRATION_WORKSPACE must be an absolute path (got {str(workspace)!r})")
+            elif too_broad(workspace, env):
+                problems.append(
+                    f"MIGRATION_WORKSPACE must be a folder for migration files, not {str(workspace)!r} (the root or a "
+                    "whole home directory)"
+                )
+            values["workspace"] = workspace
+        if env.get("MIGRATION_TOOLS", "").strip():
+            values["tools"] = frozenset(name.strip() for name in env["MIGRATION_TOOLS"].split(",") if name.strip())
         key = env.get("WORKOS_API_KEY") or env.get("WORKOS_SECRET_KEY")
         if key:
             values["api_key"] = key
@@ -97,18 +122,3 @@ class ServerSettings(BaseModel):
     def key(self) -> str:
         """The WorkOS key, or an empty string when none is configured."""
         return self.api_key.get_secret_value() if self.api_key else ""
-
-    def confine(self, value: str, *, argument: str) -> Path:
-        """``value`` as an absolute path inside the workspace (relative paths start there).
-
-        Symlinks are resolved first, so a link that leads outside is refused too. Raises ``OptionsError``.
-        """
-        workspace = self.workspace.resolve()
-        candidate = Path(value).expanduser()
-        resolved = (candidate if candidate.is_absolute() else workspace / candidate).resolve()
-        if not resolved.is_relative_to(workspace):
-            raise OptionsError(
-                f"{argument} {value!r} is outside the workspace {workspace}: give a path inside it, or start the "
-                "server with MIGRATION_WORKSPACE set to the directory that holds your files"
-            )
-        return resolved

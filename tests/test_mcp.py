@@ -323,7 +323,8 @@ def test_settings_from_env_name_each_bad_variable(tmp_path: Path) -> None:
         ServerSettings.from_env(env)
     message = str(caught.value)
     assert "MIGRATION_CONFIRM_MODE" in message and "MIGRATION_READ_ONLY" in message
-    settings = ServerSettings.from_env({"HOME": str(tmp_path), "WORKOS_API_KEY": "sk_test_abc"}, cwd=tmp_path)
+    settings = ServerSettings.from_env({"HOME": str(tmp_path), "WORKOS_API_KEY": "sk_test_abc"})
     assert settings.state_dir == tmp_path / ".local" / "share" / "workos-migrate"
-    assert (settings.workspace, settings.confirm_mode, settings.read_only) == (tmp_path, "auto", False)
+    assert (settings.workspace, settings.confirm_mode, settings.read_only) == (None, "auto", False)
+    assert settings.default_workspace == tmp_path / "workos-migrate"
     assert "sk_test_abc" not in repr(settings) and settings.key == "sk_test_abc"

@@ -63,7 +63,7 @@ class RawHost:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._err,
-            env={"PATH": os.environ.get("PATH", ""), "HOME": str(cwd), **env},
+            env={"PATH": os.environ.get("PATH", ""), "HOME": str(cwd / "home"), **env},
             cwd=cwd,
         )
         self.lines: queue.Queue[bytes] = queue.Queue()

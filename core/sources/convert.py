@@ -12,14 +12,14 @@
 
 Users are kept in a private on-disk spill (``Spill``) until the end, so a 1,000,000-user export converts
 in flat memory. The CSV, the reset list and the report are created ``0600``; hashes and TOTP secrets go to
-the CSV's own columns only, never to the report, the reset list, a message or metadata.
+the CSV's own columns only, never to the report, the reset list, a message or metadata. Each file is
+written through ``core.outfile.private_output`` (whole or not at all).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core import hashes
 from core.errors import OptionsError
 from core.hashes import ImportHash, Refusal
+from core.outfile import private_output
 from core.records import email_ok
 from core.rules import EXTERNAL_ID_MAX_CHARS, METADATA_MAX_KEY_CHARS, METADATA_MAX_KEYS, METADATA_MAX_VALUE_CHARS
 from core.sources.model import SourceUser
@@ -47,7 +48,6 @@ __all__ = [
     "DisabledPolicy",
     "Outcome",
     "convert_users",
-    "open_private",
     "parse_role_map",
 ]
 
@@ -133,16 +133,6 @@ def parse_role_map(pairs: list[str]) -> dict[str, str]:
     if problems:
         raise OptionsError(problems)
     return mapping
-
-
-def open_private(path: Path) -> IO[str]:
-    """Create (or truncate) ``path`` readable by its owner only, for text that may hold emails or hashes."""
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    except OSError as exc:
-        raise OptionsError(f"{path}: cannot be written ({exc.strerror or exc})") from exc
-    os.chmod(path, 0o600)
-    return os.fdopen(descriptor, "w", encoding="utf-8", newline="")
 
 
 def _flatten(prefix: str, value: Any, into: list[tuple[str, str]]) -> None:
@@ -366,15 +356,15 @@ def convert_users(
     for user in users:
         converter.add(user)
     with ExitStack() as files:
-        out = files.enter_context(open_private(options.out))
+        out = files.enter_context(private_output(options.out))
         resets = None
         if options.reset_list is not None:
-            resets = csv.writer(files.enter_context(open_private(options.reset_list)))
+            resets = csv.writer(files.enter_context(private_output(options.reset_list)))
             resets.writerow(RESET_LIST_COLUMNS)
         converter.finish(out, resets)
     report = converter.report()
     report.warnings[:0] = warnings
     if options.report is not None:
-        with open_private(options.report) as handle:
+        with private_output(options.report) as handle:
             handle.write(report.model_dump_json(indent=2) + "\n")
     return report
