@@ -45,6 +45,7 @@ __all__ = [
     "OrganizationRow",
     "RowOutcome",
     "RowState",
+    "SeenKeys",
     "SnapshotPart",
     "StoredPlan",
     "UserRow",
@@ -1312,3 +1313,18 @@ def _alive(pid: int, host: str, heartbeat_at: float, threshold: float) -> bool:
     if heartbeat_at < threshold:
         return False
     return host != socket.gethostname() or pid_alive(pid)
+
+
+class SeenKeys:
+    """A set of strings in a private temporary SQLite file (deleted on ``close``): a million keys, no memory."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")
+        self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
+
+    def add(self, key: str) -> bool:
+        """Add ``key``; True when it was not there yet."""
+        return self._db.execute("INSERT OR IGNORE INTO seen VALUES (?)", (key,)).rowcount == 1
+
+    def close(self) -> None:
+        self._db.close()

@@ -36,13 +36,14 @@ from core.analyze import analyze_errors as analyze_failures
 from core.csvsource import sha256_file
 from core.errors import JobStateError, MigrationError, OptionsError, SourceError, StoreError
 from core.planner import MigrationPlan, key_kind
-from core.preflight import check_org_option
+from core.preflight import check_live, check_org_option
 from core.store import JobStore, RowState
 from core.validation import validate_csv
 from server import jobs
 from server.confirm import INPUT_REQUIRED_VERSION, Answer, Confirmation, Question, ask, settle
 from server.models import (
     AnalysisResult,
+    CheckLiveArg,
     ChunkSizeArg,
     ConcurrencyArg,
     CreateOrgArg,
@@ -50,6 +51,7 @@ from server.models import (
     ExecutionStarted,
     JobIdArg,
     JobList,
+    OnExistingMembershipArg,
     OnExistingUserArg,
     OrgExternalIdArg,
     OrgIdArg,
@@ -211,6 +213,9 @@ async def _plan(state: _State, workspace: Workspace, arguments: PlanArguments) -
     """Plan in a thread (one pass over the file) and keep the plan in the store; returns its id."""
     options = arguments.options(state.settings, workspace)
     made = await anyio.to_thread.run_sync(partial(planner.plan, options, api_key=state.settings.key))
+    key = state.settings.key
+    if key and arguments.live(key):
+        made = await check_live(made, api_key=key, store=state.store)
     plan_id = plan_id_for(made)
     state.store.save_plan(
         plan_id, options, plan_hash=made.plan_hash, csv_sha256=made.csv_sha256, plan_json=made.model_dump_json()
@@ -235,6 +240,8 @@ async def plan_migration(
     on_existing_user: OnExistingUserArg = "adopt",
     require_membership: RequireMembershipArg = False,
     job_id: JobIdArg = None,
+    on_existing_membership: OnExistingMembershipArg = "keep",
+    check_live: CheckLiveArg = None,
 ) -> Annotated[CallToolResult, PlanResult]:
     """Plan a migration of a CSV of users into WorkOS, without any API call or write: call this first.
 
@@ -254,6 +261,8 @@ async def plan_migration(
         on_existing_user=on_existing_user,
         require_membership=require_membership,
         job_id=job_id,
+        on_existing_membership=on_existing_membership,
+        check_live=check_live,
     )
     workspace = await _workspace(ctx)
     with _translated():

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from core.analyze import ErrorAnalysis
-from core.options import MigrationOptions, OnExistingUser
+from core.options import MigrationOptions, OnExistingMembership, OnExistingUser
 from core.planner import IssueSummary, MigrationPlan
 from core.validation import ValidationReport
 from server.jobs import JobStatus, quoted
@@ -28,6 +28,7 @@ __all__ = [
     "MAX_GROUPS_SHOWN",
     "MAX_ISSUES",
     "AnalysisResult",
+    "CheckLiveArg",
     "ChunkSizeArg",
     "ConcurrencyArg",
     "CreateOrgArg",
@@ -35,6 +36,7 @@ __all__ = [
     "ExecutionStarted",
     "JobIdArg",
     "JobList",
+    "OnExistingMembershipArg",
     "OnExistingUserArg",
     "OrgExternalIdArg",
     "OrgIdArg",
@@ -74,6 +76,15 @@ RateLimitArg = Annotated[float, _option("rate_limit")]
 OnExistingUserArg = Annotated[OnExistingUser, _option("on_existing_user")]
 RequireMembershipArg = Annotated[bool, _option("require_membership")]
 JobIdArg = Annotated[str | None, _option("job_id")]
+OnExistingMembershipArg = Annotated[OnExistingMembership, _option("on_existing_membership")]
+CheckLiveArg = Annotated[
+    bool | None,
+    Field(
+        description="Also check the target WorkOS environment, read-only: the key, every organization, the roles, "
+        "and which users and memberships exist already, so rows WorkOS would refuse are plan errors and the "
+        "estimate counts only the writes left. Default: true when the server has an API key."
+    ),
+]
 
 
 class PlanArguments(BaseModel):
@@ -91,13 +102,19 @@ class PlanArguments(BaseModel):
     on_existing_user: OnExistingUserArg = "adopt"
     require_membership: RequireMembershipArg = False
     job_id: JobIdArg = None
+    on_existing_membership: OnExistingMembershipArg = "keep"
+    check_live: CheckLiveArg = None
+
+    def live(self, api_key: str | None) -> bool:
+        """Whether to check the environment: as asked, else whenever there is a key."""
+        return bool(api_key) if self.check_live is None else self.check_live
 
     def options(self, settings: ServerSettings, workspace: Workspace) -> MigrationOptions:
         """Options for this server: the CSV confined to the workspace, state, target and rates from settings.
 
         Raises ``OptionsError``.
         """
-        values: dict[str, Any] = self.model_dump(exclude_none=True)
+        values: dict[str, Any] = self.model_dump(exclude_none=True, exclude={"check_live"})
         values["csv_path"] = workspace.readable(self.csv_path, argument="csv_path")
         values["checkpoint_dir"] = settings.state_dir
         values["base_url"] = settings.base_url
@@ -185,6 +202,15 @@ class PlanResult(BaseModel):
             f"Plan {self.plan_id} ({'valid' if self.valid else 'INVALID'}, hash {self.plan_hash[:12]})",
             self.summary,
         ]
+        if plan.live is not None and plan.live.key_valid:
+            live = plan.live
+            lines.append(
+                f"Live check ({live.requests:,} reads, nothing written): users {live.users_to_create:,} to create, "
+                f"{live.users_to_adopt:,} to adopt, {live.users_to_update:,} to update; memberships "
+                f"{live.memberships_to_create:,} to create, {live.memberships_present:,} present, "
+                f"{live.memberships_to_update:,} to update; organizations {live.organizations_to_create:,} to create; "
+                f"{live.writes:,} writes left; {live.failing_rows:,} rows would fail"
+            )
         lines += [f"Error: {error}" for error in plan.errors]
         lines += [f"Warning: {warning}" for warning in plan.warnings]
         if plan.issues:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from core.analyze import ErrorAnalysis, ErrorGroup
 from core.engine import MigrationResult
+from core.live import LiveCheck, rows_text
 from core.options import execute_command
 from core.orchestrator import Reopened
 from core.planner import IssueSummary, MigrationPlan
@@ -111,6 +112,8 @@ def render_plan(plan: MigrationPlan) -> str:
         f"  Chunks:         {plan.chunks:,} of {plan.chunk_size:,} rows",
         f"  Org resolution: {plan.org_resolution}",
     ]
+    if plan.live is not None:
+        lines += ["", *_live_lines(plan.live)]
     if plan.warnings:
         lines += ["", "⚠️  Warnings:", *(f"  • {warning}" for warning in plan.warnings)]
     issues = render_issues(plan.issues, plan.issue_count)
@@ -131,6 +134,30 @@ def render_plan(plan: MigrationPlan) -> str:
         lines.append("Fix the rows above (workos-migrate validate --auto-fix fixes some), then plan again.")
     lines.append(f"Plan hash: {plan.plan_hash}")
     return "\n".join(lines)
+
+
+def _live_lines(live: LiveCheck) -> list[str]:
+    """What the live check found: the writes it leaves, and why rows would fail."""
+    if not live.key_valid:
+        return ["Live check:       the API key was rejected by WorkOS: nothing could be checked"]
+    lines = [
+        f"Live check:       {live.requests:,} reads ({live.users_counted}), nothing written",
+        f"  Organizations:  {live.organizations_existing:,} exist, {live.organizations_to_create:,} to create,"
+        f" {live.organizations_failing:,} cannot work",
+        f"  Users:          {live.users_to_create:,} to create, {live.users_to_adopt:,} to adopt,"
+        f" {live.users_to_update:,} to update, {live.users_to_skip:,} to skip",
+        f"  Memberships:    {live.memberships_to_create:,} to create, {live.memberships_present:,} present"
+        f" ({live.memberships_kept_with_other_roles:,} of them kept with other roles),"
+        f" {live.memberships_to_update:,} roles to update",
+        f"  Writes left:    {live.writes:,}",
+    ]
+    for verdict in live.organizations:
+        if verdict.status.value not in ("exists", "will_be_created"):
+            rows = rows_text(verdict.first_rows, verdict.rows)
+            lines.append(f"  ✗ {verdict.message} ({verdict.rows:,} rows: {rows})")
+    for issue in live.issues:
+        lines.append(f"  ✗ {issue.code} x{issue.count:,} (rows {rows_text(issue.rows, issue.count)}): {issue.message}")
+    return lines
 
 
 def render_validation(report: ValidationReport) -> str:

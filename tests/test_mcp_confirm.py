@@ -50,7 +50,9 @@ def no_org_csv(write_users: CsvWriter) -> Path:
 
 
 async def _plan(client: Client, path: Path, **arguments: Any) -> str:
-    plan = await call(client, "plan_migration", {"csv_path": path.name, "rate_limit": 5000, **arguments})
+    # Confirmation is what these tests are about: the environment check is tested in test_preflight.py.
+    values = {"csv_path": path.name, "rate_limit": 5000, "check_live": False, **arguments}
+    plan = await call(client, "plan_migration", values)
     return str(plan["plan_id"])
 
 
