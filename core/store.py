@@ -1085,6 +1085,15 @@ class JobStore:
             "organizations_found": found,
         }
 
+    def job_membership_ids(self, job_id: str, email: str) -> set[str]:
+        """The memberships the job created for the user of ``email``."""
+        found = self._db.execute(
+            "SELECT membership_id FROM rows INDEXED BY rows_by_email WHERE job_id=? AND email=?"
+            " AND membership_action='created' AND membership_id IS NOT NULL",
+            (job_id, email),
+        ).fetchall()
+        return {membership_id for (membership_id,) in found}
+
     def get_undo(self, job_id: str) -> UndoRecord | None:
         """The undo of ``job_id``, or None when it was never undone."""
         row = self._db.execute(
