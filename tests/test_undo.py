@@ -55,7 +55,7 @@ def _mixed_file(write_users: CsvWriter) -> Path:
             "org_name": "Acme",
             "password_hash": BCRYPT,
             "password_hash_type": "bcrypt",
-        },  # fmt: skip
+        },
         {"email": "new2@example.com", "org_external_id": "globex", "org_name": "Globex", "totp_secret": TOTP},
         {"email": "new2@example.com", "org_external_id": "acme", "org_name": "Acme"},
         {"email": "new3@example.com", "org_external_id": "globex", "org_name": "Globex"},
