@@ -284,15 +284,17 @@ class RowPipeline:
         assert state.user_id and state.organization_id
         state.phase = "membership"
         slugs = state.record.role_slugs
+        first_sent: float | None = None
         try:
             for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
                 self._count_attempt(state, attempt)
+                first_sent = first_sent or time.time()
                 try:
                     membership = await self._client.create_membership(
                         user_id=state.user_id, organization_id=state.organization_id, role_slugs=slugs
                     )
                 except Conflict:
-                    await self._settle_present_membership(state)
+                    await self._settle_present_membership(state, sent_at=first_sent if attempt else None)
                     return
                 except InvalidRequest as exc:
                     if exc.code == "multiple_roles_not_enabled" and len(slugs) > 1:
@@ -311,15 +313,7 @@ class RowPipeline:
                 except WorkOSError as exc:
                     if not exc.outcome_unknown:
                         raise _RowFailed("membership", exc.code or "request_failed", exc.message, error=exc) from exc
-                    present = await self._call(
-                        "membership",
-                        lambda: self._client.list_memberships(
-                            user_id=state.user_id, organization_id=state.organization_id
-                        ),
-                    )
-                    if present:
-                        state.membership_id = present[0].id
-                        state.membership_action = MembershipAction.CREATED
+                    if await self._settle_present_membership(state, sent_at=first_sent):
                         return
                     continue
                 state.membership_id = membership.id
@@ -332,9 +326,13 @@ class RowPipeline:
                 await self._roll_back_user(state)
             raise
 
-    async def _settle_present_membership(self, state: _RowState) -> None:
-        """The membership exists: this job's own when a create of it may have been sent before (on a user this job
-        created, or a row a dead runner held whose membership is younger than the job), else one from before."""
+    async def _settle_present_membership(self, state: _RowState, *, sent_at: float | None) -> bool:
+        """Look the membership up after a conflict or a lost answer; returns whether it exists.
+
+        It is this job's own when a create of it may have been sent before and it is younger than that send: on a
+        user this job created, after a lost answer in this run (``sent_at``, the first send), or on a row a dead
+        runner held (younger than the job). Otherwise it was there before the job.
+        """
         user_id, organization_id = state.user_id, state.organization_id
         assert user_id and organization_id
         present = await self._call(
@@ -342,13 +340,17 @@ class RowPipeline:
         )
         membership: Membership | None = present[0] if present else None
         state.membership_id = membership.id if membership is not None else None
-        ours = membership is not None and (state.user_ours or (state.maybe_sent and self._younger(membership)))
+        if membership is None:
+            if sent_at is None:
+                state.membership_action = MembershipAction.EXISTED
+            return False
+        ours = (
+            state.user_ours
+            or (sent_at is not None and _younger(membership, sent_at))
+            or (state.maybe_sent and _younger(membership, self._job_created_at))
+        )
         state.membership_action = MembershipAction.CREATED if ours else MembershipAction.EXISTED
-
-    def _younger(self, membership: Membership) -> bool:
-        """Whether a membership was created after this job (clock skew allowed)."""
-        created = membership.created_at
-        return created is not None and created.timestamp() + CREATED_AT_SKEW_SECONDS >= self._job_created_at
+        return True
 
     async def _roll_back_user(self, state: _RowState) -> None:
         """Under --require-membership: remove the user only if this row created it and it belongs nowhere."""
@@ -483,6 +485,12 @@ def _unexpected(phase: str, exc: BaseException, record: UserRecord) -> _RowFaile
             detail = detail.replace(secret, "[redacted]")
     message = f"unexpected {type(exc).__name__} in phase {phase}" + (f": {detail[:_DETAIL_LIMIT]}" if detail else "")
     return _RowFailed(phase, "unexpected_error", message, retryable=False)
+
+
+def _younger(membership: Membership, moment: float) -> bool:
+    """Whether a membership was created at or after ``moment`` (clock skew allowed)."""
+    created = membership.created_at
+    return created is not None and created.timestamp() + CREATED_AT_SKEW_SECONDS >= moment
 
 
 def _user_fields(record: UserRecord) -> dict[str, Any]:
