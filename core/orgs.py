@@ -29,6 +29,7 @@ __all__ = [
     "KnownOrganizations",
     "OrgCheck",
     "OrgKey",
+    "OrgLedger",
     "OrgResolutionError",
     "OrgResolver",
     "OrgStatus",
@@ -157,6 +158,14 @@ class KnownOrganizations(Protocol):
     def remember_organization(self, organization_id: str, external_id: str | None, name: str) -> None: ...
 
 
+class OrgLedger(Protocol):
+    """Where the resolver records what undo must know: a create about to be sent, and what each key resolved to."""
+
+    def sending(self, key: OrgKey) -> None: ...
+
+    def resolved(self, key: OrgKey, organization_id: str, *, created: bool) -> None: ...
+
+
 class OrgResolutionError(Exception):
     """A row's organization cannot be resolved. ``code`` is stable; ``cause`` is the API error, if any."""
 
@@ -176,10 +185,12 @@ class OrgResolver:
         *,
         create_if_missing: bool,
         cache_size: int = ORG_CACHE_SIZE,
+        ledger: OrgLedger | None = None,
         known: KnownOrganizations | None = None,
     ) -> None:
         self._client = client
         self._create = create_if_missing
+        self._ledger = ledger
         self._known = known
         self._cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str], str | OrgResolutionError] = OrderedDict()
@@ -237,26 +248,37 @@ class OrgResolver:
             matches = self._known.organizations_with(ORG_KEY_COLUMNS[kind], value)
             if len(matches) == 1:
                 self.known_hits += 1
+                self._record(key, matches[0], created=False)
                 return matches[0]
-        org = await self._ask(key)
+        org, created = await self._ask(key)
+        self._record(key, org.id, created=created)
         if self._known is not None:
             self._known.remember_organization(org.id, org.external_id, org.name)
         return org.id
 
-    async def _ask(self, key: OrgKey) -> Organization:
+    async def _ask(self, key: OrgKey) -> tuple[Organization, bool]:
+        """Look the organization up, creating it when the rules allow; returns it and whether this call made it."""
         self.lookups += 1
         found = await find_org(self._client, key)
         check = classify_org(key, [org.id for org in found], create_if_missing=self._create)
         if check.status is OrgStatus.EXISTS:
-            return found[0]
+            return found[0], False
         if check.status is not OrgStatus.WILL_BE_CREATED:
             raise OrgResolutionError(check.status.value, check.message)
+        if self._ledger is not None:
+            self._ledger.sending(key)
         if key.external_id:
             return await self._create_with_external_id(key)
         return await self._create_by_name(key)
 
-    async def _create_with_external_id(self, key: OrgKey) -> Organization:
+    def _record(self, key: OrgKey, organization_id: str, *, created: bool) -> None:
+        if self._ledger is not None:
+            self._ledger.resolved(key, organization_id, created=created)
+
+    async def _create_with_external_id(self, key: OrgKey) -> tuple[Organization, bool]:
+        """Create the organization; returns it and whether this create made it (False: it was there)."""
         assert key.name and key.external_id
+        unknown = False
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
             try:
                 org = await self._client.create_organization(name=key.name, external_id=key.external_id)
@@ -267,16 +289,17 @@ class OrgResolver:
                     raise OrgResolutionError(
                         exc.code or "organization_create_failed", f"could not create {key.describe()}", cause=exc
                     ) from exc
+                unknown = True
             else:
                 self.created += 1
-                return org
+                return org, True
             # Conflict or unknown outcome: the external id is the natural key that tells.
             existing = await self._client.get_organization_by_external_id(key.external_id)
             if existing is not None:
-                return existing
+                return existing, unknown
         raise OrgResolutionError("organization_create_failed", f"could not create {key.describe()}")
 
-    async def _create_by_name(self, key: OrgKey) -> Organization:
+    async def _create_by_name(self, key: OrgKey) -> tuple[Organization, bool]:
         name = key.name or ""
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
             try:
@@ -289,8 +312,8 @@ class OrgResolver:
                 # Without an external id only the name can tell whether the lost create happened.
                 matches = await find_org(self._client, key)
                 if matches:
-                    return matches[0]
+                    return matches[0], True
             else:
                 self.created += 1
-                return org
+                return org, True
         raise OrgResolutionError("organization_create_failed", f"could not create {key.describe()}")
