@@ -221,7 +221,8 @@ def plan(options: MigrationOptions, check_live: bool, as_json: bool) -> None:
 
 def _show_plan(options: MigrationOptions, as_json: bool, *, check_live: bool = False) -> None:
     with core_errors():
-        result = MigrationOrchestrator(options).plan(check_live=check_live)
+        orchestrator = MigrationOrchestrator(options)
+        result = orchestrator.plan(check_live=True) if check_live else orchestrator.plan()
     click.echo(result.model_dump_json(indent=2) if as_json else render_plan(result))
     sys.exit(0 if result.valid else 1)
 
