@@ -1,6 +1,6 @@
 """Jobs for the MCP server: start one in a detached worker process, follow it, cancel it, list them.
 
-A job started here runs in ``python -m core.runner JOB_ID --lead`` in its own session, with stdin from
+A job started here runs in ``python -m core.runner JOB_ID --lead``, detached by ``core.supervisor``, with stdin from
 /dev/null and its output in ``runner.log`` in the job's directory, so it outlives the MCP server and the
 assistant's session. Its pid is kept in ``runner.pid`` next to the log, which tells any server process
 whether the worker still lives while it validates and chunks the file (before it registers as a runner).
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,8 +22,8 @@ from pydantic import BaseModel, Field
 from core.engine import MigrationResult, job_result, record_job, start_resume
 from core.errors import JobStateError
 from core.options import MigrationOptions
-from core.runner import runner_command
-from core.store import Job, JobState, JobStore, RowOutcome, process_exists
+from core.store import Job, JobState, JobStore, RowOutcome
+from core.supervisor import reap, runner_alive, start_runner
 
 __all__ = [
     "ErrorSample",
@@ -47,9 +45,6 @@ _PID_FILE = "runner.pid"
 _LOG_FILE = "runner.log"
 _POLL_SECONDS = 1.0
 _LIVENESS_SECONDS = 0.1
-# Popen objects of the workers this process started: polling them reaps them, so a finished worker
-# never lingers as a zombie that looks alive.
-_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def quoted(text: str | None, limit: int = 200) -> str:
@@ -151,26 +146,6 @@ def _pid_file(store: JobStore, job_id: str) -> Path:
     return store.job_dir(job_id) / _PID_FILE
 
 
-def _reap() -> None:
-    """Collect the workers this process started that have exited, so none lingers as a zombie that looks alive."""
-    for pid, child in list(_children.items()):
-        if child.poll() is not None:
-            del _children[pid]
-
-
-def _process_running(pid: int, job_id: str) -> bool:
-    if pid in _children:
-        return True
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: the pid alone has to do
-        return process_exists(pid)
-    # A reused pid runs something else; a zombie has an empty command line.
-    return b"core.runner" in command and job_id.encode() in command
-
-
 def _worker_pid(store: JobStore, job_id: str) -> int | None:
     try:
         return int(_pid_file(store, job_id).read_text().strip())
@@ -182,32 +157,19 @@ def _worker_alive(store: JobStore, job: Job) -> bool:
     if job.live_runners:
         return True
     pid = _worker_pid(store, job.id)
-    return pid is not None and _process_running(pid, job.id)
+    return pid is not None and runner_alive(pid, job.id)
 
 
 def worker_running(store: JobStore, job_id: str) -> bool:
     """True while a worker of the job lives: a runner beating in the store, or a worker started by a server."""
-    _reap()
+    reap()
     return _worker_alive(store, store.get_job(job_id))
 
 
 def launch(store: JobStore, job_id: str, *, api_key: str) -> int:
     """Start the detached lead runner of ``job_id`` and return its pid; the key goes in its environment only."""
-    directory = store.job_dir(job_id)
-    directory.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "WORKOS_API_KEY": api_key}
-    env.pop("WORKOS_SECRET_KEY", None)
-    with (directory / _LOG_FILE).open("ab") as log:
-        process = subprocess.Popen(
-            runner_command(job_id, store.directory, lead=True),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            cwd=directory,
-            env=env,
-            start_new_session=True,
-        )
-    _children[process.pid] = process
+    log_path = store.job_dir(job_id) / _LOG_FILE
+    process = start_runner(job_id, store.directory, lead=True, api_key=api_key, log_path=log_path, detached=True)
     _pid_file(store, job_id).write_text(f"{process.pid}\n")
     logger.info("job %s: started worker pid %d", job_id, process.pid)
     return process.pid
@@ -277,7 +239,7 @@ def request_cancel(store: JobStore, job_id: str) -> JobStatus:
 
 def job_status(store: JobStore, job_id: str, *, errors: int = 5) -> JobStatus:
     """The job's status from the store. Raises ``JobStateError`` for an unknown id."""
-    _reap()
+    reap()
     job = store.get_job(job_id)
     result = job_result(store, job_id)
     running = _worker_alive(store, job)

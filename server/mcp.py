@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field
 from core import planner
 from core.analyze import analyze_errors as analyze_failures
 from core.csvsource import sha256_file
-from core.errors import JobStateError, MigrationError, OptionsError, SourceError
+from core.errors import JobStateError, MigrationError, OptionsError, SourceError, StoreError
 from core.planner import MigrationPlan, key_kind
 from core.preflight import check_org_option
 from core.store import JobStore, RowState
@@ -110,16 +110,29 @@ OverwriteArg = Annotated[
 @dataclass(frozen=True, slots=True)
 class _State:
     settings: ServerSettings
-    store: JobStore
+    opened: JobStore | StoreError
+
+    @property
+    def store(self) -> JobStore:
+        """The job store; a store that could not be opened is each tool's error, never the server's end."""
+        if isinstance(self.opened, StoreError):
+            raise ToolError(f"{self.opened}. Fix the job store in MIGRATION_STATE_DIR, then restart the server")
+        return self.opened
 
 
 @asynccontextmanager
 async def _lifespan(settings: ServerSettings, _server: MCPServer[Any]) -> AsyncIterator[_State]:
-    store = JobStore.open(settings.state_dir)
+    opened: JobStore | StoreError
     try:
-        yield _State(settings, store)
+        opened = JobStore.open(settings.state_dir)
+    except StoreError as exc:
+        logger.error("the job store cannot be used: %s", exc)
+        opened = exc
+    try:
+        yield _State(settings, opened)
     finally:
-        store.close()
+        if isinstance(opened, JobStore):
+            opened.close()
 
 
 def _state(ctx: Context) -> _State:
