@@ -94,13 +94,22 @@ def command_blocks(page: str) -> list[Block]:
 
 
 def _console_commands(lines: list[str]) -> list[str]:
+    """The ``$`` lines, each with its continuation lines (after a backslash, or inside an open quote)."""
     kept: list[str] = []
     for line in lines:
         if line.startswith("$ "):
             kept.append(line[2:])
-        elif kept and kept[-1].endswith("\\"):
-            kept.append(line)
+        elif kept and (kept[-1].endswith("\\") or not _complete(kept[-1])):
+            kept[-1] += "\n" + line
     return kept
+
+
+def _complete(command: str) -> bool:
+    try:
+        shlex.split(command)
+    except ValueError:  # a quote still open
+        return False
+    return True
 
 
 def test_every_doc_block_that_cannot_run_says_why() -> None:
