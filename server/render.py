@@ -7,6 +7,7 @@ Pure functions from core's pydantic results to strings, so the CLI only prints a
 from __future__ import annotations
 
 from core.analyze import ErrorAnalysis, ErrorGroup
+from core.app import LARGE_IMPORT_ROWS
 from core.engine import MigrationResult
 from core.options import execute_command
 from core.planner import IssueSummary, MigrationPlan
@@ -28,7 +29,6 @@ __all__ = [
 ]
 
 # Above this many rows an import asks for confirmation (the orchestrator document's threshold).
-LARGE_IMPORT_ROWS = 10_000
 
 _BOX = (
     "╔════════════════════════════════════════════════════╗\n"
