@@ -7,7 +7,8 @@ Memory holds the groups (at most ``MAX_GROUPS``) and 8 bytes per row to retry, n
 million-line file fits in a few megabytes. With ``retry_csv`` it rebuilds those rows from the job's
 source CSV (``retrycsv``) and gives the exact command that re-runs them in the job's organization context.
 The result is an ``ErrorAnalysis`` whose ``exit_code`` follows the tool this replaces: 0 when there is
-something to retry, 1 when nothing is retryable, 2 when the input was unusable. Printing is left to the
+something to retry or nothing failed, 1 when failures remain that no retry fixes, 2 when the input was
+unusable. The retry file exists afterwards exactly when there are rows to retry. Printing is left to the
 front doors.
 """
 
@@ -107,7 +108,9 @@ class ErrorAnalysis(BaseModel):
     retry_file: RetryFile | None
     rerun_command: str | None = Field(description="The exact command that imports the retry file.")
     warnings: list[str]
-    exit_code: int = Field(description="0: something to retry; 1: nothing retryable; 2: unusable input.")
+    exit_code: int = Field(
+        description="0: something to retry, or nothing failed; 1: failures, none retryable; 2: unusable input."
+    )
 
 
 @dataclass(slots=True)
@@ -436,8 +439,18 @@ def _retry(
     rows, others = tally.retry, tally.others
     assert rows is not None, "a tally for a retry file keeps its rows"
     if not len(rows) and not (others is not None and len(others)):
-        stale = " (the file there is from before: it is not this analysis' retry file)" if retry_csv.exists() else ""
-        warnings.append(f"nothing to retry: {retry_csv} was not written{stale}")
+        # The retry file exists exactly when there are rows to retry: a script tests for it.
+        stale = ""
+        if retry_csv.exists():
+            if overwrite:
+                retry_csv.unlink()
+                stale = " (the one there, from an earlier analysis, was removed)"
+            else:
+                stale = " (the file there is from before: it is not this analysis' retry file)"
+        if tally.failures:
+            warnings.append(f"nothing to retry: {retry_csv} was not written{stale}")
+        elif stale:
+            warnings.append(f"nothing failed: {retry_csv} was not written{stale}")
         return None, None
     source = source_csv or (job.csv_path if job is not None else None)
     if source is None:
@@ -503,7 +516,9 @@ def _result(
         by_phase[group.phase] += group.count
         by_category[group.verdict.category] += group.count
     to_retry = retry_file.rows if retry_file else tally.retryable + (len(tally.others) if tally.others else 0)
-    exit_code = 2 if total == 0 and bad.count else 0 if to_retry else 1
+    # Nothing failed (a clean run's empty errors file) is success; failures no retry fixes, or rows that
+    # still wait for an outcome, are 1.
+    exit_code = 2 if total == 0 and bad.count else 0 if to_retry or (total == 0 and not pending) else 1
     source = source_csv or (job.csv_path if job is not None else None)
     return ErrorAnalysis(
         job_id=job.id if job is not None else job_id,

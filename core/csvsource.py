@@ -190,6 +190,7 @@ class CsvSource:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.header: list[str] = []  # read below; an error while reading it names columns by number
         if not self.path.exists():
             raise SourceError(f"CSV file not found: {self.path}")
         if self.path.is_dir():
@@ -202,15 +203,17 @@ class CsvSource:
         with handle:
             records = self._parse(handle, offset=0, first_row=1)
             first = next(records, None)
-            second = next(records, None) if first is not None else None
-        if first is None:
-            raise SourceError(f"CSV file is empty: {self.path} (it needs a header row with an email column)")
-        header = first[2]
-        if header and header[0].startswith("\ufeff"):
-            header[0] = header[0][1:]
-        if is_blank(header):
-            raise SourceError(f"Row 1 of {self.path} is blank: the first row must be the header with an email column")
-        self.header: list[str] = header
+            if first is None:
+                raise SourceError(f"CSV file is empty: {self.path} (it needs a header row with an email column)")
+            header = first[2]
+            if header and header[0].startswith("\ufeff"):
+                header[0] = header[0][1:]
+            if is_blank(header):
+                raise SourceError(
+                    f"Row 1 of {self.path} is blank: the first row must be the header with an email column"
+                )
+            self.header = header
+            second = next(records, None)
         self.columns, self.unknown_columns = Columns.from_header(header)
         self.data_offset: int = self.size if second is None else second[1]
         """Byte offset of the first record after the header."""
@@ -304,10 +307,15 @@ class CsvSource:
     def _malformed(self, row: int, offset: int, detail: str) -> SourceError:
         if detail.startswith("field larger than field limit"):
             index = self._oversized_column(offset)
-            column = self.header[index].strip() if index is not None and index < len(self.header) else "?"
+            if index is None:
+                column = "?"
+            elif index < len(self.header):
+                column = repr(self.header[index].strip())
+            else:
+                column = f"number {index + 1}"
             too_long = f"a field is longer than {MAX_FIELD_CHARS:,} characters (often a quote that is never closed)."
             return SourceError(
-                f"Row {row} of {self.path}, column {column!r}: {too_long}",
+                f"Row {row} of {self.path}, column {column}: {too_long}",
                 without_content=f"Row {row} of {self.path}: {too_long}",
             )
         if detail == "unexpected end of data":

@@ -83,8 +83,12 @@ def error_record(outcome: RowOutcome, job_id: str) -> dict[str, Any]:
     }
 
 
-def write_errors(outcomes: Iterable[RowOutcome], path: Path, *, job_id: str) -> int:
-    """Write failed rows to ``path`` atomically (JSONL, or CSV for ``.csv``). Returns how many."""
+def write_errors(outcomes: Iterable[RowOutcome], path: Path, *, job_id: str, keep_empty: bool = True) -> int:
+    """Write failed rows to ``path`` atomically (JSONL, or CSV for ``.csv``). Returns how many.
+
+    With ``keep_empty`` False no file is left when there is no failed row (an earlier one at ``path`` is
+    removed: it would have been replaced), so the file exists exactly when rows failed (``--errors-out``).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     count = 0
@@ -101,7 +105,11 @@ def write_errors(outcomes: Iterable[RowOutcome], path: Path, *, job_id: str) -> 
             for outcome in outcomes:
                 out.write(json.dumps(error_record(outcome, job_id), ensure_ascii=False) + "\n")
                 count += 1
-    os.replace(partial, path)
+    if count or keep_empty:
+        os.replace(partial, path)
+    else:
+        partial.unlink()
+        path.unlink(missing_ok=True)
     return count
 
 

@@ -144,6 +144,11 @@ _CODES: dict[str, Verdict] = {
         "the user has a pending invitation to this organization, which WorkOS cannot turn into a membership",
         "Accept or revoke the pending invitation in WorkOS",
     ),
+    "unexpected_error": _data(
+        "the row raised an error nothing expected (the message names the phase and the exception's class); the "
+        "rest of the job went on",
+        "Look at the row's values in the phase named (and report the message if the row looks right)",
+    ),
     "invalid_request_parameters": _data(
         "WorkOS rejected the request's fields (422)", "Fix the fields the message and sub-codes name"
     ),

@@ -28,7 +28,7 @@ from core.store import JobStore, RowOutcome, RowState
 from core.workos.client import WorkOSClient
 from core.workos.models import User
 
-__all__ = ["CREATED_AT_SKEW_SECONDS", "RowPipeline"]
+__all__ = ["CREATED_AT_SKEW_SECONDS", "RowPipeline", "unreadable_outcome"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ CREATED_AT_SKEW_SECONDS = 1.0
 _UNKNOWN_OUTCOME_ATTEMPTS = 4
 # Only rows sharing an email within the ledger's flush window need this cache; the ledger has the rest.
 _USER_CACHE_SIZE = 10_000
+# How much of an unexpected exception's text a failed row keeps.
+_DETAIL_LIMIT = 200
 T = TypeVar("T")
 
 
@@ -59,6 +61,7 @@ class _RowState:
     record: UserRecord
     chunk: int
     maybe_sent: bool = False
+    phase: str = "organization"  # the step under way, named in an unexpected error
     first_sent: float | None = None  # wall clock of this run's first user create for the row
     attempts: int = 0
     user_id: str | None = None
@@ -139,6 +142,9 @@ class RowPipeline:
             return self._failed(state, failure)
         except AuthenticationError:
             raise
+        except Exception as exc:  # whatever one row raises fails that row, never the job
+            logger.warning("row %d: unexpected %s in phase %s", record.row, type(exc).__name__, state.phase)
+            return self._failed(state, _unexpected(state.phase, exc, record))
         if skipped:
             return self._outcome(state, RowState.SKIPPED)
         return self._outcome(state, RowState.DONE)
@@ -178,6 +184,7 @@ class RowPipeline:
     # -- user -----------------------------------------------------------------------------------------
 
     async def _ensure_user(self, state: _RowState) -> bool:
+        state.phase = "user"
         record = state.record
         known = self._users.get(record.email) or self._store.user_for_email(self._job_id, record.email)
         if known is not None:
@@ -267,6 +274,7 @@ class RowPipeline:
 
     async def _ensure_membership(self, state: _RowState) -> None:
         assert state.user_id and state.organization_id
+        state.phase = "membership"
         slugs = state.record.role_slugs
         try:
             for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
@@ -333,6 +341,7 @@ class RowPipeline:
 
     async def _ensure_totp(self, state: _RowState) -> None:
         assert state.user_id and state.record.totp_secret
+        state.phase = "totp"
         user_id, secret = state.user_id, state.record.totp_secret
         for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
             factors = await self._call("totp", lambda: self._client.list_auth_factors(user_id))
@@ -410,6 +419,35 @@ class RowPipeline:
             retryable=failure.retryable,
             warning="; ".join(state.warnings) or None,
         )
+
+
+def unreadable_outcome(row: int, chunk: int, email: str | None, exc: BaseException) -> RowOutcome:
+    """The failed outcome of a row whose fields could not become a record (validation should have caught it).
+
+    Only the exception's class is kept: its text may quote the row's values, secrets included.
+    """
+    return RowOutcome(
+        row=row,
+        chunk=chunk,
+        state=RowState.FAILED,
+        email=email,
+        attempts=0,
+        error_phase="read",
+        error_code="unexpected_error",
+        error_message=f"unexpected {type(exc).__name__} while reading the row",
+        retryable=False,
+    )
+
+
+def _unexpected(phase: str, exc: BaseException, record: UserRecord) -> _RowFailed:
+    """A row's failure for an exception nothing expected: the phase, the class, and a message without the row's
+    password, hash or TOTP secret."""
+    detail = str(exc)
+    for secret in (record.password, record.password_hash, record.totp_secret):
+        if secret:
+            detail = detail.replace(secret, "[redacted]")
+    message = f"unexpected {type(exc).__name__} in phase {phase}" + (f": {detail[:_DETAIL_LIMIT]}" if detail else "")
+    return _RowFailed(phase, "unexpected_error", message, retryable=False)
 
 
 def _user_fields(record: UserRecord) -> dict[str, Any]:

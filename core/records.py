@@ -133,7 +133,7 @@ def parse_roles(value: str) -> tuple[str, ...] | None:
     if text.startswith("["):
         try:
             items = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
             return None
@@ -184,10 +184,15 @@ _scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _metadata_fast_ok(text: str) -> bool:
-    """True for the common case (a small JSON object of short strings), decided without ``json.loads``."""
+    """True for the common case (a small JSON object of short strings), decided without ``json.loads``.
+
+    Text with a ``\\u`` escape is left to ``_metadata_issues``: only an escape can make a lone surrogate.
+    """
+    if "\\u" in text:
+        return False
     try:
         value, end = _scan_json(text, 0)
-    except (StopIteration, ValueError):
+    except (StopIteration, ValueError, RecursionError):
         return False
     return end == len(text) and _clean_metadata(value)
 
@@ -219,10 +224,17 @@ def _metadata_issues(row: int, text: str) -> list[Issue]:
         return []
     try:
         value = json.loads(text)
+        encoded = json.dumps(value, ensure_ascii=False)
     except ValueError:
         return [_issue("metadata_not_json", row, "metadata is not valid JSON")]
+    except RecursionError:
+        return [_issue("metadata_too_deep", row, "metadata nests objects or arrays too deeply to read")]
     if not isinstance(value, dict):
         return [_issue("metadata_not_object", row, f"metadata is a JSON {type(value).__name__}, not an object")]
+    try:
+        encoded.encode("utf-8")
+    except UnicodeEncodeError:
+        return [_issue("metadata_invalid_unicode", row, "metadata escapes a lone surrogate, which is not a character")]
     issues = []
     if len(value) > METADATA_MAX_KEYS:
         issues.append(_issue("metadata_too_many_keys", row, f"metadata has {len(value)} keys (at most 50)"))
@@ -471,9 +483,12 @@ def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockChec
             if not joined.isascii() or (joined and len(max(cols[x_i], key=len)) > EXTERNAL_ID_MAX_CHARS):
                 return None
         if m_i is not None and (texts := list(filter(None, cols[m_i]))):
+            joined = "[" + ",".join(texts) + "]"
+            if "\\u" in joined:
+                return None  # an escape may hide a lone surrogate: the row check decides
             try:
-                values = _load_json("[" + ",".join(texts) + "]")
-            except ValueError:
+                values = _load_json(joined)
+            except (ValueError, RecursionError):
                 return None
             if len(values) != len(texts) or not _clean_metadata_all(values):
                 return None

@@ -127,6 +127,22 @@ RULES: dict[str, Rule] = {
             "Shorten the value or store it elsewhere.",
         ),
         Rule(
+            "metadata_invalid_unicode",
+            "error",
+            "metadata",
+            False,
+            "metadata escapes a lone surrogate (such as \\ud800), which is not a character and cannot be sent.",
+            'Remove the escape or complete the pair: `{"a": "\\ud83d\\ude00"}`',
+        ),
+        Rule(
+            "metadata_too_deep",
+            "error",
+            "metadata",
+            False,
+            "metadata nests objects or arrays too deeply to read.",
+            'Flatten it to string values: `{"plan": "pro"}`',
+        ),
+        Rule(
             "metadata_value_not_string",
             "warning",
             "metadata",

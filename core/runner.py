@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -20,9 +19,10 @@ import anyio
 
 from core.engine import execute_job, run_job, start_resume
 from core.errors import MigrationError
+from core.platform import watch_stop_signals
 from core.store import JobState, JobStore
 
-__all__ = ["api_key_from_env", "main", "runner_command"]
+__all__ = ["api_key_from_env", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,24 +32,16 @@ def api_key_from_env() -> str | None:
     return os.environ.get("WORKOS_API_KEY") or os.environ.get("WORKOS_SECRET_KEY") or None
 
 
-def runner_command(job_id: str, checkpoint_dir: Path, *, lead: bool) -> list[str]:
-    """The command line of a runner process for ``job_id``."""
-    command = [sys.executable, "-m", "core.runner", job_id, "--checkpoint-dir", str(checkpoint_dir.resolve())]
-    return [*command, "--lead"] if lead else command
-
-
 async def _run(job_id: str, checkpoint_dir: Path, *, lead: bool, api_key: str) -> int:
     store = JobStore.open(checkpoint_dir)
     stop = anyio.Event()
     async with anyio.create_task_group() as tasks:
 
-        async def on_signal() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for signum in signals:
-                    logger.info("received %s: finishing rows in flight, then stopping", signal.Signals(signum).name)
-                    stop.set()
+        def on_signal(name: str) -> None:
+            logger.info("received %s: finishing rows in flight, then stopping", name)
+            stop.set()
 
-        tasks.start_soon(on_signal)
+        tasks.start_soon(watch_stop_signals, on_signal)
         if lead:
             _finish_setup(store, job_id)
             if store.get_job(job_id).cancel_requested:

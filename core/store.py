@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,6 +26,7 @@ from typing import Any, NamedTuple
 
 from core.errors import JobStateError, StoreError
 from core.options import MigrationOptions
+from core.platform import pid_alive
 
 __all__ = [
     "HEARTBEAT_STALE_SECONDS",
@@ -41,7 +43,6 @@ __all__ = [
     "RowState",
     "StoredPlan",
     "new_job_id",
-    "process_exists",
 ]
 
 SCHEMA_VERSION = 2
@@ -345,20 +346,29 @@ class JobStore:
 
     @classmethod
     def open(cls, directory: Path) -> JobStore:
-        """Open (creating when needed) the store in ``directory``. Raises ``StoreError``."""
+        """Open (creating when needed) the store in ``directory``. Raises ``StoreError``.
+
+        The directory is created 0700 (a symlink there is refused, never followed) and a new store file 0600,
+        built aside and linked into place, so a store file of zero bytes can only be a damaged one: it is
+        reported, never silently replaced by an empty store.
+        """
+        path = directory / STORE_FILENAME
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            path = directory / STORE_FILENAME
-            db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
+            private_directory(directory)
+            if not path.exists():
+                _create_store_file(path)
+            elif path.stat().st_size == 0:
+                raise StoreError(
+                    f"the job store {path} is empty (0 bytes): it was truncated or damaged. Restore it from a "
+                    "backup, or move it away to start a new store (the jobs it held are then forgotten)"
+                )
+            db = _connect(path)
             store = cls(path, db)
             store._migrate()
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the job store in {directory}: {exc}") from exc
+            raise _store_error(exc, path) from exc
         except OSError as exc:
-            raise StoreError(f"cannot create the job store directory {directory}: {exc.strerror}") from exc
+            raise StoreError(f"cannot open the job store in {directory}: {exc.strerror or exc}") from exc
         return store
 
     def close(self) -> None:
@@ -509,6 +519,14 @@ class JobStore:
                 "UPDATE jobs SET state=?, updated_at=?, finished_at=COALESCE(?, finished_at),"
                 " last_error=COALESCE(?, last_error) WHERE id=?",
                 (state.value, now, finished, last_error, job_id),
+            )
+
+    def update_options(self, job_id: str, options: MigrationOptions) -> None:
+        """Replace a job's recorded options (a resume that changes its pace or ``--errors-out``)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE jobs SET options_json=?, updated_at=? WHERE id=?",
+                (options.model_dump_json(), time.time(), job_id),
             )
 
     def set_confirmation(self, job_id: str, confirmation: str) -> None:
@@ -805,6 +823,125 @@ class JobStore:
         return [_outcome(values) for values in page]
 
 
+def private_directory(directory: Path) -> None:
+    """Create ``directory`` (and its parents) for files that hold emails and secrets: 0700, and never a symlink.
+
+    Raises ``StoreError`` when ``directory`` is a symlink or not a directory.
+    """
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = directory.lstat()
+    except OSError as exc:
+        raise StoreError(f"cannot create the directory {directory}: {exc.strerror or exc}") from exc
+    if stat.S_ISLNK(info.st_mode):
+        raise StoreError(f"{directory} is a symbolic link: give the real directory as the checkpoint directory")
+    if not stat.S_ISDIR(info.st_mode):
+        raise StoreError(f"{directory} is not a directory")
+    if info.st_mode & 0o077 and info.st_uid == _uid():
+        os.chmod(directory, 0o700)
+
+
+def _uid() -> int:
+    return os.getuid() if hasattr(os, "getuid") else -1
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False, factory=_Connection)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA busy_timeout=30000")
+    return db
+
+
+def _create_store_file(path: Path) -> None:
+    """Make a new store file 0600 beside ``path`` and link it into place; another process's store wins a race."""
+    aside = path.with_name(f"{path.name}.new-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    os.close(os.open(aside, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    try:
+        db = _connect(aside)
+        db.executescript(_SCHEMA + _COUNTS_SCHEMA)
+        db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        db.close()
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            if not path.exists():
+                os.replace(aside, path)
+    finally:
+        for leftover in (aside, aside.with_name(aside.name + "-wal"), aside.with_name(aside.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def _store_error(exc: sqlite3.Error, path: Path) -> StoreError:
+    """One clear sentence for what SQLite said: a full disk, a damaged file, or anything else."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and "full" in text:
+        return StoreError(f"the job store {path} cannot be written: the disk is full ({text}). Free space, then resume")
+    if type(exc) is sqlite3.DatabaseError or "malformed" in text or "not a database" in text:
+        return StoreError(
+            f"the job store {path} is damaged ({text}): restore it from a backup, or move it away to start a new "
+            "store (the jobs it held are then forgotten)"
+        )
+    return StoreError(f"the job store {path} failed: {text}")
+
+
+class _Cursor(sqlite3.Cursor):
+    """Reads that fail (a damaged page is found when it is read) raise ``StoreError``, like every statement."""
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.Error as exc:
+            raise _store_error(exc, _path_of(self.connection)) from exc
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.Error as exc:
+            raise _store_error(exc, _path_of(self.connection)) from exc
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose statements raise ``StoreError`` (never a bare ``sqlite3`` error) and whose cursors do."""
+
+    def __init__(self, database: Path, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        self.path = Path(database)
+
+    def cursor(self, factory: Any = _Cursor) -> Any:
+        return super().cursor(factory)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.IntegrityError:
+            raise  # the method that ran the statement knows what a constraint means (a job id taken)
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path) from exc
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.IntegrityError:
+            raise  # the method that ran the statement knows what a constraint means (a job id taken)
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path) from exc
+
+    def executescript(self, script: str, /) -> Any:
+        try:
+            return super().executescript(script)
+        except sqlite3.IntegrityError:
+            raise  # the method that ran the statement knows what a constraint means (a job id taken)
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path) from exc
+
+
+def _path_of(connection: sqlite3.Connection) -> Path:
+    return connection.path if isinstance(connection, _Connection) else Path(STORE_FILENAME)
+
+
 def _outcome(values: Sequence[Any]) -> RowOutcome:
     data = dict(zip(_READ_FIELDS, values, strict=True))
     data["state"] = RowState(data["state"])
@@ -817,15 +954,4 @@ def _alive(pid: int, host: str, heartbeat_at: float, threshold: float) -> bool:
     """A runner is alive when it beat recently and, on this host, its process still exists."""
     if heartbeat_at < threshold:
         return False
-    return host != socket.gethostname() or process_exists(pid)
-
-
-def process_exists(pid: int) -> bool:
-    """True when a process ``pid`` exists on this host (a zombie included)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return host != socket.gethostname() or pid_alive(pid)

@@ -2,7 +2,8 @@
 
 The same streaming ``scan`` as planning, so ``validate`` and ``plan`` always agree on rows and issues.
 The fixed copy keeps the header, the column order and the row numbers (blank rows stay blank); only
-fixable issues change a cell. The report lists every issue. Printing is left to the front doors.
+fixable issues change a cell, and the copy is scanned again so the report says what is left in it. The
+report lists every issue. Printing is left to the front doors.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from core.csvsource import CsvSource
 from core.errors import OptionsError
-from core.outfile import private_output
+from core.outfile import partial_path, private_output
 from core.planner import IssueSummary, summarize_issues
 from core.records import Issue, apply_fixes
 from core.scan import scan
@@ -42,8 +43,17 @@ class ValidationReport(BaseModel):
     issues: list[IssueSummary] = Field(description="Issues grouped by rule, errors first.")
     fixed_rows: int = Field(description="Rows changed in the fixed copy.")
     fixed_csv: str | None = Field(description="Where the fixed copy was written.")
+    fixed_error_count: int | None = Field(
+        default=None, description="Errors left in the fixed copy (None: no fixed copy was asked for)."
+    )
     report: str | None = Field(description="Where the full JSON report was written.")
     valid: bool = Field(description="No row has an error.")
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the file to import has no error: the fixed copy when one was written, else the file itself."""
+        errors = self.error_count if self.fixed_error_count is None else self.fixed_error_count
+        return 0 if errors == 0 else 1
 
 
 class _FixedCopy:
@@ -134,6 +144,13 @@ def validate_csv(
             report=str(report) if report else None,
             valid=result.error_count == 0,
         )
+        if fixer_handle is not None and fixed_csv is not None:
+            fixer_handle.close()
+            # What is left in the copy decides whether it can be imported: scan it (still at its .partial
+            # name until every output is complete), do not guess from the rules.
+            copy = CsvSource(partial_path(fixed_csv))
+            left = scan(copy, single_org=single_org, require_membership=require_membership)
+            outcome = outcome.model_copy(update={"fixed_error_count": left.error_count})
         if report_handle:
             report_handle.write('\n],\n"summary": ' + outcome.model_dump_json() + "}\n")
         return outcome

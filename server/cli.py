@@ -24,9 +24,10 @@ from core import MigrationOptions, MigrationOrchestrator, analyze_errors, valida
 from core.app import ConfirmReason, plan_reasons
 from core.engine import MigrationResult, RunStats, execute_job, job_result, resume_command
 from core.errors import MigrationError, OptionsError
+from core.orchestrator import dry_run, reopen_job
 from core.preflight import verify_org_option
 from core.runner import api_key_from_env
-from core.store import Job, JobStore
+from core.store import STORE_FILENAME, Job, JobStore
 from server.progress import Counts, follow
 from server.render import (
     configuration_errors,
@@ -35,6 +36,7 @@ from server.render import (
     render_confirmation,
     render_jobs,
     render_plan,
+    render_reopened,
     render_result,
     render_validation,
 )
@@ -45,39 +47,45 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _LATEST = "__latest__"
 
-_MIGRATION_FLAGS = [
-    click.option("--csv", "csv_path", required=True, type=click.Path(path_type=Path), help="CSV file of users."),
-    click.option("--org-id", help="Single-org mode: WorkOS organization id every user joins."),
-    click.option("--org-external-id", help="Single-org mode: external id of the organization."),
-    click.option(
+_MIGRATION_FLAGS: dict[str, Callable[[Any], Any]] = {
+    "csv_path": click.option(
+        "--csv", "csv_path", required=True, type=click.Path(path_type=Path), help="CSV file of users."
+    ),
+    "org_id": click.option("--org-id", help="Single-org mode: WorkOS organization id every user joins."),
+    "org_external_id": click.option("--org-external-id", help="Single-org mode: external id of the organization."),
+    "org_name": click.option(
         "--org-name", help="Single-org mode: organization name (the name to create it with, with --org-external-id)."
     ),
-    click.option(
+    "create_org_if_missing": click.option(
         "--create-org-if-missing", is_flag=True, default=None, help="Create organizations that do not exist yet."
     ),
-    click.option("--concurrency", type=int, help="Rows in flight per worker (1-100, default 10)."),
-    click.option("--workers", type=int, help="Worker processes (1-32, default 1); no --job-id needed."),
-    click.option("--chunk-size", type=int, help="Rows per checkpoint chunk (100-10000, default 1000)."),
-    click.option(
+    "concurrency": click.option("--concurrency", type=int, help="Rows in flight per worker (1-100, default 10)."),
+    "workers": click.option("--workers", type=int, help="Worker processes (1-32, default 1); no --job-id needed."),
+    "chunk_size": click.option("--chunk-size", type=int, help="Rows per checkpoint chunk (100-10000, default 1000)."),
+    "rate_limit": click.option(
         "--rate-limit", type=float, help="User-management writes per second for the job (1-10000, default 50)."
     ),
-    click.option(
+    "read_rate_limit": click.option(
         "--read-rate-limit", type=float, help="User-management reads per second (default 100 = WorkOS's 1,000/10 s)."
     ),
-    click.option(
+    "global_rate_limit": click.option(
         "--global-rate-limit", type=float, help="All requests per second (default 100 = WorkOS's 6,000/60 s)."
     ),
-    click.option(
+    "on_existing_user": click.option(
         "--on-existing-user",
         type=click.Choice(["adopt", "update", "skip", "fail"]),
         help="When the email already exists in WorkOS (default adopt).",
     ),
-    click.option("--require-membership", is_flag=True, default=None, help="A row without its membership is a failure."),
-    click.option("--dry-run", is_flag=True, default=None, help="Run the pipeline without any API call."),
-    click.option("--quiet", is_flag=True, default=None, help="No progress output."),
-    click.option("--errors-out", type=click.Path(path_type=Path), help="Also write failed rows here (JSONL or .csv)."),
-    click.option("--job-id", help="Name of the job (generated when not given)."),
-    click.option(
+    "require_membership": click.option(
+        "--require-membership", is_flag=True, default=None, help="A row without its membership is a failure."
+    ),
+    "dry_run": click.option("--dry-run", is_flag=True, default=None, help="Run the pipeline without any API call."),
+    "quiet": click.option("--quiet", is_flag=True, default=None, help="No progress output."),
+    "errors_out": click.option(
+        "--errors-out", type=click.Path(path_type=Path), help="Also write failed rows here (JSONL or .csv)."
+    ),
+    "job_id": click.option("--job-id", help="Name of the job (generated when not given)."),
+    "resume": click.option(
         "--resume",
         is_flag=False,
         flag_value=_LATEST,
@@ -85,12 +93,14 @@ _MIGRATION_FLAGS = [
         metavar="[JOB_ID]",
         help="Resume a job: the latest one, or the one named.",
     ),
-    click.option("--retry-failed", is_flag=True, default=None, help="On resume, send failed rows again."),
-    click.option(
+    "retry_failed": click.option(
+        "--retry-failed", is_flag=True, default=None, help="On resume, send failed rows again."
+    ),
+    "checkpoint_dir": click.option(
         "--checkpoint-dir", type=click.Path(path_type=Path), help="Job store directory (default .workos-checkpoints)."
     ),
-    click.option("--yes", "-y", is_flag=True, default=None, help="Skip prompts and confirmations."),
-]
+    "yes": click.option("--yes", "-y", is_flag=True, default=None, help="Skip prompts and confirmations."),
+}
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -110,8 +120,14 @@ def core_errors() -> Iterator[None]:
         fail(f"❌ {exc}")
 
 
-def migration_options(func: F) -> F:
-    """Add every orchestrator flag to a command and pass it ``options: MigrationOptions``.
+_PLAN_IGNORES = frozenset({"dry_run", "quiet", "yes", "resume", "retry_failed"})
+"""Flags that change how a run goes, not what a plan says: ``plan`` does not offer them (``execute --plan`` does)."""
+_RESUME_FLAGS = ("concurrency", "workers", "rate_limit", "read_rate_limit", "global_rate_limit", "errors_out")
+"""The flags ``resume`` takes besides its own: the options a resume may change (core.orchestrator.RESUME_MAY_CHANGE)."""
+
+
+def migration_options(func: F, *, without: frozenset[str] = frozenset()) -> F:
+    """Add the orchestrator flags (but ``without``) to a command and pass it ``options: MigrationOptions``.
 
     Unset flags keep ``MigrationOptions``' defaults; broken rules print ``❌ Configuration errors:`` with one
     bullet each and exit 2.
@@ -129,9 +145,15 @@ def migration_options(func: F) -> F:
             fail(configuration_errors(exc.problems))
         return func(*args, options=options, **kwargs)
 
-    for decorator in reversed(_MIGRATION_FLAGS):
-        wrapper = decorator(wrapper)
+    for name, decorator in reversed(_MIGRATION_FLAGS.items()):
+        if name not in without:
+            wrapper = decorator(wrapper)
     return wrapper  # type: ignore[return-value]
+
+
+def plan_options(func: F) -> F:
+    """The orchestrator flags that change what a plan says."""
+    return migration_options(func, without=_PLAN_IGNORES)
 
 
 def json_option(func: F) -> F:
@@ -140,12 +162,28 @@ def json_option(func: F) -> F:
 
 
 class _DefaultToExecute(click.Group):
-    """``workos-migrate --csv users.csv ...`` runs ``execute``, as the orchestrator document's command did."""
+    """``workos-migrate --csv users.csv ...`` runs ``execute``, as the orchestrator document's command did.
+
+    No arguments print the help (exit 0); Ctrl-C anywhere ends with exit 130, as shells expect.
+    """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0].startswith("-") and args[0] not in ("-h", "--help", "--version"):
+        if not args:
+            click.echo(ctx.get_help())
+            ctx.exit(0)
+        if args[0].startswith("-") and args[0] not in ("-h", "--help", "--version"):
             args = ["execute", *args]
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            fail("\nInterrupted.", code=INTERRUPTED)
+
+
+INTERRUPTED = 128 + signal.SIGINT
+"""The exit status of a command stopped by Ctrl-C (SIGTERM: 128 + 15)."""
 
 
 @click.group(cls=_DefaultToExecute, context_settings={"help_option_names": ["-h", "--help"]})
@@ -155,7 +193,7 @@ def main() -> None:
 
 
 @main.command()
-@migration_options
+@plan_options
 @json_option
 def plan(options: MigrationOptions, as_json: bool) -> None:
     """Show what a migration will do, without any API call.
@@ -191,7 +229,8 @@ def validate(
 ) -> None:
     """Check a CSV against every rule; optionally write a fixed copy and a JSON report.
 
-    Exit 0 when no row has an error, 1 when some do, 2 when the file or the options are unusable.
+    Exit 0 when no row has an error (with --auto-fix: no row of the fixed copy), 1 when some do, 2 when the
+    file or the options are unusable.
     """
     problems = []
     if auto_fix and fixed_csv is None:
@@ -209,7 +248,7 @@ def validate(
             report=report,
         )
     click.echo(result.model_dump_json(indent=2) if as_json else render_validation(result))
-    sys.exit(0 if result.valid else 1)
+    sys.exit(result.exit_code)
 
 
 @main.command()
@@ -240,7 +279,8 @@ def analyze(
     """Group a run's failures, say which a re-run fixes, write a retry CSV and the command to re-run it.
 
     Reads the job's ledger (JOB_ID, or the latest job) or an errors file (--errors). Exit 0 when there is
-    something to retry, 1 when nothing is retryable, 2 when the input is unusable.
+    something to retry or nothing failed, 1 when no failure is retryable, 2 when the input is unusable.
+    The retry file exists afterwards only when there are rows to retry.
     """
     if include_non_retryable and retry_csv is None:
         fail(configuration_errors(["--include-non-retryable needs --retry-csv (the file it adds rows to)"]))
@@ -337,37 +377,43 @@ def _stdin_is_terminal() -> bool:
 def _confirm_plan(options: MigrationOptions) -> tuple[MigrationOptions, str | None]:
     """Plan, show the short version, and ask what the orchestrator document asks on a TTY.
 
-    Returns the options (with the organization the user typed, if any) and the plan hash.
+    Returns the options (with the organization the user typed, if any) and the plan hash. Ctrl-C at a
+    prompt exits 130 with nothing sent.
     """
     orchestrator = MigrationOrchestrator(options)
     result = orchestrator.plan()
     if result.blocking_errors:
         fail("❌ The plan is invalid:\n" + "\n".join(f"  • {error}" for error in result.blocking_errors), code=1)
     interactive = _stdin_is_terminal() and not options.yes
-    if result.mode == "user-only" and interactive:
-        click.echo("⚠️  The file has no organization columns and no organization option was given.")
-        org_id = click.prompt("? Enter organization ID (empty: import users without organization)", default="",
-                              show_default=False).strip()  # fmt: skip
-        if org_id:
-            options = MigrationOptions.build(**{**options.model_dump(exclude_unset=True), "org_id": org_id})
-            result = MigrationOrchestrator(options).plan()
-    if not options.quiet:
-        click.echo(render_brief(result))
-    # The organization question was asked above; the other reasons are asked here, as core.app decides them.
-    reasons = set(plan_reasons(result)) - {ConfirmReason.NO_ORGANIZATION}
-    if reasons and not (options.yes or options.dry_run):
-        reason = render_confirmation(result)
-        if not interactive:
-            fail(f"{reason}\nConfirmation needed: re-run with --yes to proceed without a prompt.")
-        click.echo(reason)
-        if not click.confirm("? Proceed with import?", default=True):
-            fail("Import cancelled; nothing was sent.", code=1)
+    try:
+        if result.mode == "user-only" and interactive:
+            click.echo("⚠️  The file has no organization columns and no organization option was given.")
+            org_id = click.prompt("? Enter organization ID (empty: import users without organization)", default="",
+                                  show_default=False).strip()  # fmt: skip
+            if org_id:
+                options = MigrationOptions.build(**{**options.model_dump(exclude_unset=True), "org_id": org_id})
+                result = MigrationOrchestrator(options).plan()
+        if not options.quiet:
+            click.echo(render_brief(result))
+        # The organization question was asked above; the other reasons are asked here, as core.app decides them.
+        reasons = set(plan_reasons(result)) - {ConfirmReason.NO_ORGANIZATION}
+        if reasons and not (options.yes or options.dry_run):
+            reason = render_confirmation(result)
+            if not interactive:
+                fail(f"{reason}\nConfirmation needed: re-run with --yes to proceed without a prompt.")
+            click.echo(reason)
+            if not click.confirm("? Proceed with import?", default=True):
+                fail("Import cancelled; nothing was sent.", code=1)
+    except click.Abort:
+        fail("\nImport cancelled; nothing was sent.", code=INTERRUPTED)
     return options, result.plan_hash
 
 
-async def _run_job(store: JobStore, job: Job, *, quiet: bool) -> MigrationResult:
+async def _run_job(store: JobStore, job: Job, *, quiet: bool) -> tuple[MigrationResult, int | None]:
+    """Run the job with progress; returns its result and the signal that stopped it, if one did."""
     stop = anyio.Event()
     stats = RunStats()
+    stopped_by: list[int] = []
 
     def counts() -> Counts:
         if job.options.workers == 1:
@@ -377,13 +423,14 @@ async def _run_job(store: JobStore, job: Job, *, quiet: bool) -> MigrationResult
 
     async def on_signals() -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
+            async for signum in signals:
                 if stop.is_set():
                     click.echo(
                         f"\nForced stop. Rows in flight are reconciled on resume: {resume_command(job)}", err=True
                     )
-                    os._exit(130)
+                    os._exit(128 + signum)
                 click.echo("\nStopping: finishing rows in flight (press Ctrl-C again to force)...", err=True)
+                stopped_by.append(signum)
                 stop.set()
 
     async with anyio.create_task_group() as tasks:
@@ -392,34 +439,73 @@ async def _run_job(store: JobStore, job: Job, *, quiet: bool) -> MigrationResult
         api_key = api_key_from_env() or ""
         result = await execute_job(store, job.id, api_key=api_key, stop=stop, stats=stats)
         tasks.cancel_scope.cancel()
-    return result
+    return result, stopped_by[0] if stopped_by else None
+
+
+def _finish(result: MigrationResult, *, as_json: bool, signum: int | None = None) -> NoReturn:
+    """Print the summary and exit: the result's code, or 128 + the signal that stopped the run."""
+    click.echo(result.model_dump_json(indent=2) if as_json else render_result(result))
+    sys.exit(result.exit_code if signum is None else 128 + signum)
+
+
+def _run(store: JobStore, job: Job, options: MigrationOptions, *, as_json: bool) -> NoReturn:
+    """Run a prepared or reopened job and finish with its summary."""
+    if not options.quiet:
+        click.echo(f"Job {job.id}: {job.total_rows:,} rows. Interrupted? {resume_command(job)}")
+    result, signum = anyio.run(lambda: _run_job(store, job, quiet=options.quiet))
+    _finish(result, as_json=as_json, signum=signum)
+
+
+def _need_key() -> None:
+    if not api_key_from_env():
+        fail("❌ No WorkOS API key: set WORKOS_API_KEY (or WORKOS_SECRET_KEY) in the environment.")
 
 
 def _execute(options: MigrationOptions, *, as_json: bool) -> None:
-    """Shared by ``execute`` and ``resume``: prepare or reopen the job, run it, print the summary, exit."""
+    """``execute``: plan and confirm, then record the job and run it (a dry run records nothing)."""
     if as_json:
         options = options.model_copy(update={"quiet": True})
+    if options.resume is not None:
+        _resume(
+            options.checkpoint_dir,
+            options.resume if isinstance(options.resume, str) else options.job_id,
+            retry_failed=options.retry_failed,
+            changes={name: getattr(options, name) for name in options.model_fields_set},
+            quiet=options.quiet,
+            as_json=as_json,
+        )
     with core_errors():
-        plan_hash = None
-        if options.resume is None:
-            options, plan_hash = _confirm_plan(options)
-        if not options.dry_run and not api_key_from_env():
-            fail("❌ No WorkOS API key: set WORKOS_API_KEY (or WORKOS_SECRET_KEY) in the environment.")
-        if options.resume is None and not options.dry_run:
-            # A wrong organization option is refused here, before a job exists that could only fail.
-            verify_org_option(options, api_key=api_key_from_env() or "")
+        options, plan_hash = _confirm_plan(options)
+        if options.dry_run:
+            _finish(dry_run(options), as_json=as_json)
+        _need_key()
+        # A wrong organization option is refused here, before a job exists that could only fail.
+        verify_org_option(options, api_key=api_key_from_env() or "")
         store = JobStore.open(options.checkpoint_dir)
         job = MigrationOrchestrator(options).prepare(store, plan_hash=plan_hash)
-        if not job.options.dry_run:
-            if options.resume is None:
-                store.set_confirmation(job.id, "yes" if options.yes else "prompt")
-            if not options.quiet:
-                click.echo(f"Job {job.id}: {job.total_rows:,} rows. Interrupted? {resume_command(job)}")
-            result = anyio.run(lambda: _run_job(store, job, quiet=options.quiet))
-        else:
-            result = job_result(store, job.id)
-    click.echo(result.model_dump_json(indent=2) if as_json else render_result(result))
-    sys.exit(result.exit_code)
+        store.set_confirmation(job.id, "yes" if options.yes else "prompt")
+        _run(store, job, options, as_json=as_json)
+
+
+def _resume(
+    checkpoint_dir: Path,
+    job_id: str | None,
+    *,
+    retry_failed: bool,
+    changes: dict[str, Any],
+    quiet: bool,
+    as_json: bool,
+) -> NoReturn:
+    """Resume ``job_id`` (None: the newest resumable job) with the option ``changes`` a resume allows."""
+    store = _existing_store(checkpoint_dir)
+    if store is None:
+        fail(f"❌ No jobs in {checkpoint_dir}: nothing to resume.")
+    with core_errors():
+        _need_key()
+        reopened = reopen_job(store, job_id, retry_failed=retry_failed, changes=changes)
+        click.echo(render_reopened(reopened), err=True)
+        options = reopened.job.options.model_copy(update={"quiet": quiet or as_json})
+        _run(store, reopened.job, options, as_json=as_json)
 
 
 @main.command()
@@ -430,7 +516,9 @@ def execute(options: MigrationOptions, plan_only: bool, as_json: bool) -> None:
     """Run a migration: plan, confirm, import with checkpoints, summarise (the default command).
 
     Prompts on a TTY for a missing organization and before more than 10,000 rows or a live key; --yes skips
-    them. Exit 0 when every row succeeded, 1 when any failed, 2 on a fatal error.
+    them. With --resume, continues a job instead, applying the pace options and --errors-out given with it
+    and refusing the others. Exit 0 when every row succeeded, 1 when any failed, 2 on a fatal error, 130
+    when stopped by Ctrl-C.
     """
     if plan_only:
         _show_plan(options, as_json)
@@ -447,32 +535,49 @@ def _checkpoint_option(func: F) -> F:
     )(func)
 
 
-def _open_job(checkpoint_dir: Path, job_id: str | None) -> tuple[JobStore, Job]:
+def _existing_store(checkpoint_dir: Path) -> JobStore | None:
+    """The job store in ``checkpoint_dir``, or None when there is none: never creates one."""
+    if not (checkpoint_dir / STORE_FILENAME).is_file():
+        return None
     with core_errors():
-        store = JobStore.open(checkpoint_dir)
+        return JobStore.open(checkpoint_dir)
+
+
+def _open_job(checkpoint_dir: Path, job_id: str | None) -> tuple[JobStore, Job]:
+    store = _existing_store(checkpoint_dir)
+    if store is None:
+        fail(f"❌ No jobs in {checkpoint_dir}.")
+    with core_errors():
         job = store.get_job(job_id) if job_id else store.latest_job()
     if job is None:
-        fail(f"❌ No job in {checkpoint_dir}.")
+        fail(f"❌ No jobs in {checkpoint_dir}.")
     return store, job
+
+
+def _resume_flags(func: F) -> F:
+    for name in reversed(_RESUME_FLAGS):
+        func = _MIGRATION_FLAGS[name](func)
+    return func
 
 
 @main.command()
 @click.argument("job_id", required=False)
 @_checkpoint_option
 @click.option("--retry-failed", is_flag=True, help="Send the rows that failed again (validation failures stay).")
+@_resume_flags
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @json_option
-def resume(job_id: str | None, checkpoint_dir: Path, retry_failed: bool, quiet: bool, as_json: bool) -> None:
-    """Continue an interrupted, cancelled or failed job (the latest when no id is given).
+def resume(
+    job_id: str | None, checkpoint_dir: Path, retry_failed: bool, quiet: bool, as_json: bool, **changes: Any
+) -> None:
+    """Continue an interrupted, cancelled or failed job: the one named, else the newest one that can be resumed.
 
-    Refuses a CSV that changed since the job began; never sends a finished row again.
+    Says which job it picked. --concurrency, --workers, the rate limits and --errors-out change the job from
+    now on; its CSV, organization and modes never change. Refuses a CSV that changed since the job began;
+    never sends a finished row again. Exit codes as execute's.
     """
-    store, job = _open_job(checkpoint_dir, job_id)
-    store.close()
-    options = job.options.model_copy(
-        update={"resume": job.id, "retry_failed": retry_failed, "quiet": quiet, "checkpoint_dir": checkpoint_dir}
-    )
-    _execute(options, as_json=as_json)
+    given = {name: value for name, value in changes.items() if value is not None}
+    _resume(checkpoint_dir, job_id, retry_failed=retry_failed, changes=given, quiet=quiet, as_json=as_json)
 
 
 @main.command()
@@ -503,10 +608,9 @@ def cancel(job_id: str, checkpoint_dir: Path) -> None:
 @_checkpoint_option
 @json_option
 def jobs(checkpoint_dir: Path, as_json: bool) -> None:
-    """List jobs in the checkpoint directory, newest first."""
-    with core_errors():
-        store = JobStore.open(checkpoint_dir)
-    results = [job_result(store, job.id) for job in store.list_jobs()]
+    """List jobs in the checkpoint directory, newest first (a missing directory has none; it is not created)."""
+    store = _existing_store(checkpoint_dir)
+    results = [job_result(store, job.id) for job in store.list_jobs()] if store is not None else []
     if as_json:
         click.echo(json.dumps([result.model_dump(mode="json") for result in results], indent=2))
     else:

@@ -1,6 +1,6 @@
 """Jobs for the MCP server: start one in a detached worker process, follow it, cancel it, list them.
 
-A job started here runs in ``python -m core.runner JOB_ID --lead`` in its own session, with stdin from
+A job started here runs in ``python -m core.runner JOB_ID --lead``, detached by ``core.supervisor``, with stdin from
 /dev/null and its output in ``runner.log`` in the job's directory, so it outlives the MCP server and the
 assistant's session. Its pid is kept in ``runner.pid`` next to the log, which tells any server process
 whether the worker still lives while it validates and chunks the file (before it registers as a runner).
@@ -11,8 +11,6 @@ environment only. How a row is imported is ``core.engine``'s business.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,8 +22,8 @@ from core.app import job_for_plan, job_id_for, status_next
 from core.engine import job_result, record_job, start_resume
 from core.errors import JobStateError, OptionsError
 from core.options import MigrationOptions
-from core.runner import runner_command
-from core.store import Job, JobState, JobStore, process_exists
+from core.store import Job, JobState, JobStore
+from core.supervisor import reap, runner_alive, start_runner
 from server.models import ErrorSample, JobStatus, JobSummary, NextCall
 
 __all__ = [
@@ -46,9 +44,6 @@ _PID_FILE = "runner.pid"
 _LOG_FILE = "runner.log"
 _POLL_SECONDS = 1.0
 _LIVENESS_SECONDS = 0.1
-# Popen objects of the workers this process started: polling them reaps them, so a finished worker
-# never lingers as a zombie that looks alive.
-_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 # -- worker processes ---------------------------------------------------------------------------------
@@ -56,26 +51,6 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 
 def _pid_file(store: JobStore, job_id: str) -> Path:
     return store.job_dir(job_id) / _PID_FILE
-
-
-def _reap() -> None:
-    """Collect the workers this process started that have exited, so none lingers as a zombie that looks alive."""
-    for pid, child in list(_children.items()):
-        if child.poll() is not None:
-            del _children[pid]
-
-
-def _process_running(pid: int, job_id: str) -> bool:
-    if pid in _children:
-        return True
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: the pid alone has to do
-        return process_exists(pid)
-    # A reused pid runs something else; a zombie has an empty command line.
-    return b"core.runner" in command and job_id.encode() in command
 
 
 def _worker_pid(store: JobStore, job_id: str) -> int | None:
@@ -89,32 +64,19 @@ def _worker_alive(store: JobStore, job: Job) -> bool:
     if job.live_runners:
         return True
     pid = _worker_pid(store, job.id)
-    return pid is not None and _process_running(pid, job.id)
+    return pid is not None and runner_alive(pid, job.id)
 
 
 def worker_running(store: JobStore, job_id: str) -> bool:
     """True while a worker of the job lives: a runner beating in the store, or a worker started by a server."""
-    _reap()
+    reap()
     return _worker_alive(store, store.get_job(job_id))
 
 
 def launch(store: JobStore, job_id: str, *, api_key: str) -> int:
     """Start the detached lead runner of ``job_id`` and return its pid; the key goes in its environment only."""
-    directory = store.job_dir(job_id)
-    directory.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "WORKOS_API_KEY": api_key}
-    env.pop("WORKOS_SECRET_KEY", None)
-    with (directory / _LOG_FILE).open("ab") as log:
-        process = subprocess.Popen(
-            runner_command(job_id, store.directory, lead=True),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            cwd=directory,
-            env=env,
-            start_new_session=True,
-        )
-    _children[process.pid] = process
+    log_path = store.job_dir(job_id) / _LOG_FILE
+    process = start_runner(job_id, store.directory, lead=True, api_key=api_key, log_path=log_path, detached=True)
     _pid_file(store, job_id).write_text(f"{process.pid}\n")
     logger.info("job %s: started worker pid %d", job_id, process.pid)
     return process.pid
@@ -220,7 +182,7 @@ def job_status(store: JobStore, job_id: str, *, since: str | None = None, errors
 
     Raises ``JobStateError`` for an unknown id and ``OptionsError`` for a bad cursor.
     """
-    _reap()
+    reap()
     seen = Cursor.parse(since) if since else None
     job = store.get_job(job_id)
     result = job_result(store, job_id)

@@ -39,7 +39,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from core import app, planner
 from core.analyze import analyze_errors as analyze_failures
-from core.errors import JobStateError, MigrationError, OptionsError, SourceError
+from core.errors import JobStateError, MigrationError, OptionsError, SourceError, StoreError
 from core.planner import MigrationPlan, key_kind
 from core.preflight import check_org_option
 from core.store import JobStore, RowState
@@ -119,17 +119,32 @@ OverwriteArg = Annotated[
 @dataclass(frozen=True, slots=True)
 class _State:
     settings: ServerSettings
-    store: JobStore
+    opened: JobStore | StoreError
     confirmation_key: bytes
+
+    @property
+    def store(self) -> JobStore:
+        """The job store; a store that could not be opened is each tool's error, never the server's end."""
+        if isinstance(self.opened, StoreError):
+            raise ToolError(f"{self.opened}. Fix the job store in MIGRATION_STATE_DIR, then restart the server")
+        return self.opened
 
 
 @asynccontextmanager
 async def _lifespan(settings: ServerSettings, _server: MCPServer[Any]) -> AsyncIterator[_State]:
-    store = JobStore.open(settings.state_dir)
+    opened: JobStore | StoreError
     try:
-        yield _State(settings, store, confirmation_key(settings.state_dir))
+        opened = JobStore.open(settings.state_dir)
+    except StoreError as exc:
+        logger.error("the job store cannot be used: %s", exc)
+        opened = exc
+    try:
+        # No store, no write: the tools refuse before a confirmation could be asked.
+        key = confirmation_key(settings.state_dir) if isinstance(opened, JobStore) else b""
+        yield _State(settings, opened, key)
     finally:
-        store.close()
+        if isinstance(opened, JobStore):
+            opened.close()
 
 
 def _state(ctx: Context) -> _State:

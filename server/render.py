@@ -10,6 +10,7 @@ from core.analyze import ErrorAnalysis, ErrorGroup
 from core.app import LARGE_IMPORT_ROWS
 from core.engine import MigrationResult
 from core.options import execute_command
+from core.orchestrator import Reopened
 from core.planner import IssueSummary, MigrationPlan
 from core.store import JobState
 from core.validation import ValidationReport
@@ -24,6 +25,7 @@ __all__ = [
     "render_issues",
     "render_jobs",
     "render_plan",
+    "render_reopened",
     "render_result",
     "render_validation",
 ]
@@ -94,8 +96,7 @@ def render_plan(plan: MigrationPlan) -> str:
         f"Password hashes:  {hashes}",
         f"API calls:        {calls.total:,} ({', '.join(call_parts)})",
         f"Target:           {plan.target.base_url} ({key})",
-        f"Estimated time:   {plan.estimate.human} (bottleneck: {plan.estimate.bottleneck}, "
-        f"{plan.estimate.bottleneck_detail})",
+        f"Estimated time:   {_estimate(plan, long=True)}",
         "",
         "Configuration:",
         f"  Workers:        {plan.workers}",
@@ -146,12 +147,27 @@ def render_validation(report: ValidationReport) -> str:
         lines.append(f"✓ No errors ({report.warning_count:,} warnings)")
     else:
         lines.append(f"❌ {report.error_count:,} errors in {report.invalid_rows:,} rows")
+    if report.fixed_error_count == 0:
+        lines.append(f"✓ The fixed copy has no errors: import {report.fixed_csv}")
+    elif report.fixed_error_count is not None:
+        lines.append(f"❌ The fixed copy still has {report.fixed_error_count:,} errors: fix them by hand")
     return "\n".join(lines)
+
+
+def _estimate(plan: MigrationPlan, *, long: bool) -> str:
+    """The estimate and what bounds it; a plan with no call to make says so instead."""
+    timing = plan.estimate
+    if timing.bottleneck == "none":
+        return "nothing to send (no API call needed)"
+    if long:
+        return f"{timing.human} (bottleneck: {timing.bottleneck}, {timing.bottleneck_detail})"
+    return f"{timing.human} (bound by {timing.bottleneck})"
 
 
 def render_brief(plan: MigrationPlan) -> str:
     """The few lines shown before an import starts."""
-    target = f"{plan.target.base_url} ({plan.target.key} key)"
+    key = {"test": "test key", "live": "LIVE key", "none": "no API key set"}[plan.target.key]
+    target = f"{plan.target.base_url} ({key})"
     return "\n".join(
         [
             f"CSV:          {plan.csv_path}",
@@ -160,7 +176,7 @@ def render_brief(plan: MigrationPlan) -> str:
             f"Users:        {plan.users:,}   Memberships: {plan.memberships:,}   Organizations: {plan.organizations:,}",
             f"Mode:         {plan.mode}",
             f"Target:       {target}",
-            f"Estimate:     {plan.estimate.human} (bound by {plan.estimate.bottleneck})",
+            f"Estimate:     {_estimate(plan, long=False)}",
         ]
     )
 
@@ -191,9 +207,12 @@ _STATE_MARKS = {
 
 def render_result(result: MigrationResult) -> str:
     """The final summary of a run (also ``status``)."""
+    job = (
+        "none recorded (a dry run writes no job store)" if result.dry_run else f"{result.job_id} ({result.state.value})"
+    )
     lines = [
         _STATE_MARKS[result.state],
-        f"Job:          {result.job_id} ({result.state.value})",
+        f"Job:          {job}",
         f"Rows:         {result.total_rows:,} total, {result.succeeded:,} succeeded, {result.skipped:,} skipped,"
         f" {result.failed:,} failed ({result.invalid:,} invalid), {result.pending:,} pending",
     ]
@@ -215,9 +234,23 @@ def render_result(result: MigrationResult) -> str:
         where = result.errors_out or result.errors_file
         if where:
             lines.append(f"Errors:       {where}")
-        lines.append(f"Analyze:      workos-migrate analyze {result.job_id}")
+        if result.analyze_command:
+            lines.append(f"Analyze:      {result.analyze_command}")
     if result.resume_command:
         lines.append(f"Resume:       {result.resume_command}")
+    return "\n".join(lines)
+
+
+def render_reopened(reopened: Reopened) -> str:
+    """Which job a resume continues, why that one, and the options it changed."""
+    job = reopened.job
+    lines = [f"Resuming job {job.id} ({job.state.value}, {job.total_rows:,} rows, {job.csv_path})"]
+    if reopened.newest:
+        newer = ", ".join(f"{other.id} {other.state.value}" for other in reopened.passed_over[:3])
+        more = f" and {len(reopened.passed_over) - 3:,} more" if len(reopened.passed_over) > 3 else ""
+        lines[0] += ": the newest job that can be resumed" + (f" (newer: {newer}{more})" if newer else "")
+    if reopened.changed:
+        lines.append("Changed from now on: " + ", ".join(reopened.changed))
     return "\n".join(lines)
 
 
@@ -287,6 +320,8 @@ def render_analysis(analysis: ErrorAnalysis) -> str:
         lines.append(f"Retry file:  {retry.path} ({retry.retryable_rows:,} retryable rows{extra})")
     if analysis.rerun_command:
         lines.append(f"To re-run:   {analysis.rerun_command}")
-    elif analysis.exit_code == 1:
-        lines.append("Nothing to retry." if not analysis.failures else "Nothing retryable: see the fixes above.")
+    elif not analysis.failures and not analysis.bad_lines and not analysis.pending_rows:
+        lines.append("Nothing failed: there is nothing to retry.")
+    elif analysis.failures and analysis.exit_code == 1:
+        lines.append("Nothing retryable: see the fixes above.")
     return "\n".join(lines)

@@ -152,7 +152,8 @@ async def test_validation_failures_are_not_retryable_and_say_which_column_rule_a
     assert any("nothing to retry" in warning for warning in analysis.warnings)
     (tmp_path / "retry.csv").write_text("email\nold@example.com\n")
     again = analyze(importer, result.job_id, retry_csv=tmp_path / "retry.csv")
-    assert any("it is not this analysis' retry file" in warning for warning in again.warnings)
+    assert any("from an earlier analysis, was removed" in warning for warning in again.warnings)
+    assert not (tmp_path / "retry.csv").exists()
     codes = {group.code: group for group in analysis.groups}
     assert set(codes) == {"email_invalid", "email_duplicate_in_org", "metadata_not_json"}
     metadata = codes["metadata_not_json"]
@@ -373,10 +374,10 @@ def test_a_file_of_only_bad_lines_is_unusable_input(tmp_path: Path) -> None:
     assert (analysis.failures, analysis.bad_lines, analysis.exit_code) == (0, 3, 2)
 
 
-def test_an_empty_errors_file_has_nothing_to_retry(tmp_path: Path) -> None:
+def test_an_empty_errors_file_means_nothing_failed_and_exits_0(tmp_path: Path) -> None:
     errors = write_jsonl(tmp_path / "errors.jsonl", [])
     analysis = analyze_errors(errors_file=errors, checkpoint_dir=tmp_path / "none")
-    assert (analysis.failures, analysis.exit_code, analysis.groups) == (0, 1, [])
+    assert (analysis.failures, analysis.exit_code, analysis.groups) == (0, 0, [])
 
 
 def test_a_csv_errors_file_with_bad_lines_is_read_like_jsonl(tmp_path: Path) -> None:

@@ -81,15 +81,27 @@ def test_unusable_csv_exits_2(tmp_path: Path) -> None:
 
 
 def test_resume_takes_an_optional_job_id(good: Path) -> None:
-    code, out, _ = run("plan", "--csv", good, "--resume", "--json")
+    code, out, _ = run("execute", "--plan", "--csv", good, "--resume", "--json")
     assert code == 0 and json.loads(out)["options"]["resume"] is True
-    code, out, _ = run("plan", "--csv", good, "--resume", "job-7", "--json")
+    code, out, _ = run("execute", "--plan", "--csv", good, "--resume", "job-7", "--json")
     assert json.loads(out)["options"]["resume"] == "job-7"
+
+
+def test_plan_help_lists_only_flags_that_change_the_plan() -> None:
+    code, out, _ = run("plan", "--help")
+    assert code == 0
+    for flag in ("--dry-run", "--quiet", "--yes", "--resume", "--retry-failed"):
+        assert flag not in out
+    for flag in ("--csv", "--org-id", "--concurrency", "--workers", "--rate-limit", "--errors-out", "--job-id"):
+        assert flag in out
+    assert run("plan", "--csv", "x.csv", "--dry-run")[0] == 2
+    assert "--dry-run" in run("execute", "--help")[1]
 
 
 def test_every_orchestrator_flag_is_accepted(good: Path, tmp_path: Path) -> None:
     code, out, _ = run(
-        "plan", "--csv", good, "--org-external-id", "acme", "--org-name", "Acme", "--create-org-if-missing",
+        "execute", "--plan", "--csv", good, "--org-external-id", "acme", "--org-name", "Acme",
+        "--create-org-if-missing",
         "--concurrency", "20", "--workers", "2", "--chunk-size", "500", "--rate-limit", "40",
         "--on-existing-user", "update", "--require-membership", "--dry-run", "--quiet",
         "--errors-out", tmp_path / "e.jsonl", "--job-id", "j1", "--checkpoint-dir", tmp_path / "c", "-y", "--json",
@@ -109,6 +121,7 @@ def test_validate_auto_fix_writes_a_fixed_copy_and_a_report(bad: Path, tmp_path:
     code, out, _ = run("validate", "--csv", bad, "--auto-fix", "--fixed-csv", fixed, "--report", report)
     assert code == 1
     assert f"Fixed copy: {fixed} (2 rows changed)" in out
+    assert "❌ The fixed copy still has 1 errors" in out
     assert fixed.read_bytes().decode().splitlines() == ["email,email_verified", "a@x.com,true", "oops,"]
     data = json.loads(report.read_text())
     assert [issue["code"] for issue in data["issues"]] == [
@@ -117,6 +130,19 @@ def test_validate_auto_fix_writes_a_fixed_copy_and_a_report(bad: Path, tmp_path:
         "email_verified_invalid",
     ]
     assert ValidationReport.model_validate(data["summary"]).error_count == 2
+
+
+def test_validate_auto_fix_exits_0_when_the_fixed_copy_has_no_error_left(
+    write_users: CsvWriter, tmp_path: Path
+) -> None:
+    path = write_users([{"email": "a@x.com", "email_verified": "maybe"}, {"email": "b@x.com", "email_verified": "yes"}])
+    assert run("validate", "--csv", path)[0] == 1
+    fixed = tmp_path / "fixed.csv"
+    code, out, _ = run("validate", "--csv", path, "--auto-fix", "--fixed-csv", fixed)
+    assert code == 0, out
+    assert "❌ 1 errors in 1 rows" in out and f"✓ The fixed copy has no errors: import {fixed}" in out
+    code, out, _ = run("validate", "--csv", path, "--auto-fix", "--fixed-csv", fixed, "--json")
+    assert ValidationReport.model_validate_json(out).fixed_error_count == 0
 
 
 def test_validate_json_and_option_errors(bad: Path, tmp_path: Path) -> None:

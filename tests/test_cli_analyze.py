@@ -98,3 +98,19 @@ async def test_no_password_hash_or_totp_secret_leaves_the_source_except_into_the
     rebuilt = retry.read_text()
     for secret in secrets:
         assert secret in rebuilt, "the retry CSV carries every column of the source, by design"
+
+
+def test_analyze_of_an_empty_errors_file_says_nothing_failed_and_exits_0(tmp_path: Path) -> None:
+    errors, retry = tmp_path / "errors.jsonl", tmp_path / "retry.csv"
+    errors.write_text("")
+    retry.write_text("email\nstale@example.com\n")
+    code, out, _ = run("analyze-errors", "--errors", errors, "--retry-csv", retry, "--checkpoint-dir", tmp_path / "c")
+    assert code == 0, out
+    assert "0 failed rows" in out and "Nothing failed: there is nothing to retry." in out
+    assert not retry.exists(), "a retry file from an earlier analysis would be re-run by a script"
+
+
+async def test_analyze_of_a_job_without_failures_exits_0(importer: ImportRun, write_users: CsvWriter) -> None:
+    result = await importer.run(write_users([{"email": "fine@example.com"}]))
+    code, out, _ = run("analyze", result.job_id, "--checkpoint-dir", importer.checkpoint_dir)
+    assert code == 0 and "Nothing failed" in out

@@ -77,6 +77,18 @@ def test_failed_rows_exit_1_and_point_at_the_errors_and_analysis(env: dict[str, 
     assert json.loads((tmp_path / "errors.jsonl").read_text())["row"] == 3
 
 
+def test_errors_out_exists_only_when_rows_failed(env: dict[str, str], tmp_path: Path) -> None:
+    stale = tmp_path / "errors.jsonl"
+    stale.write_text('{"row": 2, "code": "from_an_earlier_run"}\n')
+    code, output = invoke("execute", "--csv", str(users(tmp_path, 2, org=False)), "--errors-out", str(stale), *RATES)
+    assert code == 0, output
+    assert not stale.exists(), "a script tests [ -f errors.jsonl ] to know whether anything failed"
+    code, output = invoke(
+        "execute", "--csv", str(users(tmp_path, 2, org=False)), "--dry-run", "--errors-out", "e.jsonl"
+    )
+    assert code == 0 and not (tmp_path / "e.jsonl").exists()
+
+
 def test_every_row_failing_is_exit_1_not_0(env: dict[str, str], tmp_path: Path) -> None:
     path = write_rows(
         tmp_path / "u.csv", [{"email": f"u{i}@example.com", "org_external_id": "ghost"} for i in range(4)]
@@ -173,7 +185,7 @@ def test_sigint_stops_after_rows_in_flight_and_resume_finishes(
         time.sleep(0.05)
     child.send_signal(signal.SIGINT)
     output, _ = child.communicate(timeout=60)
-    assert child.returncode == 1, output
+    assert child.returncode == 130, output  # 128 + SIGINT, as shells expect of Ctrl-C
     assert "Stopping: finishing rows in flight" in output
     assert "Resume:       workos-migrate resume interrupt-me" in output
     assert store.get_job("interrupt-me").state is JobState.CANCELLED
@@ -206,3 +218,101 @@ def test_progress_without_a_terminal_prints_plain_periodic_lines(
     lines = capsys.readouterr().err.splitlines()
     assert lines and lines[0].startswith("[progress] 500/1,000 rows (50.0%)")
     assert "failed 3" in lines[0] and "ETA" in lines[0]
+
+
+def _job(tmp_path: Path, count: int = 4, **values: object) -> str:
+    options = MigrationOptions.build(
+        csv_path=users(tmp_path, count), create_org_if_missing=True, **FAST_RATES, **values
+    )
+    return prepare_job(JobStore.open(Path(".workos-checkpoints")), options).id
+
+
+def test_resume_applies_the_pace_options_given_with_it_and_says_so(env: dict[str, str], tmp_path: Path) -> None:
+    job_id = _job(tmp_path)
+    code, output = invoke("--csv", str(tmp_path / "users.csv"), "--resume", job_id, "--concurrency", "50",
+                          "--errors-out", "e.jsonl")  # fmt: skip
+    assert code == 0, output
+    assert f"Resuming job {job_id}" in output
+    assert "Changed from now on: --concurrency 50 (was 10), --errors-out e.jsonl (was none)" in output
+    options = JobStore.open(Path(".workos-checkpoints")).get_job(job_id).options
+    assert (options.concurrency, options.errors_out) == (50, Path("e.jsonl"))
+
+
+def test_resume_command_takes_the_pace_flags_too(env: dict[str, str], tmp_path: Path) -> None:
+    job_id = _job(tmp_path)
+    code, output = invoke("resume", job_id, "--workers", "1", "--rate-limit", "4000", "--quiet")
+    assert code == 0, output
+    assert "Changed from now on: --rate-limit 4000 (was 5000)" in output
+
+
+def test_resume_refuses_options_a_job_cannot_change_and_names_them(
+    env: dict[str, str], tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    job_id = _job(tmp_path)
+    other = users(tmp_path, 2, name="other.csv")
+    code, output = invoke("--csv", str(other), "--resume", job_id, "--org-id", "org_X", "--on-existing-user", "skip")
+    assert code == 2
+    assert f"Cannot change on resume: --csv {other}: job {job_id} reads {tmp_path / 'users.csv'}" in output
+    assert f"Cannot change on resume: --org-id org_X: job {job_id} ran with none" in output
+    assert f"Cannot change on resume: --on-existing-user skip: job {job_id} ran with adopt" in output
+    assert "A resume may change only --concurrency, --workers, --rate-limit" in output
+    assert sandbox.stats()["totals"]["requests"] == 0
+    assert JobStore.open(Path(".workos-checkpoints")).get_job(job_id).state is JobState.CREATED
+
+
+def test_bare_resume_picks_the_newest_resumable_job_and_says_which(env: dict[str, str], tmp_path: Path) -> None:
+    waiting = _job(tmp_path, job_id="waiting")
+    (tmp_path / "b").mkdir()
+    assert invoke("execute", "--csv", str(users(tmp_path / "b", 2)), "--create-org-if-missing", "--job-id", "done",
+                  *RATES)[0] == 0  # fmt: skip
+    code, output = invoke("resume")
+    assert code == 0, output
+    assert f"Resuming job {waiting} (created, 4 rows" in output
+    assert "the newest job that can be resumed (newer: done completed)" in output
+    code, output = invoke("--csv", str(tmp_path / "users.csv"), "--resume")
+    assert code == 2 and "no job in .workos-checkpoints can be resumed (the newest, done, is completed)" in output
+
+
+def test_the_analyze_line_names_the_checkpoint_dir_it_needs(env: dict[str, str], tmp_path: Path) -> None:
+    path = write_rows(tmp_path / "u.csv", [{"email": "ok@example.com"}, {"email": "broken"}])
+    code, output = invoke("execute", "--csv", str(path), "--checkpoint-dir", "elsewhere", "--job-id", "j", *RATES)
+    assert code == 1
+    assert "Analyze:      workos-migrate analyze j --checkpoint-dir elsewhere" in output
+    assert invoke("analyze", "j", "--checkpoint-dir", "elsewhere")[0] == 1  # the printed command works
+
+
+def test_dry_run_status_and_jobs_leave_the_disk_as_they_found_it(env: dict[str, str], tmp_path: Path) -> None:
+    path = users(tmp_path, 3)
+    before = sorted(tmp_path.rglob("*"))
+    code, output = invoke("execute", "--csv", str(path), "--dry-run")
+    assert code == 0 and "Dry run" in output
+    assert invoke("jobs") == (0, "No jobs.\n")
+    code, output = invoke("status")
+    assert code == 2 and "No jobs in .workos-checkpoints" in output
+    assert invoke("resume")[0] == 2
+    assert invoke("jobs", "--json") == (0, "[]\n")
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_no_arguments_print_the_help_and_exit_0() -> None:
+    done = subprocess.run([sys.executable, "-m", "server.cli"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: ") and "Commands:" in done.stdout and "execute" in done.stdout
+
+
+def test_ctrl_c_before_the_import_exits_130_without_a_traceback(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: SandboxHandle
+) -> None:
+    def interrupted(self: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("core.orchestrator.MigrationOrchestrator.plan", interrupted)
+    code, output = invoke("plan", "--csv", str(users(tmp_path, 2)))
+    assert code == 130 and "Interrupted." in output and "Traceback" not in output
+    monkeypatch.undo()
+    monkeypatch.setattr("server.cli._stdin_is_terminal", lambda: True)
+    code, output = invoke(
+        "execute", "--csv", str(users(tmp_path, 2, org=False)), input=""
+    )  # EOF = Ctrl-D/C at a prompt
+    assert code == 130 and "nothing was sent" in output
+    assert sandbox.stats()["totals"]["requests"] == 0

@@ -16,8 +16,8 @@ import pytest
 from core.csvsource import sha256_file
 from core.engine import RunStats, execute_job, job_result, prepare_job, record_job, start_resume
 from core.errors import JobStateError, SourceError
-from core.runner import runner_command
 from core.store import JobState, RowState
+from core.supervisor import runner_command
 from tests.conftest import ImportRun, write_rows
 from tests.test_engine import memberships, seed_org
 

@@ -22,8 +22,8 @@ import httpx2
 
 from core.engine import job_result, prepare_job, start_resume
 from core.options import MigrationOptions
-from core.runner import runner_command
 from core.store import JobState, JobStore, RowState
+from core.supervisor import runner_command
 from core.workos.sandbox import SandboxHandle
 from tests.conftest import BCRYPT, write_rows
 

@@ -447,7 +447,14 @@ class WorkOSClient:
         """Send with the limiter and retry policy; return the 2xx answer or raise. A 404 under ``missing_ok``
         is an expected miss: raised as ``NotFound`` but not counted as an error."""
         kind = request_kind(method, path)
-        content = None if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        try:
+            content = None if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        except (UnicodeEncodeError, RecursionError, TypeError, ValueError) as exc:
+            # Never sent: a lone surrogate has no UTF-8 form. Only the class is named (the body holds secrets).
+            raise InvalidRequest(
+                f"{method} {path} could not be sent: its body cannot be encoded as JSON ({type(exc).__name__})",
+                code="unencodable_body",
+            ) from None
         headers = None if content is None else {"Content-Type": "application/json"}
         attempt = 0
         while True:

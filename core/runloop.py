@@ -1,0 +1,285 @@
+"""The run loop: one process's share of a job, from claimed chunks to batched ledger writes.
+
+``run_job`` makes this process a runner of the job: it claims chunks from the store, seeks to each chunk's
+offset, skips rows the ledger already holds (never sending them again), feeds the rest through a bounded
+queue to ``concurrency`` row tasks running the row pipeline, and records outcomes in batched transactions.
+A heartbeat shares the cancel flag and any pause with the other runners (``--workers``). What happens to one
+row is ``pipeline``'s business; starting processes is ``supervisor``'s; SQL is ``store``'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from core.csvsource import CsvSource
+from core.errors import AuthenticationError, MigrationError, WorkOSError
+from core.orgs import OrgResolutionError, OrgResolver, option_org_key
+from core.pipeline import RowPipeline, unreadable_outcome
+from core.records import UserRecord, to_record
+from core.store import ChunkSpec, Job, JobStore, RowOutcome, RowState
+from core.workos.client import WorkOSClient
+from core.workos.limits import RateLimiter
+
+__all__ = ["RunStats", "migration_errors_alone", "run_job"]
+
+logger = logging.getLogger(__name__)
+
+_FLUSH_SECONDS = 0.25
+_FLUSH_ROWS = 500
+_HEARTBEAT_SECONDS = 1.0
+
+
+@dataclass
+class RunStats:
+    """Live counters of this process's run, for progress bars. The ledger stays the truth."""
+
+    total_rows: int = 0
+    already_finished: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+    first_request_at: float | None = None
+
+    @property
+    def finished(self) -> int:
+        return self.already_finished + self.done + self.skipped + self.failed
+
+    def count(self, outcome: RowOutcome) -> None:
+        if outcome.state is RowState.DONE:
+            self.done += 1
+        elif outcome.state is RowState.SKIPPED:
+            self.skipped += 1
+        else:
+            self.failed += 1
+
+
+async def run_job(
+    store: JobStore,
+    job_id: str,
+    *,
+    api_key: str,
+    lead: bool = True,
+    runner_id: str | None = None,
+    stop: anyio.Event | None = None,
+    stats: RunStats | None = None,
+) -> str | None:
+    """Process the job's pending chunks in this process until none is left, or until stopped.
+
+    Returns the fatal error message that stopped the run, or None. ``runner_id`` is this process's runner when
+    it already took the job (``execute_job``); otherwise the lead runner takes the job (``JobStateError`` when
+    another live runner holds it) and others join it (``--workers``). The runner is unregistered on return.
+    """
+    job = store.get_job(job_id)
+    options = job.options
+    runner_id = runner_id or store.start_runner(job_id, lead=lead)
+    runner: _Runner | None = None
+    try:
+        stop = stop or anyio.Event()
+        stats = stats or RunStats()
+        stats.total_rows = job.total_rows
+        stats.already_finished = store.counts(job_id).finished
+        share = options.workers
+        limiter = RateLimiter(
+            write_rate=options.rate_limit / share,
+            read_rate=options.read_rate_limit / share,
+            general_rate=options.global_rate_limit / share,
+            on_pause=_pause_publisher(store, job_id),
+        )
+        runner = _Runner(store, job, runner_id, stop, stats, limiter)
+        with migration_errors_alone():
+            async with WorkOSClient(
+                api_key=api_key, base_url=options.base_url, limiter=limiter, concurrency=options.concurrency
+            ) as client:
+                return await runner.run(client)
+    finally:
+        with anyio.CancelScope(shield=True):
+            if runner is not None:
+                runner.flush()
+                runner.publish_counters()
+            store.stop_runner(job_id, runner_id)
+
+
+@contextmanager
+def migration_errors_alone() -> Iterator[None]:
+    """Let a ``MigrationError`` raised in a task group (a full disk, a damaged store) out as itself, not
+    wrapped in an exception group, so each front door shows its one line. Anything else stays as it was."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        errors = _leaves(group)
+        if errors and all(isinstance(error, MigrationError) for error in errors):
+            raise errors[0] from None
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for error in group.exceptions:
+        found += _leaves(error) if isinstance(error, BaseExceptionGroup) else [error]
+    return found
+
+
+def _pause_publisher(store: JobStore, job_id: str) -> Callable[[float], None]:
+    def publish(until: float) -> None:
+        store.publish_pause(job_id, until)
+
+    return publish
+
+
+class _Runner:
+    """One process's share of a job: reader, row tasks, recorder and heartbeat."""
+
+    def __init__(
+        self, store: JobStore, job: Job, runner_id: str, stop: anyio.Event, stats: RunStats, limiter: RateLimiter
+    ) -> None:
+        self.store = store
+        self.job = job
+        self.runner_id = runner_id
+        self.stop = stop
+        self.stats = stats
+        self.limiter = limiter
+        self.fatal: str | None = None
+        self.pipeline: RowPipeline | None = None
+        self._pending: list[RowOutcome] = []
+        self._done_chunks: list[int] = []
+        self._chunks: dict[int, list[int]] = {}  # chunk -> [recorded, dispatched or -1 while reading]
+        self._last_flush = time.monotonic()
+        self._published: dict[str, float] = {}
+
+    async def run(self, client: WorkOSClient) -> str | None:
+        options = self.job.options
+        orgs = OrgResolver(client, create_if_missing=options.create_org_if_missing)
+        try:
+            fixed_org = await self._single_org(orgs)
+        except AuthenticationError as exc:
+            self.fatal = exc.rejection
+            return self.fatal
+        except (OrgResolutionError, WorkOSError) as exc:
+            self.fatal = f"cannot resolve the organization: {exc}"
+            return self.fatal
+        self.pipeline = pipeline = RowPipeline(
+            client=client,
+            store=self.store,
+            job_id=self.job.id,
+            job_created_at=self.job.created_at,
+            options=options,
+            orgs=orgs,
+            fixed_org_id=fixed_org,
+        )
+        source = CsvSource(self.job.csv_path)
+        send, receive = anyio.create_memory_object_stream[tuple[UserRecord, int, bool]](options.concurrency * 2)
+        async with anyio.create_task_group() as beating:
+            beating.start_soon(self._heartbeat)
+            async with anyio.create_task_group() as tasks:
+                async with receive:
+                    for _ in range(options.concurrency):
+                        tasks.start_soon(self._row_task, pipeline, receive.clone())
+                await self._read(source, send)
+            beating.cancel_scope.cancel()
+        return self.fatal
+
+    async def _single_org(self, orgs: OrgResolver) -> str | None:
+        options = self.job.options
+        key = option_org_key(options.org_id, options.org_external_id, options.org_name)
+        return None if key is None else await orgs.resolve(key)
+
+    async def _read(self, source: CsvSource, send: ObjectSendStream[tuple[UserRecord, int, bool]]) -> None:
+        async with send:
+            while not self.stop.is_set():
+                claim = self.store.claim_chunk(self.job.id, self.runner_id)
+                if claim is None:
+                    return
+                spec = claim.spec
+                self._chunks[spec.number] = [0, -1]
+                dispatched = 0
+                for row, _offset, fields in _chunk_rows(source, spec):
+                    if row in claim.finished_rows:
+                        continue
+                    if self.stop.is_set():
+                        break
+                    dispatched += 1
+                    try:
+                        record = to_record(row, fields, source.columns)
+                    except Exception as exc:  # a row validation let through fails alone
+                        self._record(unreadable_outcome(row, spec.number, _email(fields, source), exc))
+                        continue
+                    await send.send((record, spec.number, claim.claimed_before))
+                if self.stop.is_set():
+                    return
+                self._chunks[spec.number][1] = dispatched
+                self._maybe_chunk_done(spec.number)
+
+    async def _row_task(
+        self, pipeline: RowPipeline, receive: ObjectReceiveStream[tuple[UserRecord, int, bool]]
+    ) -> None:
+        async with receive:
+            async for record, chunk, maybe_sent in receive:
+                if self.stop.is_set():
+                    continue
+                if self.stats.first_request_at is None:
+                    self.stats.first_request_at = time.monotonic()
+                try:
+                    outcome = await pipeline.process(record, chunk, maybe_sent=maybe_sent)
+                except AuthenticationError as exc:
+                    self.fatal = self.fatal or exc.rejection
+                    self.stop.set()
+                    continue
+                self._record(outcome)
+
+    def _record(self, outcome: RowOutcome) -> None:
+        self.stats.count(outcome)
+        self._pending.append(outcome)
+        self._chunks[outcome.chunk][0] += 1
+        self._maybe_chunk_done(outcome.chunk)
+        if len(self._pending) >= _FLUSH_ROWS or time.monotonic() - self._last_flush >= _FLUSH_SECONDS:
+            self.flush()
+
+    def _maybe_chunk_done(self, chunk: int) -> None:
+        recorded, dispatched = self._chunks[chunk]
+        if recorded == dispatched:
+            del self._chunks[chunk]
+            self._done_chunks.append(chunk)
+
+    def flush(self) -> None:
+        """Write recorded outcomes and finished chunks in one transaction."""
+        if self._pending or self._done_chunks:
+            self.store.record_rows(self.job.id, self._pending, done_chunks=self._done_chunks)
+            self._pending = []
+            self._done_chunks = []
+        self._last_flush = time.monotonic()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await anyio.sleep(_HEARTBEAT_SECONDS)
+            self.flush()
+            cancel, pause_until = self.store.heartbeat(self.job.id, self.runner_id)
+            if cancel:
+                self.stop.set()
+            if pause_until > time.time():
+                self.limiter.pause_until(pause_until)
+            self.publish_counters()
+
+    def publish_counters(self) -> None:
+        """Add this runner's new retries, resends, 429s and waits to the job's counters."""
+        now = {**self.limiter.stats.as_counters(), "resent": float(self.pipeline.resent if self.pipeline else 0)}
+        deltas = {key: value - self._published.get(key, 0) for key, value in now.items()}
+        self.store.add_counters(self.job.id, {k: v for k, v in deltas.items() if v})
+        self._published = now
+
+
+def _email(fields: list[str], source: CsvSource) -> str | None:
+    index = source.columns.email
+    return fields[index].strip().lower() or None if index is not None and index < len(fields) else None
+
+
+def _chunk_rows(source: CsvSource, spec: ChunkSpec) -> Iterator[tuple[int, int, list[str]]]:
+    return islice(source.rows(offset=spec.byte_offset, first_row=spec.first_row), spec.row_count)

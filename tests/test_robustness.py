@@ -1,0 +1,238 @@
+"""Nothing one row, one disk or one store meets stops a job or reaches a user as a traceback."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import anyio
+import pytest
+from click.testing import CliRunner
+from mcp import Client
+
+from core import runloop
+from core.csvsource import CsvSource
+from core.engine import execute_job, prepare_job
+from core.errors import JobStateError, SourceError, StoreError
+from core.store import STORE_FILENAME, JobState, JobStore, RowState
+from core.validation import validate_csv
+from core.workos.client import WorkOSClient
+from core.workos.sandbox import SandboxHandle
+from server.cli import main
+from server.mcp import create_server
+from tests.conftest import BCRYPT, ImportRun, write_rows
+from tests.mcp_support import server_settings, text
+
+pytestmark = pytest.mark.anyio
+
+SURROGATE_METADATA = '{"a":"\\ud800"}'
+
+
+def people(count: int, **extra: str) -> list[dict[str, str]]:
+    return [{"email": f"u{i}@example.com", **extra} for i in range(count)]
+
+
+# -- poison rows ------------------------------------------------------------------------------------------
+
+
+def test_a_lone_surrogate_in_metadata_is_a_validation_error_naming_row_and_column(tmp_path: Path) -> None:
+    path = write_rows(tmp_path / "users.csv", [{"email": "a@x.com", "metadata": SURROGATE_METADATA},
+                                              {"email": "b@x.com", "metadata": '{"a":"\\u00e9"}'}])  # fmt: skip
+    report = validate_csv(path)
+    assert [(issue.rows, issue.column, issue.code) for issue in report.issues] == [
+        ([2], "metadata", "metadata_invalid_unicode")
+    ]
+    assert report.issues[0].message.startswith("Row 2, column metadata:")
+
+
+def test_metadata_nested_5000_levels_is_a_validation_error(tmp_path: Path) -> None:
+    nested = '{"a":' * 5000 + '"x"' + "}" * 5000
+    report = validate_csv(write_rows(tmp_path / "users.csv", [{"email": "a@x.com", "metadata": nested}]))
+    assert [(issue.rows, issue.code) for issue in report.issues] == [([2], "metadata_too_deep")]
+
+
+@pytest.mark.parametrize(("where", "row", "column"), [("row", 2, "'first_name'"), ("header", 1, "number 2")])
+def test_a_field_over_1_mib_is_a_source_error_naming_row_and_column(
+    tmp_path: Path, where: str, row: int, column: str
+) -> None:
+    huge = "x" * ((1 << 20) + 10)
+    path = tmp_path / "users.csv"
+    path.write_text(f"email,{huge}\na@x.com,b\n" if where == "header" else f"email,first_name\na@x.com,{huge}\n")
+    with pytest.raises(SourceError, match=f"Row {row} of .*, column {column}: a field is longer"):
+        CsvSource(path)
+
+
+async def test_a_surrogate_row_fails_validation_and_every_other_row_imports(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    rows = people(20)
+    rows[7]["metadata"] = SURROGATE_METADATA
+    result = await importer.run(write_rows(tmp_path / "users.csv", rows))
+    assert (result.succeeded, result.invalid, result.pending) == (19, 1, 0)
+    assert len(sandbox.state()["users"]) == 19
+
+
+async def test_whatever_a_row_raises_fails_that_row_alone_without_its_secrets(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_user = WorkOSClient.create_user
+
+    async def create_or_crash(self: WorkOSClient, **fields: object) -> object:
+        if fields["email"] == "u3@example.com":
+            raise KeyError(f"surprise {fields['password_hash']}")
+        return await create_user(self, **fields)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(WorkOSClient, "create_user", create_or_crash)
+    rows = people(12, password_hash=BCRYPT, password_hash_type="bcrypt")
+    result = await importer.run(write_rows(tmp_path / "users.csv", rows))
+    assert (result.succeeded, result.failed, result.pending, result.state) == (11, 1, 0, JobState.COMPLETED_WITH_ERRORS)
+    (failed,) = importer.store().iter_rows(result.job_id, state=RowState.FAILED)
+    assert (failed.row, failed.error_phase, failed.error_code) == (5, "user", "unexpected_error")
+    assert failed.error_message is not None and "KeyError" in failed.error_message
+    assert BCRYPT not in failed.error_message and "[redacted]" in failed.error_message
+
+
+async def test_a_row_that_cannot_become_a_record_fails_alone(
+    importer: ImportRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    to_record = runloop.to_record
+
+    def crash_on_row_4(row: int, fields: list[str], columns: object) -> object:
+        if row == 4:
+            raise RecursionError("deep secret")
+        return to_record(row, fields, columns)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runloop, "to_record", crash_on_row_4)
+    result = await importer.run(write_rows(tmp_path / "users.csv", people(6)))
+    assert (result.succeeded, result.failed, result.pending) == (5, 1, 0)
+    (failed,) = importer.store().iter_rows(result.job_id, state=RowState.FAILED)
+    assert (failed.row, failed.error_phase, failed.error_code) == (4, "read", "unexpected_error")
+    assert failed.error_message == "unexpected RecursionError while reading the row"
+
+
+# -- two runs of one job ----------------------------------------------------------------------------------
+
+
+async def test_a_second_run_of_a_held_job_is_told_already_running(importer: ImportRun, tmp_path: Path) -> None:
+    store = importer.store()
+    job = prepare_job(store, importer.options(write_rows(tmp_path / "users.csv", people(3))))
+    store.start_runner(job.id, lead=True)  # another run holds the job (this pid is alive)
+    with pytest.raises(JobStateError, match="already running"):
+        await execute_job(store, job.id, api_key=importer.sandbox.api_key)
+
+
+def test_the_cli_loser_of_two_resumes_gets_one_line_and_exit_2(
+    importer: ImportRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKOS_API_KEY", importer.sandbox.api_key)
+    store = importer.store()
+    job = prepare_job(store, importer.options(write_rows(tmp_path / "users.csv", people(3))))
+    store.start_runner(job.id, lead=True)
+    result = CliRunner().invoke(main, ["resume", job.id, "--checkpoint-dir", str(importer.checkpoint_dir)])
+    assert result.exit_code == 2
+    assert "already running" in result.output and "Traceback" not in result.output
+
+
+# -- disks and stores -------------------------------------------------------------------------------------
+
+
+async def test_a_full_disk_under_the_store_stops_the_run_with_one_store_error(
+    importer: ImportRun, tmp_path: Path
+) -> None:
+    store = importer.store()
+    job = prepare_job(store, importer.options(write_rows(tmp_path / "users.csv", people(400))))
+    (pages,) = store._db.execute("PRAGMA page_count").fetchone()
+    store._db.execute(f"PRAGMA max_page_count = {pages + 2}")  # SQLite's own "database or disk is full"
+    with pytest.raises(StoreError, match="the disk is full"):
+        await execute_job(store, job.id, api_key=importer.sandbox.api_key)
+
+
+async def test_an_errors_file_that_cannot_be_written_is_one_store_error(importer: ImportRun, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    path = write_rows(tmp_path / "users.csv", [{"email": "bad@"}, {"email": "a@x.com"}])
+    store = importer.store()
+    job = prepare_job(store, importer.options(path, errors_out=tmp_path / "out" / "errors.jsonl"))
+    (tmp_path / "out").rmdir()
+    (tmp_path / "out").write_text("a file where the directory was")
+    with pytest.raises(StoreError, match=r"cannot write the errors file .*the ledger keeps every outcome"):
+        await execute_job(store, job.id, api_key=importer.sandbox.api_key)
+    assert store.get_job(job.id).state is JobState.COMPLETED_WITH_ERRORS
+
+
+def test_a_damaged_store_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    directory = tmp_path / "checkpoints"
+    directory.mkdir()
+    (directory / STORE_FILENAME).write_bytes(b"this is not a database, it was overwritten" * 100)
+    with pytest.raises(StoreError, match="is damaged"):
+        JobStore.open(directory)
+    result = CliRunner().invoke(main, ["status", "--checkpoint-dir", str(directory)])
+    assert result.exit_code == 2 and "is damaged" in result.output and "Traceback" not in result.output
+
+
+def test_a_damaged_page_found_while_reading_is_a_store_error(tmp_path: Path) -> None:
+    store = JobStore.open(tmp_path / "checkpoints")
+    with pytest.raises(StoreError):
+        store._db.execute("SELECT * FROM no_such_table")
+    store.close()
+
+
+def test_a_store_truncated_to_zero_bytes_is_reported_and_left_alone(tmp_path: Path) -> None:
+    directory = tmp_path / "checkpoints"
+    JobStore.open(directory).close()
+    path = directory / STORE_FILENAME
+    path.write_bytes(b"")
+    with pytest.raises(StoreError, match=r"is empty \(0 bytes\)"):
+        JobStore.open(directory)
+    assert path.stat().st_size == 0
+
+
+def test_a_new_store_is_private_in_a_private_directory(tmp_path: Path) -> None:
+    directory = tmp_path / "checkpoints"
+    JobStore.open(directory).close()
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE((directory / STORE_FILENAME).stat().st_mode) == 0o600
+
+
+def test_a_checkpoint_directory_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "checkpoints").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(StoreError, match="symbolic link"):
+        JobStore.open(tmp_path / "checkpoints")
+    assert not (tmp_path / "elsewhere" / STORE_FILENAME).exists()
+
+
+async def test_a_broken_store_does_not_stop_the_mcp_server(tmp_path: Path, sandbox: SandboxHandle) -> None:
+    settings = server_settings(tmp_path, sandbox)
+    settings.state_dir.mkdir(parents=True)
+    (settings.state_dir / STORE_FILENAME).write_bytes(b"")
+    async with Client(create_server(settings)) as client:
+        result = await client.call_tool("list_migrations", {})
+    assert result.is_error and "is empty (0 bytes)" in text(result)
+
+
+def test_sqlite_errors_other_than_constraints_never_leave_the_store_bare(tmp_path: Path) -> None:
+    store = JobStore.open(tmp_path / "checkpoints")
+    with pytest.raises(StoreError) as raised:
+        store._db.execute("PRAGMA no_such_pragma = (")
+    assert isinstance(raised.value.__cause__, sqlite3.Error)
+    store.close()
+
+
+# -- waiting on other processes ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows", [1, 0])
+async def test_workers_on_a_tiny_job_or_a_resume_with_nothing_left_never_hang(
+    importer: ImportRun, tmp_path: Path, rows: int
+) -> None:
+    path = write_rows(tmp_path / "users.csv", people(max(rows, 1)))
+    store = importer.store()
+    job = prepare_job(store, importer.options(path, workers=2))
+    with anyio.fail_after(60):
+        first = await execute_job(store, job.id, api_key=importer.sandbox.api_key)
+        assert first.state is JobState.COMPLETED
+        if rows == 0:  # a resume with nothing left, workers and all
+            store.set_state(job.id, JobState.CANCELLED)
+            again = await execute_job(store, job.id, api_key=importer.sandbox.api_key)
+            assert again.state is JobState.COMPLETED and again.succeeded == 1
