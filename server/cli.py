@@ -34,6 +34,7 @@ from server.render import (
     render_analysis,
     render_brief,
     render_confirmation,
+    render_conversion,
     render_jobs,
     render_plan,
     render_reopened,
@@ -299,6 +300,90 @@ def analyze(
 
 
 main.add_command(analyze, name="analyze-errors")
+
+
+_SOURCE_NAMES = ["auth0", "firebase", "clerk", "cognito", "supabase", "keycloak", "django"]
+
+
+def _input_file(flag: str, help_text: str) -> Callable[[F], F]:
+    return click.option(flag, type=click.Path(path_type=Path), help=help_text)
+
+
+@main.command()
+@click.argument("source", type=click.Choice(_SOURCE_NAMES))
+@click.option(
+    "--users",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The provider's user export (repeatable; Keycloak: the export directory or its files).",
+)
+@_input_file("--passwords", "auth0: the password-hash export from Auth0 support (NDJSON).")
+@_input_file("--hash-config", "firebase/supabase: the project's hash_config block as pasted, or JSON.")
+@_input_file("--org-members", "auth0: organization member pages, each with its organization (NDJSON/JSON).")
+@_input_file("--memberships", "clerk: organization memberships from the Backend API (JSON).")
+@_input_file("--groups", "cognito: list-users-in-group pages with GroupName (JSON).")
+@_input_file("--identities", "supabase: auth.identities (CSV or JSON).")
+@_input_file("--mfa-factors", "supabase: auth.mfa_factors (CSV or JSON).")
+@click.option("--org-attribute", help="The user attribute that names the organization (e.g. tenant_id).")
+@click.option("--role-attribute", help="The user attribute that holds role names (e.g. roles).")
+@click.option("--role-map", multiple=True, metavar="OLD=new", help="Map a source role name to a WorkOS slug.")
+@click.option(
+    "--disabled",
+    type=click.Choice(["skip", "import"]),
+    default="skip",
+    show_default=True,
+    help="Disabled users: leave out, or import without password or TOTP (and list them for reset).",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="The CSV to write (created 0600).")
+@click.option("--report", type=click.Path(path_type=Path), help="Write counts by outcome and reason (JSON) here.")
+@click.option("--reset-list", type=click.Path(path_type=Path), help="Write the users who must reset (CSV) here.")
+@json_option
+def convert(
+    source: str,
+    users: tuple[Path, ...],
+    passwords: Path | None,
+    hash_config: Path | None,
+    org_members: Path | None,
+    memberships: Path | None,
+    groups: Path | None,
+    identities: Path | None,
+    mfa_factors: Path | None,
+    org_attribute: str | None,
+    role_attribute: str | None,
+    role_map: tuple[str, ...],
+    disabled: str,
+    out: Path,
+    report: Path | None,
+    reset_list: Path | None,
+    as_json: bool,
+) -> None:
+    """Convert a provider's own export to the CSV that validate, plan and execute read.
+
+    Every user is converted with its password, written without one and put on the reset list (with the
+    reason), or skipped by a stated policy; --report counts each. Exit 0 when the CSV is written, 2 when an
+    input or option is unusable (nothing is written then).
+    """
+    from core.sources import ConvertOptions, Source, SourceInputs, convert_export, load_hash_config, parse_role_map
+
+    with core_errors():
+        inputs = SourceInputs(
+            users=list(users),
+            passwords=passwords,
+            hash_config=load_hash_config(hash_config) if hash_config else None,
+            org_members=org_members,
+            memberships=memberships,
+            groups=groups,
+            identities=identities,
+            mfa_factors=mfa_factors,
+            org_attribute=org_attribute,
+            role_attribute=role_attribute,
+        )
+        options = ConvertOptions(
+            out=out, report=report, reset_list=reset_list, disabled=disabled, role_map=parse_role_map(list(role_map))
+        )
+        result = convert_export(Source(source), inputs, options)
+    click.echo(result.model_dump_json(indent=2) if as_json else render_conversion(result))
 
 
 @main.command()
