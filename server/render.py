@@ -128,7 +128,9 @@ def render_plan(plan: MigrationPlan) -> str:
         ]
     else:
         lines += ["❌ Plan is invalid:", *(f"  • {error}" for error in plan.errors)]
-        lines.append("Fix the rows above (workos-migrate validate --auto-fix fixes some), then plan again.")
+        rows = "the rows above (workos-migrate validate --auto-fix fixes some)" if plan.error_count else ""
+        options = "the options" if plan.blocking_errors else ""
+        lines.append(f"Fix {' and '.join(part for part in (options, rows) if part)}, then plan again.")
     lines.append(f"Plan hash: {plan.plan_hash}")
     return "\n".join(lines)
 
