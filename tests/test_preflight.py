@@ -172,6 +172,6 @@ async def test_mcp_plan_checks_live_by_default_when_the_server_has_a_key(
             offline = await call(client, "plan_migration", {"csv_path": path.name, "check_live": False})
     finally:
         wait_for_workers(settings.state_dir)
-    assert checked["plan"]["live"]["failing_rows"] == 3 and not checked["valid"]
-    assert offline["plan"]["live"] is None
+    assert checked["live"]["failing_rows"] == 3 and not checked["valid"]
+    assert offline["live"] is None
     assert written(sandbox) == 0
