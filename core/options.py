@@ -87,10 +87,7 @@ class MigrationOptions(BaseModel):
     )
     on_existing_membership: OnExistingMembership = Field(
         default="keep",
-        description=(
-            "What to do when the user is already a member of the organization with other roles than the row's: "
-            "keep (leave its roles, reported as a warning), update (set the row's roles), fail (report the row)."
-        ),
+        description="A membership there with other roles: keep (a warning), update (set the row's) or fail.",
     )
     require_membership: bool = Field(
         default=False,

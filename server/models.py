@@ -49,6 +49,7 @@ __all__ = [
     "JobIdArg",
     "JobList",
     "JobStatus",
+    "LiveCounts",
     "NextCall",
     "OnExistingMembershipArg",
     "OnExistingUserArg",
@@ -94,11 +95,7 @@ JobIdArg = Annotated[str | None, _option("job_id")]
 OnExistingMembershipArg = Annotated[OnExistingMembership, _option("on_existing_membership")]
 CheckLiveArg = Annotated[
     bool | None,
-    Field(
-        description="Also check the target WorkOS environment, read-only: the key, every organization, the roles, "
-        "and which users and memberships exist already, so rows WorkOS would refuse are plan errors and the "
-        "estimate counts only the writes left. Default: true when the server has an API key."
-    ),
+    Field(description="Check WorkOS read-only first (key, orgs, roles, existing users); default: true with a key."),
 ]
 
 
@@ -227,6 +224,29 @@ def _literal(value: str | int | float | bool) -> str:
 # -- plans and validation -----------------------------------------------------------------------------
 
 
+class LiveCounts(BaseModel):
+    """The live check in counts; the rows WorkOS would refuse are in errors, by code and row."""
+
+    key_valid: bool
+    users_to_create: int
+    users_to_adopt: int
+    users_to_update: int
+    users_to_skip: int
+    memberships_to_create: int
+    memberships_present: int
+    memberships_to_update: int
+    organizations_to_create: int
+    organizations_failing: int
+    failing_rows: int
+    writes: int
+    reads: int
+
+    @classmethod
+    def of(cls, live: LiveCheck) -> LiveCounts:
+        fields = {name: getattr(live, name) for name in cls.model_fields if name != "reads"}
+        return cls(**fields, reads=live.requests)
+
+
 class IssueLine(BaseModel):
     """All issues of one rule: how many, the first rows, and the first message (row data)."""
 
@@ -292,9 +312,7 @@ class PlanResult(BaseModel):
     issue_count: int
     error_count: int
     issues: list[IssueLine] = Field(description=f"By rule, errors first (at most {MAX_ISSUES}).")
-    live: LiveCheck | None = Field(
-        default=None, description="What the live check found in WorkOS (None when check_live was false)."
-    )
+    live: LiveCounts | None = Field(default=None, description="What check_live found in WorkOS (null: not checked).")
     next: NextCall
 
     @classmethod
@@ -324,7 +342,7 @@ class PlanResult(BaseModel):
             estimate_seconds=plan.estimate.seconds,
             bottleneck=plan.estimate.bottleneck,
             confirmation_needed=list(reasons),
-            live=plan.live,
+            live=LiveCounts.of(plan.live) if plan.live is not None else None,
             errors=[tool_terms(error) for error in plan.errors],
             warnings=[tool_terms(warning) for warning in plan.warnings],
             recommendations=_advice(plan.recommendations),
@@ -349,7 +367,7 @@ class PlanResult(BaseModel):
         if self.live is not None and self.live.key_valid:
             live = self.live
             lines.append(
-                f"Live check ({live.requests:,} reads, nothing written): users {live.users_to_create:,} to create, "
+                f"Live check ({live.reads:,} reads, nothing written): users {live.users_to_create:,} to create, "
                 f"{live.users_to_adopt:,} to adopt, {live.users_to_update:,} to update; memberships "
                 f"{live.memberships_to_create:,} to create, {live.memberships_present:,} present, "
                 f"{live.memberships_to_update:,} to update; organizations {live.organizations_to_create:,} to create; "
