@@ -51,8 +51,15 @@ def cpu():
 start, used = time.perf_counter(), cpu()
 result = plan(options, api_key="")
 elapsed = time.perf_counter() - start
+def peak_mb():
+    # VmHWM is this process's own peak: ru_maxrss also counts the parent's before exec (Linux keeps it).
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": elapsed, "cpu": cpu() - used,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "rss_mb": peak_mb(),
                   "child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
                   "rows": result.rows, "users": result.users, "memberships": result.memberships,
                   "organizations": result.organizations, "several": result.users_in_several_orgs,
