@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from core.analyze import ErrorAnalysis, ErrorGroup
+from core.app import LARGE_IMPORT_ROWS
 from core.engine import MigrationResult
 from core.options import execute_command
 from core.orchestrator import Reopened
@@ -36,7 +37,6 @@ __all__ = [
 ]
 
 # Above this many rows an import asks for confirmation (the orchestrator document's threshold).
-LARGE_IMPORT_ROWS = 10_000
 
 _BOX = (
     "╔════════════════════════════════════════════════════╗\n"
