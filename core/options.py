@@ -76,6 +76,15 @@ class MigrationOptions(BaseModel):
         le=100000,
         description="All requests per second (WorkOS: 6,000 per 60 s per key). Raise only if WorkOS raised yours.",
     )
+    max_outage: float = Field(
+        default=900.0,
+        ge=1,
+        le=604800,
+        description=(
+            "Seconds WorkOS may answer only with 5xx, timeouts or refused connections before the job stops as "
+            "interrupted, every unfinished row still pending (resume it when WorkOS is back). Default 15 minutes."
+        ),
+    )
     on_existing_user: OnExistingUser = Field(
         default="adopt",
         description=(
@@ -230,6 +239,7 @@ _RANGES: dict[str, tuple[float, float]] = {
         ("rate_limit", 1, 10000),
         ("read_rate_limit", 1, 100000),
         ("global_rate_limit", 1, 100000),
+        ("max_outage", 1, 604800),
     )
 }
 

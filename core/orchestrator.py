@@ -27,7 +27,9 @@ from core.store import RESUMABLE_STATES, Job, JobState, JobStore
 
 __all__ = ["RESUME_MAY_CHANGE", "MigrationOrchestrator", "Reopened", "dry_run", "reopen_job", "resumable"]
 
-RESUME_MAY_CHANGE = ("concurrency", "workers", "rate_limit", "read_rate_limit", "global_rate_limit", "errors_out")
+RESUME_MAY_CHANGE = (
+    "concurrency", "workers", "rate_limit", "read_rate_limit", "global_rate_limit", "max_outage", "errors_out"
+)  # fmt: skip
 """Options a resume may change: how fast the job runs and where its failures are copied, never what it writes."""
 _NOT_COMPARED = frozenset({"resume", "retry_failed", "quiet", "yes", "checkpoint_dir", "job_id"})
 """How this command runs, or which job: given with a resume, they are not changes of the job."""

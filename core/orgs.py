@@ -164,6 +164,7 @@ class OrgResolver:
         self.lookups = 0
         self.created = 0
         self.cache_hits = 0
+        self.resent = 0  # creates sent again after an unknown outcome (they count as retries)
 
     async def resolve(self, key: OrgKey) -> str:
         """Return the organization id for ``key``. Raises ``OrgResolutionError`` (cached for the key).
@@ -221,6 +222,7 @@ class OrgResolver:
     async def _create_with_external_id(self, key: OrgKey) -> str:
         assert key.name and key.external_id
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            self.resent += attempt > 1
             try:
                 org = await self._client.create_organization(name=key.name, external_id=key.external_id)
             except Conflict:
@@ -242,6 +244,7 @@ class OrgResolver:
     async def _create_by_name(self, key: OrgKey) -> str:
         name = key.name or ""
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            self.resent += attempt > 1
             try:
                 org = await self._client.create_organization(name=name)
             except WorkOSError as exc:

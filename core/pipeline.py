@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from core.errors import AuthenticationError, Conflict, InvalidRequest, NotFound, WorkOSError
+from core.errors import AuthenticationError, Conflict, InvalidRequest, NotFound, WorkOSError, WorkOSUnavailable
 from core.options import MigrationOptions
 from core.orgs import OrgKey, OrgResolutionError, OrgResolver
 from core.records import UserRecord
@@ -71,6 +71,28 @@ class _RowState:
     membership_action: str | None = None
     totp_action: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+
+class _Budget:
+    """The sends of one write step: at most ``_UNKNOWN_OUTCOME_ATTEMPTS`` count against the row; a send whose
+    outcome was lost while the circuit breaker was open (``during_outage``) is the API's failure and free."""
+
+    __slots__ = ("counted", "sent")
+
+    def __init__(self) -> None:
+        self.counted = 0
+        self.sent = 0
+
+    def left(self) -> bool:
+        return self.counted < _UNKNOWN_OUTCOME_ATTEMPTS
+
+    def spend(self) -> None:
+        self.counted += 1
+        self.sent += 1
+
+    def refund_if_outage(self, error: WorkOSError) -> None:
+        if error.during_outage:
+            self.counted -= 1
 
 
 class _EmailLocks:
@@ -140,7 +162,7 @@ class RowPipeline:
             skipped = await self._locks.run(record.email, lambda: self._user_and_membership(state))
         except _RowFailed as failure:
             return self._failed(state, failure)
-        except AuthenticationError:
+        except (AuthenticationError, WorkOSUnavailable):
             raise
         except Exception as exc:  # whatever one row raises fails that row, never the job
             logger.warning("row %d: unexpected %s in phase %s", record.row, type(exc).__name__, state.phase)
@@ -195,8 +217,9 @@ class RowPipeline:
             state.user_action = "reused"
             return False
         last_unknown: WorkOSError | None = None
-        for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
-            self._count_attempt(state, attempt)
+        budget = _Budget()
+        while budget.left():
+            self._count_send(state, budget)
             if state.first_sent is None:
                 state.first_sent = time.time()
             try:
@@ -215,6 +238,7 @@ class RowPipeline:
                 if not exc.outcome_unknown:
                     raise _RowFailed("user", exc.code or "request_failed", exc.message, error=exc) from exc
                 last_unknown = exc
+                budget.refund_if_outage(exc)
                 existing = await self._user_lookup(record.email)
                 if existing is not None:
                     return await self._settle_existing(state, existing, ours=self._ours(state, existing, exc))
@@ -276,9 +300,11 @@ class RowPipeline:
         assert state.user_id and state.organization_id
         state.phase = "membership"
         slugs = state.record.role_slugs
+        last_unknown: WorkOSError | None = None
+        budget = _Budget()
         try:
-            for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
-                self._count_attempt(state, attempt)
+            while budget.left():
+                self._count_send(state, budget)
                 try:
                     membership = await self._client.create_membership(
                         user_id=state.user_id, organization_id=state.organization_id, role_slugs=slugs
@@ -303,6 +329,8 @@ class RowPipeline:
                 except WorkOSError as exc:
                     if not exc.outcome_unknown:
                         raise _RowFailed("membership", exc.code or "request_failed", exc.message, error=exc) from exc
+                    last_unknown = exc
+                    budget.refund_if_outage(exc)
                     present = await self._call(
                         "membership",
                         lambda: self._client.list_memberships(
@@ -318,7 +346,7 @@ class RowPipeline:
                 state.membership_action = "created"
                 return
             raise _RowFailed("membership", "outcome_unknown", "membership creation kept failing with an unknown "
-                             "outcome", retryable=True)  # fmt: skip
+                             "outcome", error=last_unknown, retryable=True)  # fmt: skip
         except _RowFailed:
             if self._options.require_membership:
                 await self._roll_back_user(state)
@@ -343,12 +371,14 @@ class RowPipeline:
         assert state.user_id and state.record.totp_secret
         state.phase = "totp"
         user_id, secret = state.user_id, state.record.totp_secret
-        for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
+        last_unknown: WorkOSError | None = None
+        budget = _Budget()
+        while budget.left():
             factors = await self._call("totp", lambda: self._client.list_auth_factors(user_id))
             if any(f.type == "totp" for f in factors):
                 state.totp_action = state.totp_action or "existed"
                 return
-            self._count_attempt(state, attempt)
+            self._count_send(state, budget)
             try:
                 await self._client.enroll_totp(user_id, secret=secret, user=state.record.email)
             except AuthenticationError:
@@ -356,20 +386,23 @@ class RowPipeline:
             except WorkOSError as exc:
                 if not exc.outcome_unknown:
                     raise _RowFailed("totp", exc.code or "request_failed", exc.message, error=exc) from exc
+                last_unknown = exc
+                budget.refund_if_outage(exc)
                 state.totp_action = "enrolled"
                 continue
             state.totp_action = "enrolled"
             return
         raise _RowFailed("totp", "outcome_unknown", "TOTP enrolment kept failing with an unknown outcome",
-                         retryable=True)  # fmt: skip
+                         error=last_unknown, retryable=True)  # fmt: skip
 
     # -- helpers --------------------------------------------------------------------------------------
 
-    def _count_attempt(self, state: _RowState, attempt: int) -> None:
+    def _count_send(self, state: _RowState, budget: _Budget) -> None:
         """Count a write; every one after a step's first is a resend (after a lost or refused answer)."""
         state.attempts += 1
-        if attempt:
+        if budget.sent:
             self.resent += 1
+        budget.spend()
 
     async def _call(self, phase: str, call: Callable[[], Awaitable[T]]) -> T:
         """A read or idempotent call: any failure (after the client's own retries) fails the row."""

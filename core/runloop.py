@@ -13,22 +13,23 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from core.csvsource import CsvSource
-from core.errors import AuthenticationError, MigrationError, WorkOSError
+from core.errors import AuthenticationError, MigrationError, WorkOSError, WorkOSUnavailable
 from core.orgs import OrgResolutionError, OrgResolver, option_org_key
 from core.pipeline import RowPipeline, unreadable_outcome
 from core.records import UserRecord, to_record
 from core.store import ChunkSpec, Job, JobStore, RowOutcome, RowState
+from core.workos.breaker import BreakerPolicy, CircuitBreaker
 from core.workos.client import WorkOSClient
 from core.workos.limits import RateLimiter
 
-__all__ = ["RunStats", "migration_errors_alone", "run_job"]
+__all__ = ["RunEnd", "RunStats", "migration_errors_alone", "run_job"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +72,15 @@ async def run_job(
     runner_id: str | None = None,
     stop: anyio.Event | None = None,
     stats: RunStats | None = None,
-) -> str | None:
+    breaker: BreakerPolicy | None = None,
+) -> RunEnd:
     """Process the job's pending chunks in this process until none is left, or until stopped.
 
-    Returns the fatal error message that stopped the run, or None. ``runner_id`` is this process's runner when
-    it already took the job (``execute_job``); otherwise the lead runner takes the job (``JobStateError`` when
-    another live runner holds it) and others join it (``--workers``). The runner is unregistered on return.
+    Returns how the run ended (``RunEnd``): a fatal error, an outage it gave up on, or neither. ``breaker``
+    overrides the circuit breaker's policy (tests); its ``max_outage`` is always the job's ``--max-outage``.
+    ``runner_id`` is this process's runner when it already took the job (``execute_job``); otherwise the lead
+    runner takes the job (``JobStateError`` when another live runner holds it) and others join it
+    (``--workers``). The runner is unregistered on return.
     """
     job = store.get_job(job_id)
     options = job.options
@@ -94,10 +98,16 @@ async def run_job(
             general_rate=options.global_rate_limit / share,
             on_pause=_pause_publisher(store, job_id),
         )
-        runner = _Runner(store, job, runner_id, stop, stats, limiter)
+        policy = replace(breaker or BreakerPolicy(), max_outage=options.max_outage)
+        circuit = CircuitBreaker(policy, on_change=_outage_publisher(store, job_id))
+        runner = _Runner(store, job, runner_id, stop, stats, limiter, circuit)
         with migration_errors_alone():
             async with WorkOSClient(
-                api_key=api_key, base_url=options.base_url, limiter=limiter, concurrency=options.concurrency
+                api_key=api_key,
+                base_url=options.base_url,
+                limiter=limiter,
+                breaker=circuit,
+                concurrency=options.concurrency,
             ) as client:
                 return await runner.run(client)
     finally:
@@ -128,6 +138,25 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """How one runner's run ended: ``fatal`` when the job cannot go on (a rejected key: the job fails),
+    ``interrupted`` when WorkOS was unreachable longer than ``--max-outage`` (the job stops, rows pending)."""
+
+    fatal: str | None = None
+    interrupted: str | None = None
+
+
+def _outage_publisher(store: JobStore, job_id: str) -> Callable[[float | None], None]:
+    def publish(open_since: float | None) -> None:
+        if open_since is None:
+            store.outage_ended(job_id)
+        else:
+            store.outage_began(job_id, open_since)
+
+    return publish
+
+
 def _pause_publisher(store: JobStore, job_id: str) -> Callable[[float], None]:
     def publish(until: float) -> None:
         store.publish_pause(job_id, until)
@@ -139,7 +168,14 @@ class _Runner:
     """One process's share of a job: reader, row tasks, recorder and heartbeat."""
 
     def __init__(
-        self, store: JobStore, job: Job, runner_id: str, stop: anyio.Event, stats: RunStats, limiter: RateLimiter
+        self,
+        store: JobStore,
+        job: Job,
+        runner_id: str,
+        stop: anyio.Event,
+        stats: RunStats,
+        limiter: RateLimiter,
+        breaker: CircuitBreaker,
     ) -> None:
         self.store = store
         self.job = job
@@ -147,25 +183,29 @@ class _Runner:
         self.stop = stop
         self.stats = stats
         self.limiter = limiter
+        self.breaker = breaker
         self.fatal: str | None = None
+        self.interrupted: str | None = None
         self.pipeline: RowPipeline | None = None
+        self.orgs: OrgResolver | None = None
         self._pending: list[RowOutcome] = []
         self._done_chunks: list[int] = []
         self._chunks: dict[int, list[int]] = {}  # chunk -> [recorded, dispatched or -1 while reading]
         self._last_flush = time.monotonic()
         self._published: dict[str, float] = {}
 
-    async def run(self, client: WorkOSClient) -> str | None:
+    async def run(self, client: WorkOSClient) -> RunEnd:
         options = self.job.options
-        orgs = OrgResolver(client, create_if_missing=options.create_org_if_missing)
+        self.orgs = orgs = OrgResolver(client, create_if_missing=options.create_org_if_missing)
         try:
             fixed_org = await self._single_org(orgs)
         except AuthenticationError as exc:
-            self.fatal = exc.rejection
-            return self.fatal
+            return RunEnd(fatal=exc.rejection)
+        except WorkOSUnavailable as exc:
+            self._give_up(exc)
+            return RunEnd(interrupted=self.interrupted)
         except (OrgResolutionError, WorkOSError) as exc:
-            self.fatal = f"cannot resolve the organization: {exc}"
-            return self.fatal
+            return RunEnd(fatal=f"cannot resolve the organization: {exc}")
         self.pipeline = pipeline = RowPipeline(
             client=client,
             store=self.store,
@@ -185,7 +225,7 @@ class _Runner:
                         tasks.start_soon(self._row_task, pipeline, receive.clone())
                 await self._read(source, send)
             beating.cancel_scope.cancel()
-        return self.fatal
+        return RunEnd(fatal=self.fatal, interrupted=self.interrupted)
 
     async def _single_org(self, orgs: OrgResolver) -> str | None:
         options = self.job.options
@@ -231,9 +271,25 @@ class _Runner:
                     outcome = await pipeline.process(record, chunk, maybe_sent=maybe_sent)
                 except AuthenticationError as exc:
                     self.fatal = self.fatal or exc.rejection
-                    self.stop.set()
+                    self._stop()
+                    continue
+                except WorkOSUnavailable as exc:
+                    self._give_up(exc)  # the row stays pending: neither failed nor done
                     continue
                 self._record(outcome)
+
+    def _stop(self) -> None:
+        """Stop taking rows; rows waiting on an open circuit breaker stay pending instead of waiting on."""
+        self.stop.set()
+        self.breaker.abandon("the run is stopping while WorkOS is unreachable")
+
+    def _give_up(self, exc: WorkOSUnavailable) -> None:
+        """WorkOS was unreachable for longer than --max-outage: stop every runner, keep why (the first time)."""
+        if self.interrupted is None and not self.stop.is_set():
+            self.interrupted = str(exc)
+            logger.error("%s", exc)
+            self.store.give_up_outage(self.job.id, self.interrupted)
+        self._stop()
 
     def _record(self, outcome: RowOutcome) -> None:
         self.stats.count(outcome)
@@ -263,14 +319,20 @@ class _Runner:
             self.flush()
             cancel, pause_until = self.store.heartbeat(self.job.id, self.runner_id)
             if cancel:
-                self.stop.set()
+                self._stop()
             if pause_until > time.time():
                 self.limiter.pause_until(pause_until)
+            if self.breaker.is_open:
+                self.store.outage_beat(self.job.id)
+            elif self.store.outage(self.job.id).open_since is not None:
+                # Another runner's circuit is open: wait with it rather than spend requests finding out.
+                self.limiter.pause_until(time.time() + 2 * _HEARTBEAT_SECONDS)
             self.publish_counters()
 
     def publish_counters(self) -> None:
         """Add this runner's new retries, resends, 429s and waits to the job's counters."""
-        now = {**self.limiter.stats.as_counters(), "resent": float(self.pipeline.resent if self.pipeline else 0)}
+        resent = (self.pipeline.resent if self.pipeline else 0) + (self.orgs.resent if self.orgs else 0)
+        now = {**self.limiter.stats.as_counters(), "resent": float(resent)}
         deltas = {key: value - self._published.get(key, 0) for key, value in now.items()}
         self.store.add_counters(self.job.id, {k: v for k, v in deltas.items() if v})
         self._published = now

@@ -71,6 +71,12 @@ _MIGRATION_FLAGS: dict[str, Callable[[Any], Any]] = {
     "global_rate_limit": click.option(
         "--global-rate-limit", type=float, help="All requests per second (default 100 = WorkOS's 6,000/60 s)."
     ),
+    "max_outage": click.option(
+        "--max-outage",
+        type=float,
+        metavar="SECONDS",
+        help="Stop as interrupted (rows left pending) after WorkOS is unreachable this long (default 900 = 15 min).",
+    ),
     "on_existing_user": click.option(
         "--on-existing-user",
         type=click.Choice(["adopt", "update", "skip", "fail"]),
@@ -122,7 +128,9 @@ def core_errors() -> Iterator[None]:
 
 _PLAN_IGNORES = frozenset({"dry_run", "quiet", "yes", "resume", "retry_failed"})
 """Flags that change how a run goes, not what a plan says: ``plan`` does not offer them (``execute --plan`` does)."""
-_RESUME_FLAGS = ("concurrency", "workers", "rate_limit", "read_rate_limit", "global_rate_limit", "errors_out")
+_RESUME_FLAGS = (
+    "concurrency", "workers", "rate_limit", "read_rate_limit", "global_rate_limit", "max_outage", "errors_out"
+)  # fmt: skip
 """The flags ``resume`` takes besides its own: the options a resume may change (core.orchestrator.RESUME_MAY_CHANGE)."""
 
 

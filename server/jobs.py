@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Literal
 
 import anyio
 from pydantic import BaseModel, Field
@@ -101,6 +102,11 @@ class JobStatus(BaseModel):
     eta_seconds: float | None = Field(description="Time left at the current rate, while running.")
     retries: int
     rate_limited: int = Field(description="Responses answered 429 so far.")
+    circuit: Literal["closed", "open"] = Field(
+        description="open while WorkOS looks down: every request waits and probes; no row fails meanwhile."
+    )
+    outage_since: float | None = Field(description="When the current outage began (Unix time), while open.")
+    outage_seconds: float = Field(description="Seconds WorkOS was unreachable during this job.")
     confirmation: str | None = Field(description="How the writes were confirmed (yes, elicitation, not needed).")
     last_error: str | None
     recent_errors: list[ErrorSample] = Field(description="The latest failed rows (up to 5).")
@@ -120,6 +126,10 @@ class JobStatus(BaseModel):
             lines.append(
                 f"Rate {self.rows_per_second:g} rows/s{eta}; {self.retries:,} retries, {self.rate_limited:,} 429s."
             )
+        if self.circuit == "open" or self.outage_seconds:
+            since = time.strftime("%H:%M:%S UTC", time.gmtime(self.outage_since)) if self.outage_since else None
+            now = f"unreachable now (since {since}), requests wait; " if self.circuit == "open" else ""
+            lines.append(f"WorkOS {now}{self.outage_seconds:,.1f} s of outage so far; no row failed for it.")
         if self.last_error:
             lines.append(f"Last error: {self.last_error}")
         if self.recent_errors:
@@ -263,6 +273,9 @@ def job_status(store: JobStore, job_id: str, *, errors: int = 5) -> JobStatus:
         eta_seconds=eta,
         retries=result.retries,
         rate_limited=result.rate_limited,
+        circuit=result.circuit,
+        outage_since=result.outage_since,
+        outage_seconds=result.outage_seconds,
         confirmation=job.confirmation,
         last_error=job.last_error,
         recent_errors=[ErrorSample.of(outcome) for outcome in store.last_failures(job_id, limit=errors)],
@@ -285,6 +298,8 @@ def _next_step(job: Job, result: MigrationResult, running: bool) -> str:
         if job.last_error:
             return "the worker refused to start (see last_error); fix the cause, then plan and execute again"
         return f"no worker is running this job; {resume} to start it"
+    if job.state is JobState.INTERRUPTED and result.last_error and result.last_error.startswith("WorkOS unreachable"):
+        return f"WorkOS was unreachable too long (last_error); every unfinished row is pending: {resume} when back"
     if job.state is JobState.INTERRUPTED:
         return f"its worker stopped (crash or kill); {resume} to continue where it stopped"
     if job.state is JobState.CANCELLED:
