@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from core import hashes
 from core.csvsource import CsvSource, sha256_file
 from core.options import MigrationOptions, check_paths
 from core.rules import RULES
@@ -308,12 +309,7 @@ def _advice(
         warnings.append(f"{result.blank_rows:,} blank rows are skipped (they still count in row numbers)")
     if source.unknown_columns:
         warnings.append("Unknown columns are ignored: " + ", ".join(source.unknown_columns))
-    unchecked = sorted(kind for kind in result.hash_types if kind not in ("bcrypt", "firebase-scrypt"))
-    if unchecked:
-        warnings.append(
-            "Hash types " + ", ".join(unchecked) + " have no published string format: WorkOS checks them during "
-            "the import, row by row"
-        )
+    warnings.extend(filter(None, map(hashes.unproven_warning, sorted(result.hash_types))))
     if result.plaintext_passwords:
         warnings.append(
             f"{result.plaintext_passwords:,} rows carry plaintext passwords: WorkOS rejects weak ones row by row"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, NamedTuple
 
+from core import hashes
 from core.csvsource import Columns
 from core.rules import (
     EXTERNAL_ID_MAX_CHARS,
@@ -36,6 +37,7 @@ __all__ = [
     "UserRecord",
     "apply_fixes",
     "email_key",
+    "email_ok",
     "external_key",
     "has_error",
     "make_block_check",
@@ -101,18 +103,22 @@ def external_key(external_id: str) -> int:
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]++"
 _LABEL = r"[a-z0-9]++(?:-++[a-z0-9]++)*+"
 _EMAIL_RE = _ATOM + r"(?:\." + _ATOM + r")*+@(?:" + _LABEL + r"\.)++(?:[a-z]{2,63}|xn--[a-z0-9-]++)"
-_BCRYPT_RE = r"\$2[abxy]\$(?:0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}+"
+_BCRYPT_RE = hashes.BCRYPT_PATTERN
 _EMAIL = re.compile(_EMAIL_RE).fullmatch
 # Whole blocks at once ("line\nline\n..."): one regex call proves every line valid.
 _EMAIL_LINES = re.compile(f"(?:{_EMAIL_RE}\n)*{_EMAIL_RE}").fullmatch
 _BCRYPT_LINES = re.compile(f"(?:{_BCRYPT_RE}\n)*{_BCRYPT_RE}").fullmatch
 _BCRYPT = re.compile(_BCRYPT_RE).fullmatch
-_B64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}").fullmatch
 _ROLE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}").fullmatch
 _BASE32 = re.compile(r"[A-Z2-7]+=*").fullmatch
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
 _CANONICAL_BOOL = frozenset({"true", "false", "TRUE", "FALSE", "True", "False"})
+
+
+def email_ok(email: str) -> bool:
+    """Whether a trimmed, lower-cased email passes the ``email_invalid`` rule."""
+    return len(email) <= 254 and bool(_EMAIL(email))
 
 
 def parse_bool(value: str) -> bool | None:
@@ -153,19 +159,6 @@ def _normal_totp(value: str) -> str:
 
 def _totp_ok(secret: str) -> bool:
     return bool(_BASE32(secret)) and len(secret.rstrip("=")) % 8 not in (1, 3, 6)
-
-
-def _firebase_scrypt_ok(value: str) -> bool:
-    if not value.startswith("$firebase-scrypt$"):
-        return False
-    parts = dict(part.partition("=")[::2] for part in value[len("$firebase-scrypt$") :].split("$"))
-    if set(parts) != {"hash", "salt", "sk", "ss", "r", "m"}:
-        return False
-    return (
-        all(_B64(parts[name]) for name in ("hash", "salt", "sk", "ss"))
-        and parts["r"].isdigit()
-        and parts["m"].isdigit()
-    )
 
 
 RowCheck = Callable[[int, list[str]], tuple[str | None, str | None, list[Issue] | None]]
@@ -263,10 +256,8 @@ def _password_issues(row: int, password: str, hashed: str, kind: str, salt: str)
             issues.append(_issue("password_hash_type_missing", row, "password_hash is set without a type"))
         elif kind not in HASH_TYPES:
             issues.append(_issue("password_hash_type_unsupported", row, f"{kind[:20]!r} is not a WorkOS hash type"))
-        elif kind == "bcrypt" and not _BCRYPT(hashed.strip()):
-            issues.append(_issue("password_hash_invalid", row, "the bcrypt hash does not parse"))
-        elif kind == "firebase-scrypt" and not _firebase_scrypt_ok(hashed.strip()):
-            issues.append(_issue("password_hash_invalid", row, "the firebase-scrypt hash does not parse"))
+        elif problem := hashes.check(kind, hashed.strip()):
+            issues.append(_issue("password_hash_invalid", row, problem))
     elif kind:
         issues.append(_issue("password_hash_type_without_hash", row, "password_hash_type is set without a hash"))
     if salt:
@@ -465,14 +456,14 @@ def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockChec
         if (p_i is not None and any(cols[p_i])) or (s_i is not None and any(cols[s_i])):
             return None
         if h_i is not None or t_i is not None:
-            hashes = cols[h_i] if h_i is not None else ("",) * size
+            cells = cols[h_i] if h_i is not None else ("",) * size
             kinds = set(cols[t_i]) if t_i is not None else {""}
-            if kinds == _ONLY_BCRYPT and all(hashes):
-                present: Sequence[str] = hashes
-            elif kinds == _ONLY_EMPTY and not any(hashes):
+            if kinds == _ONLY_BCRYPT and all(cells):
+                present: Sequence[str] = cells
+            elif kinds == _ONLY_EMPTY and not any(cells):
                 present = ()
-            elif t_i is not None and _CLEAN_PASSWORDS.issuperset(zip(map(bool, hashes), cols[t_i], strict=True)):
-                present = list(filter(None, hashes))
+            elif t_i is not None and _CLEAN_PASSWORDS.issuperset(zip(map(bool, cells), cols[t_i], strict=True)):
+                present = list(filter(None, cells))
             else:
                 return None
             joined = "\n".join(present)

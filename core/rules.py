@@ -196,7 +196,8 @@ RULES: dict[str, Rule] = {
             "password_hash",
             False,
             "The hash does not parse for its type (bcrypt: `$2a$`/`$2b$`/`$2y$`, cost, 53 characters; "
-            "firebase-scrypt: `$firebase-scrypt$hash=..$salt=..$sk=..$ss=..$r=..$m=..`).",
+            "firebase-scrypt: `$firebase-scrypt$hash=..$salt=..$sk=..$ss=..$r=..$m=..`; argon2, scrypt, pbkdf2: "
+            "PHC strings; ssha, ssha256: `{SSHA}`/`{SSHA256}` and base64 of digest then salt).",
             "Re-export the hash from the source system without truncation.",
         ),
         Rule(

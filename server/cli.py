@@ -24,9 +24,12 @@ from core import MigrationOptions, MigrationOrchestrator, analyze_errors, valida
 from core.engine import MigrationResult, RunStats, execute_job, job_result, resume_command
 from core.errors import MigrationError, OptionsError
 from core.orchestrator import dry_run, reopen_job
+from core.planner import key_kind
+from core.platform import watch_stop_signals
 from core.preflight import verify_org_option
 from core.runner import api_key_from_env
 from core.store import STORE_FILENAME, Job, JobStore
+from core.undo import UndoPreview, UndoProgress, UndoResult, preview_undo, run_undo
 from server.progress import Counts, follow
 from server.render import (
     LARGE_IMPORT_ROWS,
@@ -34,12 +37,14 @@ from server.render import (
     render_analysis,
     render_brief,
     render_confirmation,
+    render_conversion,
     render_jobs,
     render_plan,
     render_reopened,
     render_result,
     render_validation,
 )
+from server.reports import render_undo_preview, render_undo_result
 
 __all__ = ["core_errors", "json_option", "main", "migration_options"]
 
@@ -309,6 +314,90 @@ def analyze(
 main.add_command(analyze, name="analyze-errors")
 
 
+_SOURCE_NAMES = ["auth0", "firebase", "clerk", "cognito", "supabase", "keycloak", "django"]
+
+
+def _input_file(flag: str, help_text: str) -> Callable[[F], F]:
+    return click.option(flag, type=click.Path(path_type=Path), help=help_text)
+
+
+@main.command()
+@click.argument("source", type=click.Choice(_SOURCE_NAMES))
+@click.option(
+    "--users",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The provider's user export (repeatable; Keycloak: the export directory or its files).",
+)
+@_input_file("--passwords", "auth0: the password-hash export from Auth0 support (NDJSON).")
+@_input_file("--hash-config", "firebase/supabase: the project's hash_config block as pasted, or JSON.")
+@_input_file("--org-members", "auth0: organization member pages, each with its organization (NDJSON/JSON).")
+@_input_file("--memberships", "clerk: organization memberships from the Backend API (JSON).")
+@_input_file("--groups", "cognito: list-users-in-group pages with GroupName (JSON).")
+@_input_file("--identities", "supabase: auth.identities (CSV or JSON).")
+@_input_file("--mfa-factors", "supabase: auth.mfa_factors (CSV or JSON).")
+@click.option("--org-attribute", help="The user attribute that names the organization (e.g. tenant_id).")
+@click.option("--role-attribute", help="The user attribute that holds role names (e.g. roles).")
+@click.option("--role-map", multiple=True, metavar="OLD=new", help="Map a source role name to a WorkOS slug.")
+@click.option(
+    "--disabled",
+    type=click.Choice(["skip", "import"]),
+    default="skip",
+    show_default=True,
+    help="Disabled users: leave out, or import without password or TOTP (and list them for reset).",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="The CSV to write (created 0600).")
+@click.option("--report", type=click.Path(path_type=Path), help="Write counts by outcome and reason (JSON) here.")
+@click.option("--reset-list", type=click.Path(path_type=Path), help="Write the users who must reset (CSV) here.")
+@json_option
+def convert(
+    source: str,
+    users: tuple[Path, ...],
+    passwords: Path | None,
+    hash_config: Path | None,
+    org_members: Path | None,
+    memberships: Path | None,
+    groups: Path | None,
+    identities: Path | None,
+    mfa_factors: Path | None,
+    org_attribute: str | None,
+    role_attribute: str | None,
+    role_map: tuple[str, ...],
+    disabled: str,
+    out: Path,
+    report: Path | None,
+    reset_list: Path | None,
+    as_json: bool,
+) -> None:
+    """Convert a provider's own export to the CSV that validate, plan and execute read.
+
+    Every user is converted with its password, written without one and put on the reset list (with the
+    reason), or skipped by a stated policy; --report counts each. Exit 0 when the CSV is written, 2 when an
+    input or option is unusable (nothing is written then).
+    """
+    from core.sources import ConvertOptions, Source, SourceInputs, convert_export, load_hash_config, parse_role_map
+
+    with core_errors():
+        inputs = SourceInputs(
+            users=list(users),
+            passwords=passwords,
+            hash_config=load_hash_config(hash_config) if hash_config else None,
+            org_members=org_members,
+            memberships=memberships,
+            groups=groups,
+            identities=identities,
+            mfa_factors=mfa_factors,
+            org_attribute=org_attribute,
+            role_attribute=role_attribute,
+        )
+        options = ConvertOptions(
+            out=out, report=report, reset_list=reset_list, disabled=disabled, role_map=parse_role_map(list(role_map))
+        )
+        result = convert_export(Source(source), inputs, options)
+    click.echo(result.model_dump_json(indent=2) if as_json else render_conversion(result))
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (loopback by default).")
 @click.option("--port", default=4100, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
@@ -427,20 +516,17 @@ async def _run_job(store: JobStore, job: Job, *, quiet: bool) -> tuple[Migration
         ledger = store.counts(job.id)
         return ledger.finished, ledger.total, ledger.failed, 0
 
-    async def on_signals() -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                if stop.is_set():
-                    click.echo(
-                        f"\nForced stop. Rows in flight are reconciled on resume: {resume_command(job)}", err=True
-                    )
-                    os._exit(128 + signum)
-                click.echo("\nStopping: finishing rows in flight (press Ctrl-C again to force)...", err=True)
-                stopped_by.append(signum)
-                stop.set()
+    def on_stop(name: str) -> None:
+        signum = signal.Signals[name].value
+        if stop.is_set():
+            click.echo(f"\nForced stop. Rows in flight are reconciled on resume: {resume_command(job)}", err=True)
+            os._exit(128 + signum)
+        click.echo("\nStopping: finishing rows in flight (press Ctrl-C again to force)...", err=True)
+        stopped_by.append(signum)
+        stop.set()
 
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(on_signals)
+        tasks.start_soon(watch_stop_signals, on_stop)
         tasks.start_soon(functools.partial(follow, counts, quiet=quiet))
         api_key = api_key_from_env() or ""
         result = await execute_job(store, job.id, api_key=api_key, stop=stop, stats=stats)
@@ -621,6 +707,116 @@ def jobs(checkpoint_dir: Path, as_json: bool) -> None:
         click.echo(json.dumps([result.model_dump(mode="json") for result in results], indent=2))
     else:
         click.echo(render_jobs(results))
+
+
+@main.command()
+@click.argument("job_id")
+@_checkpoint_option
+@click.option("--dry-run", is_flag=True, help="Only show what undo would delete and keep (reads only, no write).")
+@click.option("--include-changed", is_flag=True, help="Also delete users changed since the import (kept otherwise).")
+@click.option("--yes", "-y", is_flag=True, help="Delete without the prompt (needed when stdin is not a terminal).")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@json_option
+def undo(
+    job_id: str, checkpoint_dir: Path, dry_run: bool, include_changed: bool, yes: bool, quiet: bool, as_json: bool
+) -> None:
+    """Take back exactly what a job created: its memberships (also on adopted users), TOTP factors, the users it
+    created, then the organizations it created once empty. Never an adopted user, a membership that existed before,
+    or an organization it did not create.
+
+    Shows a preview first (--dry-run stops there), then asks on a TTY (--yes otherwise). An undo is checkpointed:
+    run it again after a kill or Ctrl-C to go on; a second undo deletes nothing. Exit 0 when done, 1 when anything
+    failed or remains, 2 on a fatal error, 130 when stopped by Ctrl-C.
+    """
+    store, job = _open_job(checkpoint_dir, job_id)
+    _need_key()
+    api_key = api_key_from_env() or ""
+    live = key_kind(api_key) == "live"
+    quiet = quiet or as_json
+    with core_errors():
+        preview = anyio.run(lambda: _undo_preview(store, job.id, api_key, quiet=quiet, include_changed=include_changed))
+    if as_json and dry_run:
+        click.echo(preview.model_dump_json(indent=2))
+        sys.exit(0)
+    if not as_json:
+        click.echo(render_undo_preview(preview, live=live))
+    if dry_run:
+        sys.exit(0)
+    if not yes:
+        if not _stdin_is_terminal():
+            fail(
+                "Confirmation needed: undo deletes what the job created; re-run with --yes to proceed without a prompt."
+            )
+        environment = "LIVE (production)" if live else "test"
+        try:
+            if not click.confirm(
+                f"? Delete what job {job.id} created in the {environment} environment?", default=False
+            ):
+                fail("Undo cancelled; nothing was deleted.", code=1)
+        except click.Abort:
+            fail("\nUndo cancelled; nothing was deleted.", code=INTERRUPTED)
+    with core_errors():
+        result, signum = anyio.run(lambda: _undo_run(store, job.id, api_key, include_changed, quiet=quiet,
+                                                     confirmation="yes" if yes else "prompt"))  # fmt: skip
+    click.echo(result.model_dump_json(indent=2) if as_json else render_undo_result(result))
+    sys.exit(result.exit_code if signum is None else 128 + signum)
+
+
+async def _undo_preview(
+    store: JobStore, job_id: str, api_key: str, *, quiet: bool, include_changed: bool
+) -> UndoPreview:
+    seen = UndoProgress(done=0, total=0)
+
+    def counts() -> Counts:
+        return seen.done, seen.total, 0, 0
+
+    def on_progress(progress: UndoProgress) -> None:
+        nonlocal seen
+        seen = progress
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(functools.partial(follow, counts, quiet=quiet, label="Checking users", unit="users"))
+        preview = await preview_undo(
+            store, job_id, api_key=api_key, include_changed=include_changed, on_progress=on_progress
+        )
+        tasks.cancel_scope.cancel()
+    return preview
+
+
+async def _undo_run(
+    store: JobStore, job_id: str, api_key: str, include_changed: bool, *, quiet: bool, confirmation: str
+) -> tuple[UndoResult, int | None]:
+    """Run the undo with progress; Ctrl-C (or SIGTERM) stops it after the deletes in flight."""
+    stop = anyio.Event()
+    stopped_by: list[int] = []
+    seen = UndoProgress(done=0, total=0)
+
+    def counts() -> Counts:
+        return seen.done, seen.total, 0, 0
+
+    def on_progress(progress: UndoProgress) -> None:
+        nonlocal seen
+        seen = progress
+
+    def on_stop(name: str) -> None:
+        click.echo(f"\nStopping undo after the deletes in flight; go on with: workos-migrate undo {job_id}", err=True)
+        stopped_by.append(signal.Signals[name].value)
+        stop.set()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watch_stop_signals, on_stop)
+        tasks.start_soon(functools.partial(follow, counts, quiet=quiet, label="Undoing", unit="objects"))
+        result = await run_undo(
+            store,
+            job_id,
+            api_key=api_key,
+            include_changed=include_changed,
+            confirmation=confirmation,
+            stop=stop,
+            on_progress=on_progress,
+        )
+        tasks.cancel_scope.cancel()
+    return result, stopped_by[0] if stopped_by else None
 
 
 @main.command()

@@ -7,6 +7,7 @@ Pure functions from core's pydantic results to strings, so the CLI only prints a
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from core.analyze import ErrorAnalysis, ErrorGroup
 from core.engine import MigrationResult
@@ -16,6 +17,9 @@ from core.planner import IssueSummary, MigrationPlan
 from core.store import JobState
 from core.validation import ValidationReport
 
+if TYPE_CHECKING:
+    from core.sources import ConvertReport
+
 __all__ = [
     "LARGE_IMPORT_ROWS",
     "configuration_errors",
@@ -23,6 +27,7 @@ __all__ = [
     "render_analysis",
     "render_brief",
     "render_confirmation",
+    "render_conversion",
     "render_issues",
     "render_jobs",
     "render_plan",
@@ -153,6 +158,30 @@ def render_validation(report: ValidationReport) -> str:
         lines.append(f"✓ The fixed copy has no errors: import {report.fixed_csv}")
     elif report.fixed_error_count is not None:
         lines.append(f"❌ The fixed copy still has {report.fixed_error_count:,} errors: fix them by hand")
+    return "\n".join(lines)
+
+
+def render_conversion(report: ConvertReport) -> str:
+    """Outcome counts with their reasons, warnings, where the files went and the next command."""
+    lines = [
+        f"Converted {report.source} export: {report.input_users:,} users -> {report.converted:,} with their "
+        f"password, {report.reset:,} to reset, {report.skipped:,} skipped",
+    ]
+    for outcome in ("converted", "reset", "skipped"):
+        if report.reasons.get(outcome):
+            reasons = ", ".join(f"{reason} {count:,}" for reason, count in report.reasons[outcome].items())
+            lines.append(f"  {outcome}: {reasons}")
+    lines.append(
+        f"CSV: {report.out} ({report.rows:,} rows, {report.memberships:,} memberships in "
+        f"{report.organizations:,} organizations)"
+    )
+    if report.reset_list:
+        lines.append(f"Reset list: {report.reset_list}")
+    if report.report:
+        lines.append(f"Report: {report.report}")
+    if report.warnings:
+        lines += ["", "Warnings:", *(f"  ⚠️  {warning}" for warning in report.warnings)]
+    lines += ["", f"Next: workos-migrate validate --csv {report.out}, then workos-migrate plan --csv {report.out}"]
     return "\n".join(lines)
 
 

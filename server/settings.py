@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from core.errors import OptionsError
@@ -29,10 +30,13 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
 
-def default_state_dir(environ: Mapping[str, str]) -> Path:
-    """``$XDG_DATA_HOME/workos-migrate``, else ``~/.local/share/workos-migrate``."""
-    base = environ.get("XDG_DATA_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".local" / "share")
-    return Path(base) / "workos-migrate"
+def default_state_dir() -> Path:
+    """The per-user data directory: what a server a desktop host starts from ``/`` can always find again.
+
+    ``~/.local/share/workos-migrate`` (or under ``$XDG_DATA_HOME``) on Linux,
+    ``~/Library/Application Support/workos-migrate`` on macOS, ``%LOCALAPPDATA%\\workos-migrate`` on Windows.
+    """
+    return Path(platformdirs.user_data_dir("workos-migrate", appauthor=False))
 
 
 class ServerSettings(BaseModel):
@@ -74,7 +78,7 @@ class ServerSettings(BaseModel):
         """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {
-            "state_dir": Path(env.get("MIGRATION_STATE_DIR") or default_state_dir(env)).expanduser(),
+            "state_dir": Path(env.get("MIGRATION_STATE_DIR") or default_state_dir()).expanduser(),
             "default_workspace": default_folder(env),
             "base_url": (env.get("WORKOS_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
         }

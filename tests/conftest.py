@@ -142,3 +142,11 @@ def importer(sandbox: SandboxHandle, tmp_path: Path) -> ImportRun:
     """Run import jobs against the sandbox (no rate limits, no latency) with a job store in ``tmp_path``."""
     sandbox.configure(write_limit=0, read_limit=0, global_limit=0)
     return ImportRun(sandbox, tmp_path / "checkpoints")
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel of this checkout, built once per session as a user builds it (``python -m build``)."""
+    from tests.install_support import build_wheel  # it imports this module
+
+    return build_wheel(tmp_path_factory.mktemp("dist"))

@@ -317,14 +317,15 @@ async def test_guided_migration_prompt_walks_through_every_step(settings: Server
     assert ORG_A in body
 
 
-def test_settings_from_env_name_each_bad_variable(tmp_path: Path) -> None:
+def test_settings_from_env_name_each_bad_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     env = {"HOME": str(tmp_path), "MIGRATION_CONFIRM_MODE": "sometimes", "MIGRATION_READ_ONLY": "maybe"}
     with pytest.raises(Exception) as caught:
         ServerSettings.from_env(env)
     message = str(caught.value)
     assert "MIGRATION_CONFIRM_MODE" in message and "MIGRATION_READ_ONLY" in message
     settings = ServerSettings.from_env({"HOME": str(tmp_path), "WORKOS_API_KEY": "sk_test_abc"})
-    assert settings.state_dir == tmp_path / ".local" / "share" / "workos-migrate"
+    assert settings.state_dir == tmp_path / "data" / "workos-migrate"  # the per-user data directory
     assert (settings.workspace, settings.confirm_mode, settings.read_only) == (None, "auto", False)
     assert settings.default_workspace == tmp_path / "workos-migrate"
     assert "sk_test_abc" not in repr(settings) and settings.key == "sk_test_abc"

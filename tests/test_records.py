@@ -14,6 +14,9 @@ from core.rules import RULES
 from core.scan import scan
 from tests.conftest import BCRYPT, FIREBASE, ORG_A, ORG_B, TOTP, CsvWriter
 
+# base64 of a 32-byte digest and an 8-byte salt
+SSHA256 = "{SSHA256}ZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRzYWx0MTIzNA=="
+
 
 def online_issues(path: Path, *, single_org: bool = False, require_membership: bool = False) -> list[Issue]:
     source = CsvSource(path)
@@ -66,10 +69,10 @@ CASES = [
     ({"password_hash": BCRYPT[:-1], "password_hash_type": "bcrypt"}, {"password_hash_invalid"}),
     ({"password_hash": FIREBASE, "password_hash_type": "firebase-scrypt"}, set()),
     ({"password_hash": "$firebase-scrypt$hash=x", "password_hash_type": "firebase-scrypt"}, {"password_hash_invalid"}),
-    ({"password_hash": "{SSHA256}abc", "password_hash_type": "ssha256", "password_salt_position": "prefix"}, set()),
+    ({"password_hash": SSHA256, "password_hash_type": "ssha256", "password_salt_position": "prefix"}, set()),
     ({"password_hash_type": "bcrypt"}, {"password_hash_type_without_hash"}),
     (
-        {"password_hash": "{SSHA256}abc", "password_hash_type": "ssha256", "password_salt_position": "before"},
+        {"password_hash": SSHA256, "password_hash_type": "ssha256", "password_salt_position": "before"},
         {"password_salt_position_invalid"},
     ),
     (

@@ -13,6 +13,9 @@ from core.workos.sandbox import Sandbox, SandboxHandle, Seed, running_sandbox
 BCRYPT = "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
 FIREBASE = "$firebase-scrypt$hash=lSrfV15cpx95/sZS2W9c9Kp6i/LVgQNDNC/qzrCnh1SAyZvqmZqAjTdn3aoItz+VHjoZilo78198JAdRuid5lQ==$salt=42xEC+ixf3L2lw==$sk=3Yx5d8c3gWgpdM4h9bGjDd4i8x7Vbq1nEAUAHsNkeCmT4uVpeu3U6LgOpA/bAdr1rN6rH5z4JlhH+fXWJ0VdoQ==$ss=Bw==$r=8$m=14"  # noqa: E501
 
+# base64 of a 32-byte digest and an 8-byte salt
+SSHA256 = "{SSHA256}ZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRzYWx0MTIzNA=="
+
 
 def create_user(api: httpx2.Client, **body: Any) -> dict[str, Any]:
     response = api.post("/user_management/users", json=body)
@@ -134,7 +137,7 @@ def test_password_rules_answer_the_real_codes(
 
 @pytest.mark.parametrize(
     ("hash_value", "hash_type", "salt_position"),
-    [(BCRYPT, "bcrypt", None), (FIREBASE, "firebase-scrypt", None), ("{SSHA256}abc=", "ssha256", "prefix")],
+    [(BCRYPT, "bcrypt", None), (FIREBASE, "firebase-scrypt", None), (SSHA256, "ssha256", "prefix")],
 )
 def test_valid_hashes_are_stored_but_never_returned(
     sandbox_api: httpx2.Client, sandbox: SandboxHandle, hash_value: str, hash_type: str, salt_position: str | None

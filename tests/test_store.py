@@ -11,12 +11,24 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from core.errors import JobStateError, StoreError
 from core.options import MigrationOptions
-from core.store import STORE_FILENAME, ChunkSpec, JobState, JobStore, RowOutcome, RowState, new_job_id
+from core.store import (
+    SCHEMA_VERSION,
+    STORE_FILENAME,
+    ChunkSpec,
+    JobState,
+    JobStore,
+    RowOutcome,
+    RowState,
+    UndoKind,
+    UserAction,
+    new_job_id,
+)
 
 
 @pytest.fixture
@@ -47,7 +59,7 @@ def _done(row: int, chunk: int = 0, **extra: object) -> RowOutcome:
 def test_store_uses_wal_and_records_its_schema_version(store: JobStore) -> None:
     db = sqlite3.connect(store.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
 
 
 def test_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
@@ -266,13 +278,16 @@ def test_counters_merge_across_runners(store: JobStore, tmp_path: Path) -> None:
     assert store.get_job("job-1").counters == {"retries": 5, "rate_limited": 1}
 
 
-def _claim_all(directory: str, job_id: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _claim_all(directory: str, job_id: str, queue: multiprocessing.Queue, release: Any) -> None:  # type: ignore[type-arg]
     store = JobStore.open(Path(directory))
     runner = store.start_runner(job_id, lead=False)
     claimed = []
     while (claim := store.claim_chunk(job_id, runner)) is not None:
         claimed.append(claim.spec.number)
     queue.put(claimed)
+    # A runner that exits gives its claimed chunks back (a dead pid is reaped), so stay alive until every
+    # worker has claimed: on a loaded machine one worker may finish before another has even started.
+    release.wait(60)
 
 
 def test_concurrent_processes_never_claim_the_same_chunk(store: JobStore, tmp_path: Path) -> None:
@@ -280,10 +295,12 @@ def test_concurrent_processes_never_claim_the_same_chunk(store: JobStore, tmp_pa
     store.start_runner("job-1", lead=True)
     queue: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()  # type: ignore[type-arg]
     ctx = multiprocessing.get_context("spawn")
-    workers = [ctx.Process(target=_claim_all, args=(str(store.directory), "job-1", queue)) for _ in range(3)]
+    release = ctx.Event()
+    workers = [ctx.Process(target=_claim_all, args=(str(store.directory), "job-1", queue, release)) for _ in range(3)]
     for worker in workers:
         worker.start()
     results = [queue.get(timeout=60) for _ in workers]
+    release.set()
     for worker in workers:
         worker.join()
     claimed = [index for result in results for index in result]
@@ -363,4 +380,26 @@ def test_a_version_1_store_is_upgraded_with_its_counts(tmp_path: Path) -> None:
     upgraded = JobStore.open(tmp_path)
     counts = upgraded.counts("job-1")
     assert (counts.done, counts.users_created, counts.users_adopted) == (2, 1, 1)
-    assert upgraded._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    assert upgraded._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(
+        SCHEMA_VERSION
+    )
+
+
+def test_a_version_2_store_gains_the_undo_ledger_and_keeps_its_rows(tmp_path: Path) -> None:
+    store = JobStore.open(tmp_path)
+    _job(store, tmp_path)
+    store.record_rows("job-1", [_done(2), _done(3, user_action="adopted")])
+    store._db.executescript(
+        "ALTER TABLE rows DROP COLUMN factor_id; DROP TABLE undo_items; DROP TABLE undos;"
+        " DROP TABLE job_organizations; UPDATE meta SET value='2' WHERE key='schema_version';"
+    )
+    store.close()
+    upgraded = JobStore.open(tmp_path)
+    rows = list(upgraded.iter_rows("job-1"))
+    assert [(r.row, r.user_action, r.factor_id) for r in rows] == [
+        (2, UserAction.CREATED, None),
+        (3, UserAction.ADOPTED, None),
+    ]
+    upgraded.record_rows("job-1", [_done(4, totp_action="enrolled", factor_id="auth_factor_1")])
+    assert upgraded.undo_sources("job-1", UndoKind.FACTOR)[0] == 1
+    assert upgraded.job_organizations("job-1") == []

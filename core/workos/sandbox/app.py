@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import resource
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from email.utils import formatdate
@@ -25,6 +24,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from core.platform import peak_rss_mib
+from core.workos.sandbox.authentication import INVALID_CLIENT, client_secret
 from core.workos.sandbox.faults import default_body
 from core.workos.sandbox.ids import new_id
 from core.workos.sandbox.problems import ApiError
@@ -117,11 +118,24 @@ def _api_endpoint(sandbox: Sandbox, route: ApiRoute) -> Callable[[Request], Awai
 
     async def endpoint(request: Request) -> Response:
         stats, path = sandbox.stats, request.scope["path"]
-        key = _bearer(request.headers.get("authorization"))
-        if key is None or not sandbox.authorized(key):
-            stats.record(route_key, 401)
-            return JSONResponse(_UNAUTHORIZED, 401)
-        decision = sandbox.limiter.admit(request_class(method, path), key)
+        owner = ""
+        if route.client_auth:
+            try:
+                sent = await _read_body(request)
+            except ApiError as exc:
+                stats.record(route_key, exc.status)
+                return JSONResponse(exc.body, exc.status)
+            key = client_secret(sent)
+            if key is None or not sandbox.authorized(key):
+                stats.record(route_key, 401)
+                return JSONResponse(INVALID_CLIENT, 401)
+            owner = str(sent.get("email", "")).strip().lower()
+        else:
+            key = _bearer(request.headers.get("authorization"))
+            if key is None or not sandbox.authorized(key):
+                stats.record(route_key, 401)
+                return JSONResponse(_UNAUTHORIZED, 401)
+        decision = sandbox.limiter.admit(request_class(method, path), key, owner)
         headers = _limit_headers(decision)
         if decision is not None and not decision.allowed:
             stats.record(route_key, 429)
@@ -176,7 +190,7 @@ def _admin_routes(sandbox: Sandbox) -> list[Route]:
     async def stats(request: Request) -> Response:
         process = {
             "cpu_s": round(time.process_time(), 4),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mib": round(peak_rss_mib(), 1),
         }
         return JSONResponse({**sandbox.stats.snapshot(), "objects": sandbox.state.counts(), "process": process})
 

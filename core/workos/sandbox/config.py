@@ -43,6 +43,8 @@ class SandboxConfig(BaseModel):
     read_window_s: float = Field(10.0, gt=0)
     global_limit: int = Field(6000, ge=0, description="all API requests per global_window_s (per API key)")
     global_window_s: float = Field(60.0, gt=0)
+    auth_limit: int = Field(10, ge=0, description="sign-ins (POST /user_management/authenticate) per email per window")
+    auth_window_s: float = Field(60.0, gt=0)
     retry_after_style: Literal["seconds", "http_date", "omit"] = "seconds"
     rate_limit_body: Literal["json", "string", "text"] = Field(
         "json", description='429 body: a JSON object, the bare JSON string "Ratelimited", or plain text'

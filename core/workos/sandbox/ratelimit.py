@@ -1,7 +1,8 @@
-"""Sliding-window rate limits in WorkOS's three classes, and the numbers for the ``X-RateLimit-*`` headers.
+"""Sliding-window rate limits in WorkOS's classes, and the numbers for the ``X-RateLimit-*`` headers.
 
 User-management writes and reads are counted per environment (the whole sandbox), every API request per
-API key. A window of ``W`` seconds with limit ``N`` admits at most ``N`` requests in any ``W``-second span;
+API key, sign-ins per email. A window of ``W`` seconds with limit ``N`` admits at most ``N`` requests in any
+``W``-second span;
 refused requests are not counted. The 429 answer itself is built by the app.
 """
 
@@ -28,9 +29,11 @@ class Decision(NamedTuple):
 
 
 def request_class(method: str, path: str) -> str | None:
-    """``write`` or ``read`` for user-management paths, None for everything else."""
+    """``auth`` for sign-ins, ``write`` or ``read`` for other user-management paths, None for everything else."""
     if not path.startswith("/user_management/"):
         return None
+    if path == "/user_management/authenticate":
+        return "auth"
     return "read" if method in ("GET", "HEAD") else "write"
 
 
@@ -66,18 +69,22 @@ class RateLimiter:
                 "write": (self._config.write_limit, self._config.write_window_s),
                 "read": (self._config.read_limit, self._config.read_window_s),
                 "global": (self._config.global_limit, self._config.global_window_s),
+                "auth": (self._config.auth_limit, self._config.auth_window_s),
             }[name]
             if limit == 0:
                 return None
             window = self._windows[key] = _Window(limit, seconds)
         return window
 
-    def admit(self, request_class: str | None, api_key: str) -> Decision | None:
-        """Count the request if every applicable bucket has room; None when no bucket applies."""
+    def admit(self, request_class: str | None, api_key: str, owner: str = "") -> Decision | None:
+        """Count the request if every applicable bucket has room; None when no bucket applies.
+
+        ``owner`` scopes the class's bucket (sign-ins are limited per email); "" is the whole environment.
+        """
         now = time.monotonic()
         windows = [w for w in (self._window("global", api_key),) if w is not None]
         if request_class is not None:
-            scoped = self._window(request_class, "")
+            scoped = self._window(request_class, owner)
             if scoped is not None:
                 windows.append(scoped)
         if not windows:

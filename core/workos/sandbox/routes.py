@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from core.workos.sandbox import memberships, organizations, users
+from core.workos.sandbox import authentication, memberships, organizations, users
 from core.workos.sandbox.runtime import Sandbox
 from core.workos.sandbox.state import SandboxState
 
@@ -23,6 +23,8 @@ class ApiRoute(NamedTuple):
     path: str
     operation: Operation
     writes: bool
+    # The application authenticates in the body (client_id + client_secret), not with a bearer key.
+    client_auth: bool = False
 
 
 def _create_membership(sb: Sandbox, body: dict[str, Any]) -> tuple[int, Any]:
@@ -75,6 +77,13 @@ ROUTES: tuple[ApiRoute, ...] = (
         lambda sb, p, q, b: (200, users.list_factors(sb.state, p["user_id"], q)),
         False,
     ),
+    ApiRoute(
+        "POST",
+        f"{_UM}/authenticate",
+        lambda sb, p, q, b: (200, authentication.authenticate(sb.state, b)),
+        False,
+        client_auth=True,
+    ),
     ApiRoute("POST", f"{_UM}/organization_memberships", lambda sb, p, q, b: _create_membership(sb, b), True),
     ApiRoute(
         "GET",
@@ -121,6 +130,18 @@ ROUTES: tuple[ApiRoute, ...] = (
         "PUT",
         "/organizations/{org_id}",
         lambda sb, p, q, b: (200, organizations.update_organization(sb.state, p["org_id"], b)),
+        True,
+    ),
+    ApiRoute(
+        "DELETE",
+        "/organizations/{org_id}",
+        lambda sb, p, q, b: _deleted(organizations.delete_organization, sb, p["org_id"]),
+        True,
+    ),
+    ApiRoute(
+        "DELETE",
+        "/auth/factors/{factor_id}",
+        lambda sb, p, q, b: _deleted(users.delete_factor, sb, p["factor_id"]),
         True,
     ),
     ApiRoute(

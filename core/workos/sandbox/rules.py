@@ -6,11 +6,10 @@ Uniqueness is the state's business, not this module's. Messages never quote a pa
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 
+from core.workos.sandbox import passwords
 from core.workos.sandbox.problems import ApiError, invalid_params
 
 __all__ = [
@@ -26,8 +25,6 @@ HASH_TYPES = frozenset({"bcrypt", "firebase-scrypt", "ssha", "ssha256", "scrypt"
 MIN_PASSWORD_LENGTH = 8
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_BCRYPT = re.compile(r"^\$2[abxy]\$\d{2}\$[./A-Za-z0-9]{53}$")
-_FIREBASE = re.compile(r"^\$firebase-scrypt\$hash=([^$]+)\$salt=([^$]+)\$sk=([^$]+)\$ss=([^$]+)\$r=(\d+)\$m=(\d+)$")
 
 
 def normalise_email(value: Any) -> str:
@@ -121,7 +118,7 @@ def password_fields(body: dict[str, Any]) -> dict[str, str] | None:
                 field="password_salt_position",
             )
         stored["password_salt_position"] = salt_position
-    _check_hash_format(hash_value, hash_type)
+    _check_hash_format(hash_value, hash_type, salt_position)
     return stored
 
 
@@ -145,31 +142,9 @@ def _plaintext(password: Any) -> str:
     return password
 
 
-def _check_hash_format(value: str, hash_type: str) -> None:
-    if hash_type == "bcrypt":
-        valid = bool(_BCRYPT.match(value))
-    elif hash_type == "firebase-scrypt":
-        valid = _valid_firebase_scrypt(value)
-    else:
-        valid = bool(value) and not any(ch.isspace() for ch in value)
-    if not valid:
+def _check_hash_format(value: str, hash_type: str, salt_position: str | None) -> None:
+    if passwords.parse(hash_type, value, salt_position) is None:
         raise _password_error("invalid_password_hash", f"The password hash is not a valid {hash_type} hash.")
-
-
-def _valid_firebase_scrypt(value: str) -> bool:
-    match = _FIREBASE.match(value)
-    if match is None:
-        return False
-    return all(_is_base64(part) for part in match.groups()[:4])
-
-
-def _is_base64(text: str) -> bool:
-    standard = text.replace("-", "+").replace("_", "/")
-    try:
-        base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return True
 
 
 def _password_error(code: str, message: str) -> ApiError:

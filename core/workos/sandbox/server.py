@@ -162,13 +162,16 @@ def serve(sandbox: Sandbox, *, host: str = "127.0.0.1", port: int = 4100, on_rea
 
 
 @contextmanager
-def spawned_sandbox(args: Sequence[str] = (), *, api_key: str | None = None) -> Iterator[SandboxHandle]:
+def spawned_sandbox(
+    args: Sequence[str] = (), *, api_key: str | None = None, python: str | None = None
+) -> Iterator[SandboxHandle]:
     """Run ``python -m core.workos.sandbox --port 0 [args]`` as a child process and yield its handle.
 
     Keeps the sandbox's CPU out of the caller's process (benchmarks). ``api_key`` must be one the child
-    accepts when ``args`` configure keys. The child is terminated and reaped on exit.
+    accepts when ``args`` configure keys; ``python`` is the interpreter (default: this one), so an installed
+    copy can be run. The child is terminated and reaped on exit.
     """
-    command = [sys.executable, "-m", "core.workos.sandbox", "--port", "0", *args]
+    command = [python or sys.executable, "-m", "core.workos.sandbox", "--port", "0", *args]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None
