@@ -60,7 +60,9 @@ CONCURRENCY_MARGIN = 1.25
 for latency spikes."""
 MIN_SAVING_SECONDS = 60.0
 """Pace advice (concurrency, workers) is given only when following it would save at least a minute."""
-PLAN_HASH_EXCLUDED = frozenset({"csv_path", "quiet", "yes", "job_id", "resume", "retry_failed", "max_outage"})
+PLAN_HASH_EXCLUDED = frozenset(
+    {"csv_path", "quiet", "yes", "job_id", "resume", "retry_failed", "retry_transient", "max_outage"}
+)
 """Options that do not change what a migration writes: presentation, and which job runs it. The file is
 identified by its sha256, not its path."""
 

@@ -98,7 +98,10 @@ async def run_job(
             general_rate=options.global_rate_limit / share,
             on_pause=_pause_publisher(store, job_id),
         )
-        policy = replace(breaker or BreakerPolicy(), max_outage=options.max_outage)
+        if options.max_outage == 0:
+            policy = BreakerPolicy.off()
+        else:
+            policy = replace(breaker or BreakerPolicy(), max_outage=options.max_outage)
         circuit = CircuitBreaker(policy, on_change=_outage_publisher(store, job_id))
         runner = _Runner(store, job, runner_id, stop, stats, limiter, circuit)
         with migration_errors_alone():

@@ -986,6 +986,41 @@ class JobStore:
             )
         return reopened
 
+    def reopen_rows(self, job_id: str, rows: Sequence[int]) -> int:
+        """Forget the failed outcomes of ``rows`` and reopen their chunks, so a resume sends them again.
+
+        Only failed rows are touched (a finished row is never reopened). Returns how many were reopened.
+        """
+        reopened = 0
+        with self._write() as db:
+            for start in range(0, len(rows), 500):
+                batch = [(job_id, row) for row in rows[start : start + 500]]
+                chunks = {
+                    found[0]
+                    for job, row in batch
+                    if (found := db.execute(
+                        "SELECT chunk FROM rows WHERE job_id=? AND row=? AND state='failed'", (job, row)
+                    ).fetchone())
+                }  # fmt: skip
+                for job, row in batch:
+                    reopened += db.execute(
+                        "DELETE FROM rows WHERE job_id=? AND row=? AND state='failed'", (job, row)
+                    ).rowcount
+                db.executemany(
+                    "UPDATE chunks SET state='pending', runner_id=NULL WHERE job_id=? AND idx=?",
+                    [(job_id, c) for c in chunks],
+                )
+        return reopened
+
+    def has_retryable_failures(self, job_id: str) -> bool:
+        """Whether some row failed for a cause the engine recorded as retryable (a resume sends it again)."""
+        found = self._db.execute(
+            "SELECT 1 FROM rows WHERE job_id=? AND state='failed' AND retryable=1"
+            " AND COALESCE(error_phase, '') != 'validation' LIMIT 1",
+            (job_id,),
+        ).fetchone()
+        return found is not None
+
     def record_rows(self, job_id: str, outcomes: Iterable[RowOutcome], *, done_chunks: Iterable[int] = ()) -> None:
         """Write a batch of row outcomes and finished chunks in one transaction."""
         now = time.time()

@@ -554,6 +554,10 @@ async def resume_migration(
     retry_failed: Annotated[
         bool, Field(description="Also send the failed rows again (use after analyze_errors says they are retryable).")
     ] = False,
+    retry_transient: Annotated[
+        bool,
+        Field(description="Send again rows that failed for a transient cause (5xx, timeouts, 429s); false keeps them."),
+    ] = True,
     yes: YesArg = False,
 ) -> Annotated[CallToolResult, ResumeResult]:
     """Resume an interrupted, cancelled or failed job in a background worker; safe to call again.
@@ -569,7 +573,12 @@ async def resume_migration(
             return _reply(result, result.text())
         confirmation = settle(answer, resumption.question, mode=settings.confirm_mode)
         status, started = jobs.resume_job(
-            state.store, job_id, retry_failed=retry_failed, confirmation=confirmation.record, api_key=settings.key
+            state.store,
+            job_id,
+            retry_failed=retry_failed,
+            retry_transient=retry_transient,
+            confirmation=confirmation.record,
+            api_key=settings.key,
         )
     result = ResumeResult(started=started, confirmation=confirmation.record if started else None, status=status)
     return _reply(result, result.text())

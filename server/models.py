@@ -73,6 +73,7 @@ ChunkSizeArg = Annotated[int, _option("chunk_size")]
 RateLimitArg = Annotated[float, _option("rate_limit")]
 OnExistingUserArg = Annotated[OnExistingUser, _option("on_existing_user")]
 RequireMembershipArg = Annotated[bool, _option("require_membership")]
+MaxOutageArg = Annotated[float, _option("max_outage")]
 JobIdArg = Annotated[str | None, _option("job_id")]
 
 
@@ -90,6 +91,7 @@ class PlanArguments(BaseModel):
     rate_limit: RateLimitArg = 50.0
     on_existing_user: OnExistingUserArg = "adopt"
     require_membership: RequireMembershipArg = False
+    max_outage: MaxOutageArg = 900.0
     job_id: JobIdArg = None
 
     def options(self, settings: ServerSettings, workspace: Workspace) -> MigrationOptions:

@@ -53,6 +53,11 @@ class BreakerPolicy:
         if self.threshold < 1 or self.probe_base <= 0 or self.probe_factor < 1 or self.probe_cap < self.probe_base:
             raise ValueError("threshold >= 1, probe_base > 0, probe_factor >= 1 and probe_cap >= probe_base")
 
+    @classmethod
+    def off(cls) -> BreakerPolicy:
+        """A breaker that never opens (``--max-outage 0``): outage answers fail rows once retries are spent."""
+        return cls(threshold=2**62)
+
 
 def route_key(method: str, path: str) -> str:
     """The route a request belongs to: ids (and the value after ``external_id``) replaced by ``*``.
