@@ -80,7 +80,7 @@ _MIGRATION_FLAGS: dict[str, Callable[[Any], Any]] = {
         "--max-outage",
         type=float,
         metavar="SECONDS",
-        help="Stop as interrupted (rows left pending) after WorkOS is unreachable this long (default 900; 0: no breaker).",
+        help="Stop as interrupted (rows pending) once WorkOS is unreachable this long (default 900; 0: no breaker).",
     ),
     "on_existing_user": click.option(
         "--on-existing-user",
