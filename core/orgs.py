@@ -220,6 +220,10 @@ class OrgResolver:
             raise result
         return result
 
+    def forget(self) -> None:
+        """Drop every cached answer, so the next row looks its organization up again (the environment changed?)."""
+        self._cache.clear()
+
     def _remember(self, cache_key: tuple[str, str], value: str | OrgResolutionError) -> None:
         self._cache[cache_key] = value
         if len(self._cache) > self._cache_size:

@@ -38,6 +38,9 @@ CREATED_AT_SKEW_SECONDS = 1.0
 _UNKNOWN_OUTCOME_ATTEMPTS = 4
 # Only rows sharing an email within the ledger's flush window need this cache; the ledger has the rest.
 _USER_CACHE_SIZE = 10_000
+# How long a row waits for another runner's ledger write (its flush period plus a heartbeat) before it takes a
+# user younger than the job for one that was there already (--workers).
+_OTHER_RUNNER_FLUSH_SECONDS = 1.5
 # How much of an unexpected exception's text a failed row keeps.
 _DETAIL_LIMIT = 200
 T = TypeVar("T")
@@ -173,6 +176,10 @@ class RowPipeline:
             return self._outcome(state, RowState.SKIPPED)
         return self._outcome(state, RowState.DONE)
 
+    def forget(self) -> None:
+        """Drop the users this runner settled (the environment may have changed behind the job)."""
+        self._users.clear()
+
     def _org_key(self, record: UserRecord) -> OrgKey | None:
         if self._fixed_org_id:
             return OrgKey(org_id=self._fixed_org_id)
@@ -251,6 +258,17 @@ class RowPipeline:
         raise _RowFailed("user", "outcome_unknown", "user creation kept failing with an unknown outcome",
                          error=last_unknown, retryable=True)  # fmt: skip
 
+    async def _created_by_another_runner(self, email: str, user_id: str) -> UserAction | None:
+        """The ledger's word that another runner of this job created ``user_id``, waiting out its flush."""
+        deadline = time.monotonic() + _OTHER_RUNNER_FLUSH_SECONDS
+        while True:
+            found = self._known_user(email)
+            if found is not None and found[0] == user_id and found[1] is UserAction.CREATED:
+                return found[1]
+            if time.monotonic() >= deadline:
+                return None
+            await anyio.sleep(0.05)
+
     def _known_user(self, email: str) -> tuple[str, UserAction] | None:
         found = self._store.user_for_email(self._job_id, email)
         return None if found is None else (found[0], UserAction(found[1]))
@@ -275,6 +293,13 @@ class RowPipeline:
         if ours:
             self._settle(state, user.id, UserAction.CREATED)
             return False
+        if self._options.workers > 1 and user.created_at.timestamp() + CREATED_AT_SKEW_SECONDS >= self._job_created_at:
+            # Younger than the job: another runner of it may have created it for a row with the same email, and
+            # its ledger write is at most a flush away. Counted as adopted only when the ledger does not say so.
+            mine = await self._created_by_another_runner(state.record.email, user.id)
+            if mine is not None:
+                state.user_id, state.user_action, state.user_ours = user.id, UserAction.REUSED, True
+                return False
         policy = self._options.on_existing_user
         if policy == "fail":
             raise _RowFailed(

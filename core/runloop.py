@@ -25,6 +25,7 @@ from core.orgs import OrgKey, OrgResolutionError, OrgResolver, option_org_key
 from core.pipeline import RowPipeline, unreadable_outcome
 from core.records import UserRecord, to_record
 from core.store import ChunkSpec, Job, JobStore, OrganizationAction, RowOutcome, RowState
+from core.watch import EnvironmentWatch, WatchVerdict
 from core.workos.breaker import BreakerPolicy, CircuitBreaker
 from core.workos.client import WorkOSClient
 from core.workos.limits import RateLimiter
@@ -118,6 +119,9 @@ async def run_job(
             if runner is not None:
                 runner.flush()
                 runner.publish_counters()
+                if runner.watch.reason:
+                    # Those rows failed for the environment, not themselves: pending again, sent on resume.
+                    store.reopen_rows(job_id, runner.watch.suspects)
             store.stop_runner(job_id, runner_id)
 
 
@@ -187,6 +191,8 @@ class _Runner:
         self.stats = stats
         self.limiter = limiter
         self.breaker = breaker
+        # Rows in flight when caches are dropped still carry what was cached: they do not confirm anything.
+        self.watch = EnvironmentWatch(confirm=job.options.concurrency + 3)
         self.fatal: str | None = None
         self.interrupted: str | None = None
         self.pipeline: RowPipeline | None = None
@@ -221,14 +227,21 @@ class _Runner:
             fixed_org_id=fixed_org,
         )
         source = CsvSource(self.job.csv_path)
-        send, receive = anyio.create_memory_object_stream[tuple[UserRecord, int, bool]](options.concurrency * 2)
         async with anyio.create_task_group() as beating:
             beating.start_soon(self._heartbeat)
-            async with anyio.create_task_group() as tasks:
-                async with receive:
-                    for _ in range(options.concurrency):
-                        tasks.start_soon(self._row_task, pipeline, receive.clone())
-                await self._read(source, send)
+            while True:
+                send, receive = anyio.create_memory_object_stream[tuple[UserRecord, int, bool]](options.concurrency * 2)
+                async with anyio.create_task_group() as tasks:
+                    async with receive:
+                        for _ in range(options.concurrency):
+                            tasks.start_soon(self._row_task, pipeline, receive.clone())
+                    await self._read(source, send)
+                again = self.watch.take_resolved()
+                if not again or self.stop.is_set():
+                    break
+                # Rows that failed for an environment-level cause a fresh look fixed: once more, as pending rows.
+                self.flush()
+                self.store.reopen_rows(self.job.id, again)
             beating.cancel_scope.cancel()
         return RunEnd(fatal=self.fatal, interrupted=self.interrupted)
 
@@ -293,7 +306,7 @@ class _Runner:
         if self.interrupted is None and not self.stop.is_set():
             self.interrupted = str(exc)
             logger.error("%s", exc)
-            self.store.give_up_outage(self.job.id, self.interrupted)
+            self.store.stop_with_reason(self.job.id, self.interrupted)
         self._stop()
 
     def _record(self, outcome: RowOutcome) -> None:
@@ -301,6 +314,18 @@ class _Runner:
         self._pending.append(outcome)
         self._chunks[outcome.chunk][0] += 1
         self._maybe_chunk_done(outcome.chunk)
+        verdict = self.watch.observe(outcome)
+        if verdict is WatchVerdict.RECHECK:
+            logger.warning("the same environment-level failure on many rows in a row: dropping caches, looking again")
+            if self.orgs is not None:
+                self.orgs.forget()
+            if self.pipeline is not None:
+                self.pipeline.forget()
+        elif verdict is WatchVerdict.STOP and self.interrupted is None and self.watch.reason:
+            self.interrupted = self.watch.reason
+            logger.error("stopping the job: %s", self.interrupted)
+            self.store.stop_with_reason(self.job.id, self.interrupted)
+            self._stop()
         if len(self._pending) >= _FLUSH_ROWS or time.monotonic() - self._last_flush >= _FLUSH_SECONDS:
             self.flush()
 

@@ -190,8 +190,8 @@ class Outage(NamedTuple):
     """A job's WorkOS outage as its runners' circuit breakers saw it.
 
     ``open_since``: wall-clock time a runner's circuit opened, while one is open (None otherwise);
-    ``seconds``: the job's outage time so far, the current one included; ``reason``: why a runner gave up
-    (WorkOS unreachable for longer than ``--max-outage``), until the job is settled.
+    ``seconds``: the job's outage time so far, the current one included; ``reason``: why a runner stopped the
+    job (WorkOS unreachable for longer than ``--max-outage``, or the environment changed), until it runs again.
     """
 
     open_since: float | None
@@ -806,8 +806,9 @@ class JobStore:
                 (now, job_id),
             )
 
-    def give_up_outage(self, job_id: str, reason: str) -> None:
-        """A runner waited longer than ``--max-outage``: keep why, and ask every runner to stop."""
+    def stop_with_reason(self, job_id: str, reason: str) -> None:
+        """A runner stops the job for a cause outside its rows (WorkOS unreachable longer than ``--max-outage``,
+        the environment changed): keep why, end the outage, and ask every runner to stop."""
         now = time.time()
         with self._write() as db:
             db.execute(

@@ -50,6 +50,7 @@ from server.models import (
     ExecutionStarted,
     JobIdArg,
     JobList,
+    MaxOutageArg,
     OnExistingUserArg,
     OrgExternalIdArg,
     OrgIdArg,
@@ -234,6 +235,7 @@ async def plan_migration(
     rate_limit: RateLimitArg = 50.0,
     on_existing_user: OnExistingUserArg = "adopt",
     require_membership: RequireMembershipArg = False,
+    max_outage: MaxOutageArg = 900.0,
     job_id: JobIdArg = None,
 ) -> Annotated[CallToolResult, PlanResult]:
     """Plan a migration of a CSV of users into WorkOS, without any API call or write: call this first.
@@ -253,6 +255,7 @@ async def plan_migration(
         rate_limit=rate_limit,
         on_existing_user=on_existing_user,
         require_membership=require_membership,
+        max_outage=max_outage,
         job_id=job_id,
     )
     workspace = await _workspace(ctx)

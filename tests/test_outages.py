@@ -178,3 +178,40 @@ async def test_an_outage_longer_than_max_outage_stops_interrupted_then_resume_co
     resumed = await execute_job(store, stopped.job_id, api_key=sandbox.api_key, breaker=FAST_PROBES)
     assert_exact(resumed, sandbox, 80)
     assert resumed.last_error is None
+
+
+async def test_an_organization_deleted_behind_the_run_is_looked_up_again_and_no_row_fails(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle, sandbox_api: httpx2.Client
+) -> None:
+    sandbox.configure(latency_ms=5)
+    path = write_rows(tmp_path / "users.csv", people(200))
+    async with anyio.create_task_group() as tasks:
+
+        async def reset_behind_the_run() -> None:
+            await rows_done(importer, 20)
+            (org,) = sandbox.state()["organizations"]
+            sandbox_api.delete(f"/organizations/{org['id']}").raise_for_status()
+
+        tasks.start_soon(reset_behind_the_run)
+        result = await run(importer, path, concurrency=4)  # --create-org-if-missing: looking again recreates it
+    assert (result.state, result.succeeded, result.failed) == (JobState.COMPLETED, 200, 0)
+    state = sandbox.state()  # the deleted organization took the memberships of the first rows along
+    assert len(state["organizations"]) == 1 and len(state["organization_memberships"]) >= 150
+
+
+async def test_a_role_missing_everywhere_stops_the_job_interrupted_instead_of_failing_every_row(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    hook = sandbox.add_hook(
+        "POST", "/user_management/organization_memberships", 422,
+        body={"message": "Role 'member' is not a valid role.", "code": "invalid_role"},
+    )  # fmt: skip (the environment's default role, deleted behind the job)
+    path = write_rows(tmp_path / "users.csv", people(200))
+    stopped = await run(importer, path, concurrency=4)
+    assert (stopped.state, stopped.failed, stopped.exit_code) == (JobState.INTERRUPTED, 0, 2)
+    assert stopped.pending > 150 and stopped.last_error is not None and "role" in stopped.last_error
+    httpx2.delete(f"{sandbox.url}/_emulate/hooks/{hook['id']}")
+    store = importer.store()
+    start_resume(store, stopped.job_id)
+    resumed = await execute_job(store, stopped.job_id, api_key=sandbox.api_key, breaker=FAST_PROBES)
+    assert (resumed.state, resumed.succeeded, resumed.failed) == (JobState.COMPLETED, 200, 0)
