@@ -203,7 +203,9 @@ async def test_a_role_missing_everywhere_stops_the_job_interrupted_instead_of_fa
     importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
 ) -> None:
     hook = sandbox.add_hook(
-        "POST", "/user_management/organization_memberships", 422,
+        "POST",
+        "/user_management/organization_memberships",
+        422,
         body={"message": "Role 'member' is not a valid role.", "code": "invalid_role"},
     )  # fmt: skip (the environment's default role, deleted behind the job)
     path = write_rows(tmp_path / "users.csv", people(200))
