@@ -19,20 +19,19 @@ from core.store import RowOutcome, RowState
 
 __all__ = ["ENVIRONMENT_CAUSES", "EnvironmentWatch", "WatchVerdict"]
 
-# (phase, code) of answers about the environment rather than the row: a 404 for the user or organization a
-# membership names (deleted behind the job), an organization that no longer resolves, a role that is missing.
-ENVIRONMENT_CAUSES = frozenset(
-    {
-        ("membership", "not_found"),
-        ("membership", "entity_not_found"),
-        ("organization", "organization_not_found"),
-        ("role", "invalid_role"),
-    }
-)
+# (phase, code) of answers about the environment rather than the row, by the cause they show: a 404 for the
+# organization (or user) a membership names, which the job had resolved (deleted behind the job), and a role
+# missing. An organization that does not resolve counts only once its resolved one went missing: a file that
+# names an organization WorkOS never had is the rows' problem, row by row.
+ENVIRONMENT_CAUSES = {
+    ("membership", "not_found"): "organization_gone",
+    ("membership", "entity_not_found"): "organization_gone",
+    ("role", "invalid_role"): "role_missing",
+}
+_CONFIRMING = {("organization", "organization_not_found"): "organization_gone"}
 _REASONS = {
-    "membership": "the organization (or user) the job resolved is gone from WorkOS",
-    "organization": "the organization the rows name no longer exists in WorkOS",
-    "role": "a role the rows name does not exist in this WorkOS environment",
+    "organization_gone": "the organization (or user) the job resolved is gone from WorkOS",
+    "role_missing": "a role the rows name does not exist in this WorkOS environment",
 }
 
 
@@ -50,7 +49,7 @@ class EnvironmentWatch:
     def __init__(self, *, threshold: int = 10, confirm: int = 3) -> None:
         self._threshold = threshold
         self._confirm = confirm
-        self._cause: tuple[str, str] | None = None
+        self._cause: str | None = None
         self._count = 0
         self._rechecked = False
         self.suspects: list[int] = []
@@ -64,8 +63,11 @@ class EnvironmentWatch:
                     self.resolved += self.suspects
                 self._reset()
             return WatchVerdict.GO_ON
-        cause = (outcome.error_phase or "", outcome.error_code or "")
-        if cause not in ENVIRONMENT_CAUSES:
+        answer = (outcome.error_phase or "", outcome.error_code or "")
+        cause = ENVIRONMENT_CAUSES.get(answer)
+        if cause is None and self._cause is not None and _CONFIRMING.get(answer) == self._cause:
+            cause = self._cause
+        if cause is None:
             return WatchVerdict.GO_ON
         if cause != self._cause:
             self._reset()
@@ -78,7 +80,7 @@ class EnvironmentWatch:
             return WatchVerdict.RECHECK
         if self._rechecked and self._count >= self._confirm:
             self.reason = (
-                f"{_REASONS[cause[0]]} ({cause[1]} for {len(self.suspects):,} rows in a row, again after a fresh "
+                f"{_REASONS[cause]} ({answer[1]} for {len(self.suspects):,} rows in a row, again after a fresh "
                 f"look): fix the environment (or the job's options), then resume; those rows are pending again"
             )
             return WatchVerdict.STOP
