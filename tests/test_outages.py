@@ -171,7 +171,8 @@ async def test_an_outage_longer_than_max_outage_stops_interrupted_then_resume_co
     assert not list(importer.store().iter_rows(stopped.job_id, state=RowState.FAILED))
     assert "WorkOS down:" in render_result(stopped)
     status = jobs.job_status(importer.store(), stopped.job_id)
-    assert status.outage_seconds >= 1 and "unreachable" in status.next_step and "outage" in status.text()
+    assert status.outage_seconds >= 1 and "outage" in status.text()
+    assert status.next.tool == "resume_migration" and "WorkOS unreachable" in status.next.why
     httpx2.delete(f"{sandbox.url}/_emulate/hooks/{hook['id']}")
     store = importer.store()
     start_resume(store, stopped.job_id)
