@@ -16,7 +16,17 @@ from core.errorlog import write_errors
 from core.errors import StoreError
 from core.store import RESUMABLE_STATES, Job, JobState, JobStore, RowState
 
-__all__ = ["MigrationResult", "analyze_command", "finish_job", "job_result", "resume_command"]
+__all__ = ["MigrationResult", "RunSummary", "analyze_command", "finish_job", "job_result", "resume_command"]
+
+
+class RunSummary(BaseModel):
+    """The orchestrator document's ``result.summary``: how many rows succeeded and failed."""
+
+    total: int
+    successes: int = Field(description="Rows whose user (and membership) now exist.")
+    failures: int = Field(description="Rows that failed, invalid rows included.")
+    skipped: int
+    pending: int
 
 
 class MigrationResult(BaseModel):
@@ -56,6 +66,22 @@ class MigrationResult(BaseModel):
     outage_seconds: float = Field(
         default=0.0, description="Seconds WorkOS was unreachable during this job; no row failed for them."
     )
+
+    @property
+    def summary(self) -> RunSummary:
+        """The counts under the orchestrator document's names (``result.summary.successes``, ``.failures``)."""
+        return RunSummary(
+            total=self.total_rows,
+            successes=self.succeeded,
+            failures=self.failed,
+            skipped=self.skipped,
+            pending=self.pending,
+        )
+
+    @property
+    def duration(self) -> int:
+        """The run's duration in milliseconds, as the orchestrator document's ``result.duration``."""
+        return round(self.duration_seconds * 1000)
 
     @property
     def exit_code(self) -> int:
