@@ -306,3 +306,24 @@ async def test_workers_count_a_user_another_runner_created_as_reused_not_adopted
     assert (result.state, result.users_created, result.users_adopted) == (JobState.COMPLETED, 100, 0)
     assert result.memberships_created == 200 and len(sandbox.state()["users"]) == 100
     assert stat.S_IMODE((store.job_dir(job.id) / "worker-1.log").stat().st_mode) == 0o600
+
+
+async def test_a_membership_out_of_attempts_keeps_its_status_and_request_id(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    sandbox.add_hook("POST", "/user_management/organization_memberships", 500, count=4)
+    rows = [{"email": "a@x.com", "org_external_id": "acme", "org_name": "Acme"}]
+    result = await importer.run(write_rows(tmp_path / "users.csv", rows), create_org_if_missing=True, max_outage=0)
+    (failed,) = importer.store().iter_rows(result.job_id, state=RowState.FAILED)
+    assert (failed.error_phase, failed.error_code, failed.error_status) == ("membership", "outcome_unknown", 500)
+    assert failed.request_id is not None and failed.retryable
+
+
+async def test_an_organization_create_sent_again_counts_as_a_retry(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    sandbox.add_hook("POST", "/organizations", 500, count=1)  # refused before it was applied: sent again
+    rows = [{"email": "a@x.com", "org_external_id": "acme", "org_name": "Acme"}]
+    result = await importer.run(write_rows(tmp_path / "users.csv", rows), create_org_if_missing=True)
+    assert (result.succeeded, result.retries) == (1, 1)
+    assert sandbox.stats()["routes"]["POST /organizations"]["requests"] == 2
