@@ -16,10 +16,11 @@ import anyio
 
 from core.environment import know_environment
 from core.preparation import prepare_job, record_job, start_resume
-from core.runloop import RunStats, migration_errors_alone, run_job
+from core.runloop import RunEnd, RunStats, migration_errors_alone, run_job
 from core.settle import MigrationResult, analyze_command, finish_job, job_result, resume_command
 from core.store import JobStore
 from core.supervisor import start_runner, wait_for
+from core.workos.breaker import BreakerPolicy
 
 __all__ = [
     "MigrationResult",
@@ -45,6 +46,7 @@ async def execute_job(
     api_key: str,
     stop: anyio.Event | None = None,
     stats: RunStats | None = None,
+    breaker: BreakerPolicy | None = None,
 ) -> MigrationResult:
     """Run a job to its end as the lead runner and settle it.
 
@@ -60,8 +62,9 @@ async def execute_job(
     if rejected:
         return finish_job(store, job_id, fatal=rejected)
     runner_id = store.start_runner(job_id, lead=True)
+    store.clear_outage_reason(job_id)
     helpers: list[subprocess.Popen[bytes]] = []
-    fatal: str | None = None
+    end = RunEnd()
 
     async def propagate_stop() -> None:
         await stop.wait()
@@ -75,7 +78,9 @@ async def execute_job(
         with migration_errors_alone():
             async with anyio.create_task_group() as watching:
                 watching.start_soon(propagate_stop)
-                fatal = await run_job(store, job_id, api_key=api_key, runner_id=runner_id, stop=stop, stats=stats)
+                end = await run_job(
+                    store, job_id, api_key=api_key, runner_id=runner_id, stop=stop, stats=stats, breaker=breaker
+                )
                 await wait_for(helpers, stop=stop)
                 watching.cancel_scope.cancel()
     finally:
@@ -85,4 +90,4 @@ async def execute_job(
                 stop.set()
                 store.request_cancel(job_id)
                 await wait_for(helpers, stop=stop)
-    return finish_job(store, job_id, fatal=fatal, stopped=stop.is_set())
+    return finish_job(store, job_id, fatal=end.fatal, stopped=stop.is_set())

@@ -199,6 +199,7 @@ class OrgResolver:
         self.known_hits = 0
         self.created = 0
         self.cache_hits = 0
+        self.resent = 0  # creates sent again after an unknown outcome (they count as retries)
 
     async def resolve(self, key: OrgKey) -> str:
         """Return the organization id for ``key``. Raises ``OrgResolutionError`` (cached for the key).
@@ -235,6 +236,10 @@ class OrgResolver:
         if isinstance(result, OrgResolutionError):
             raise result
         return result
+
+    def forget(self) -> None:
+        """Drop every cached answer, so the next row looks its organization up again (the environment changed?)."""
+        self._cache.clear()
 
     def _remember(self, cache_key: tuple[str, str], value: str | OrgResolutionError) -> None:
         self._cache[cache_key] = value
@@ -280,6 +285,7 @@ class OrgResolver:
         assert key.name and key.external_id
         unknown = False
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            self.resent += attempt > 1
             try:
                 org = await self._client.create_organization(name=key.name, external_id=key.external_id)
             except Conflict:
@@ -302,6 +308,7 @@ class OrgResolver:
     async def _create_by_name(self, key: OrgKey) -> tuple[Organization, bool]:
         name = key.name or ""
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            self.resent += attempt > 1
             try:
                 org = await self._client.create_organization(name=name)
             except WorkOSError as exc:
