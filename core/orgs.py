@@ -238,8 +238,11 @@ class OrgResolver:
         return result
 
     def forget(self) -> None:
-        """Drop every cached answer, so the next row looks its organization up again (the environment changed?)."""
+        """Drop every cached answer, so the next row looks its organization up again (the environment changed?).
+
+        The snapshot is dropped too: what it says was read before the change."""
         self._cache.clear()
+        self._known = None
 
     def _remember(self, cache_key: tuple[str, str], value: str | OrgResolutionError) -> None:
         self._cache[cache_key] = value

@@ -180,8 +180,9 @@ class RowPipeline:
         return self._outcome(state, RowState.DONE)
 
     def forget(self) -> None:
-        """Drop the users this runner settled (the environment may have changed behind the job)."""
+        """Drop the users this runner settled, and the snapshot (the environment may have changed behind the job)."""
         self._users.clear()
+        self._known = None
 
     def _org_key(self, record: UserRecord) -> OrgKey | None:
         if self._fixed_org_id:
