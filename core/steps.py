@@ -28,6 +28,8 @@ class Action(StrEnum):
     CHECK_LATER = "check_later"  # a long job: stop following, look again later: job_id
     RESUME = "resume"  # continue a job: job_id, retry_failed, checkpoint_dir (when not the default)
     ANALYZE = "analyze"  # explain a job's failures: job_id or errors, checkpoint_dir, retry_csv
+    UNDO = "undo"  # take back what a job created, or follow an undo under way: job_id
+    VERIFY = "verify"  # compare the environment with a job's file: job_id
     FIX_DATA = "fix_data"  # change the file; no call helps before that
     NOTHING = "nothing"  # done
 
