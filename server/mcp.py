@@ -879,7 +879,8 @@ def _tool(spec: ToolSpec) -> Tool:
 def _lean(schema: dict[str, Any], *, output: bool) -> None:
     """Drop what pydantic generates and a model does not need, so tools/list stays small: titles (the field
     name again), and in output schemas the required lists (every field is always sent) and the models'
-    docstrings (the tool's description says what comes back). A field's description is said once."""
+    docstrings (the tool's description says what comes back). A field's description is said once, and a
+    union of plain types (``anyOf`` of ``{"type": ...}``, such as an optional string) is one list of types."""
     schema.pop("title", None)
     if output:
         schema.pop("required", None)
@@ -888,6 +889,9 @@ def _lean(schema: dict[str, Any], *, output: bool) -> None:
     for variant in schema.get("anyOf", ()):
         if "description" in variant:
             schema.setdefault("description", variant.pop("description"))
+    variants = schema.get("anyOf")
+    if variants and all(variant.keys() == {"type"} and isinstance(variant["type"], str) for variant in variants):
+        schema["type"] = [variant["type"] for variant in schema.pop("anyOf")]
     for nested in (*schema.get("properties", {}).values(), *schema.get("$defs", {}).values()):
         _lean(nested, output=output)
     if isinstance(items := schema.get("items"), dict):
