@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 import anyio
 from mcp import MCPDeprecationWarning, MCPError
@@ -45,6 +45,7 @@ from server.models import (
     AnalysisResult,
     ChunkSizeArg,
     ConcurrencyArg,
+    ConversionResult,
     CreateOrgArg,
     CsvPathArg,
     ExecutionStarted,
@@ -79,6 +80,8 @@ workos-migrate imports users (with password hashes, organizations and roles) fro
 Workflow: plan_migration (read-only) -> show the summary, warnings and issues to the user -> execute_migration
 with the plan_id once the user agrees -> get_migration_status with wait_seconds=25 until it finishes ->
 analyze_errors if rows failed -> resume_migration with retry_failed=true for retryable failures.
+A provider's own export (Auth0, Firebase, Clerk, Cognito, Supabase, Keycloak, Django) goes through
+convert_export first; tell the user who must reset their password and why.
 Large imports, live keys and files without organizations need the user's confirmation: through a form when
 the client supports one, otherwise ask the user in chat and call again with yes=true. Never set yes=true
 without the user's explicit agreement in this conversation. Jobs run in their own process and survive the
@@ -648,6 +651,82 @@ def guided_migration(
 # -- the server ---------------------------------------------------------------------------------------
 
 
+# -- conversion -----------------------------------------------------------------------------------------
+
+ExportFileArg = Annotated[str | None, Field(description="A file of the export, in the workspace (see description).")]
+
+
+async def convert_export(
+    ctx: Context,
+    source: Annotated[
+        Literal["auth0", "firebase", "clerk", "cognito", "supabase", "keycloak", "django"],
+        Field(description="The provider the export comes from."),
+    ],
+    users: Annotated[list[str], Field(min_length=1, description="The user export file(s); Keycloak: the directory.")],
+    out_csv: Annotated[str, Field(description="Where to write the canonical CSV (a new file in the workspace).")],
+    passwords: ExportFileArg = None,
+    hash_config: ExportFileArg = None,
+    org_members: ExportFileArg = None,
+    memberships: ExportFileArg = None,
+    groups: ExportFileArg = None,
+    identities: ExportFileArg = None,
+    mfa_factors: ExportFileArg = None,
+    org_attribute: Annotated[str | None, Field(description="User attribute naming the organization.")] = None,
+    role_attribute: Annotated[str | None, Field(description="User attribute holding role names.")] = None,
+    role_map: Annotated[list[str] | None, Field(description="OLD=new: source role name to slug.")] = None,
+    disabled: Annotated[
+        Literal["skip", "import"], Field(description="Disabled users: leave out, or import without password.")
+    ] = "skip",
+    report_path: Annotated[str | None, Field(description="Where to write the JSON report (optional).")] = None,
+    reset_list_path: Annotated[str | None, Field(description="Where to write the reset list CSV (optional).")] = None,
+    overwrite: OverwriteArg = False,
+) -> Annotated[CallToolResult, ConversionResult]:
+    """Convert a provider's own user export (Auth0, Firebase, Clerk, Cognito, Supabase, Keycloak, Django)
+    into the CSV plan_migration reads: call this when the user has an export rather than a WorkOS CSV.
+
+    Side files by source: auth0 passwords (support's hash export) and org_members; firebase hash_config (the
+    console's hash parameters; also supabase $fbscrypt$); clerk memberships; cognito groups; supabase
+    identities and mfa_factors. Returns counts by outcome (converted with password, reset, skipped) and
+    reason, warnings and the next step; never a hash, secret or email. Every path is in the workspace.
+    """
+    from core.sources import ConvertOptions, Source, SourceInputs, load_hash_config, parse_role_map
+    from core.sources import convert_export as convert
+
+    state = _state(ctx)
+    _overwrite_allowed(state.settings, overwrite)
+    workspace = await _workspace(ctx)
+    with _translated():
+        side = {"passwords": passwords, "org_members": org_members, "memberships": memberships, "groups": groups,
+                "identities": identities, "mfa_factors": mfa_factors}  # fmt: skip
+        read = {name: workspace.readable(value, argument=name) for name, value in side.items() if value}
+        inputs = SourceInputs(
+            users=[workspace.readable(value, argument="users") for value in users],
+            hash_config=load_hash_config(workspace.readable(hash_config, argument="hash_config"))
+            if hash_config
+            else None,
+            org_attribute=org_attribute,
+            role_attribute=role_attribute,
+            **read,
+        )
+        protected = [*inputs.users, *read.values(), *_job_sources(state.store)]
+
+        def output(value: str | None, argument: str) -> Path | None:
+            if value is None:
+                return None
+            return workspace.writable(value, argument=argument, overwrite=overwrite, protected=protected)
+
+        options = ConvertOptions(
+            out=output(out_csv, "out_csv"),
+            report=output(report_path, "report_path"),
+            reset_list=output(reset_list_path, "reset_list_path"),
+            disabled=disabled,
+            role_map=parse_role_map(role_map or []),
+        )
+        report = await anyio.to_thread.run_sync(partial(convert, Source(source), inputs, options))
+    result = ConversionResult.of(report)
+    return _reply(result, result.text())
+
+
 def create_server(settings: ServerSettings | None = None) -> MCPServer[Any]:
     """The workos-migrate MCP server; ``settings`` default to ``ServerSettings.from_env()``.
 
@@ -666,6 +745,7 @@ def create_server(settings: ServerSettings | None = None) -> MCPServer[Any]:
     server.add_tool(get_migration_status, title="Migration status", annotations=_READ_ONLY)
     server.add_tool(list_migrations, title="List migrations", annotations=_READ_ONLY)
     server.add_tool(analyze_errors, title="Analyze failed rows", annotations=_WRITES_LOCAL_FILE)
+    server.add_tool(convert_export, title="Convert a provider's export", annotations=_WRITES_LOCAL_FILE)
     if not settings.read_only:
         server.add_tool(
             execute_migration,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -22,7 +22,11 @@ from core.planner import IssueSummary, MigrationPlan
 from core.validation import ValidationReport
 from server.jobs import JobStatus, quoted
 from server.settings import ServerSettings
+from server.untrusted import Untrusted, fence
 from server.workspace import Workspace
+
+if TYPE_CHECKING:
+    from core.sources import ConvertReport
 
 __all__ = [
     "MAX_GROUPS_SHOWN",
@@ -30,6 +34,7 @@ __all__ = [
     "AnalysisResult",
     "ChunkSizeArg",
     "ConcurrencyArg",
+    "ConversionResult",
     "CreateOrgArg",
     "CsvPathArg",
     "ExecutionStarted",
@@ -332,3 +337,64 @@ class AnalysisResult(BaseModel):
         lines += [f"Warning: {warning}" for warning in analysis.warnings]
         lines.append(f"Next: {self.next_step}")
         return "\n".join(lines)
+
+
+class DroppedName(BaseModel):
+    """A metadata key or role name from the export that did not fit, and how many users it concerned."""
+
+    name: Untrusted
+    users: int
+
+
+class ConversionResult(BaseModel):
+    """A provider's export converted to the canonical CSV. Counts only: no hash, secret or email."""
+
+    source: str
+    input_users: int = Field(description="Identities read from the export.")
+    converted: int = Field(description="Users written with their password hash.")
+    reset: int = Field(description="Users written without a password, each on the reset list.")
+    skipped: int = Field(description="Users left out by a stated policy (see reasons).")
+    reasons: dict[str, dict[str, int]] = Field(description="converted/reset/skipped -> reason or hash type -> users.")
+    rows: int = Field(description="CSV rows written (one per user and organization).")
+    memberships: int
+    organizations: int
+    unproven_hash_types: list[str] = Field(description="Hash types whose WorkOS form is not documented.")
+    metadata_dropped: list[DroppedName] = Field(description="Metadata entries that did not fit WorkOS's limits.")
+    roles_dropped: list[DroppedName] = Field(description="Role names that are not WorkOS slugs after role_map.")
+    warnings: list[str]
+    out_csv: str
+    report_path: str | None
+    reset_list_path: str | None
+    next_step: str
+
+    @classmethod
+    def of(cls, report: ConvertReport) -> ConversionResult:
+        return cls(
+            **report.model_dump(include=set(_CONVERSION_COUNTS)),
+            metadata_dropped=[DroppedName(name=key, users=count) for key, count in report.metadata_dropped.items()],
+            roles_dropped=[DroppedName(name=key, users=count) for key, count in report.roles_dropped.items()],
+            out_csv=report.out,
+            report_path=report.report,
+            reset_list_path=report.reset_list,
+            next_step=f"validate_csv(csv_path={quoted(report.out)}), then plan_migration with it",
+        )
+
+    def text(self) -> str:
+        lines = [
+            f"{self.source}: {self.input_users:,} users -> {self.converted:,} keep their password, {self.reset:,} "
+            f"must reset it, {self.skipped:,} skipped; {self.rows:,} rows written to {self.out_csv}."
+        ]
+        for outcome, reasons in self.reasons.items():
+            if reasons:
+                lines.append(f"{outcome}: " + ", ".join(f"{reason} {count:,}" for reason, count in reasons.items()))
+        lines += [f"Warning: {warning}" for warning in self.warnings]
+        if self.roles_dropped:
+            lines.append("Role names left out: " + ", ".join(fence(item.name) for item in self.roles_dropped[:10]))
+        lines.append(f"Next: {self.next_step}")
+        return "\n".join(lines)
+
+
+_CONVERSION_COUNTS = (
+    "source", "input_users", "converted", "reset", "skipped", "reasons", "rows", "memberships", "organizations",
+    "unproven_hash_types", "warnings",
+)  # fmt: skip

@@ -19,7 +19,14 @@ from tests.mcp_support import call, finished, refused, server_settings, text, wa
 pytestmark = pytest.mark.anyio
 
 WRITE_TOOLS = {"execute_migration", "resume_migration", "cancel_migration"}
-READ_TOOLS = {"plan_migration", "validate_csv", "get_migration_status", "list_migrations", "analyze_errors"}
+READ_TOOLS = {
+    "plan_migration",
+    "validate_csv",
+    "get_migration_status",
+    "list_migrations",
+    "analyze_errors",
+    "convert_export",
+}
 
 
 @pytest.fixture(params=["legacy", "auto"])

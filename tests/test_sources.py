@@ -226,3 +226,24 @@ def test_the_cli_converts_and_exits_2_on_a_bad_input(tmp_path: Path) -> None:
     bad_map = runner.invoke(main, [*args, "--role-map", "admin"])
     assert bad_map.exit_code == 2 and "--role-map 'admin'" in bad_map.output
     assert "Traceback" not in missing.output + bad_map.output
+
+
+def test_role_names_that_are_not_slugs_are_counted_and_left_out(tmp_path: Path) -> None:
+    from core.sources.convert import convert_users
+    from core.sources.model import Membership, SourceUser
+    from core.sources.spill import Spill
+
+    users = [
+        SourceUser(
+            source_id=f"u{n}", email=f"u{n}@x.io", memberships=[Membership("acme", "Acme", ("Billing Admin", "Admin"))]
+        )
+        for n in range(3)
+    ]
+    users.append(SourceUser(source_id="r", email="r@x.io", roles=("admin",)))
+    options = ConvertOptions(out=tmp_path / "out.csv", role_map={"Admin": "admin"})
+    with Spill() as spill:
+        report = convert_users("test", iter(users), options, spill, [])
+    assert report.roles_dropped == {"Billing Admin": 3}
+    assert any("1 role names are not WorkOS slugs" in warning for warning in report.warnings)
+    assert any("1 users have roles but no organization" in warning for warning in report.warnings)
+    assert {row["role_slugs"] for row in read_csv(options.out)} == {"admin", ""}
