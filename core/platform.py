@@ -4,8 +4,10 @@ Process liveness goes through psutil (``os.kill(pid, 0)`` is a liveness check on
 process on Windows); detaching a process uses ``start_new_session`` on POSIX and creation flags on Windows;
 asking a process to stop is SIGTERM on POSIX and CTRL_BREAK_EVENT (to its own process group) on Windows;
 listening for stop signals uses anyio's receiver on POSIX and plain ``signal.signal`` handlers on Windows,
-where asyncio has no signal support. Each function takes ``windows=`` so tests run both branches on one
-machine. Nothing else in the project may branch on the platform.
+where asyncio has no signal support; peak memory comes from ``resource`` on POSIX (which Windows lacks) and
+from psutil's peak working set on Windows; a ``file:`` URI's path is ``/C:/x`` for ``C:\\x`` on Windows.
+Each function takes ``windows=`` so tests run both branches on
+one machine. Nothing else in the project may branch on the platform.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import anyio
 import psutil
@@ -26,12 +30,15 @@ __all__ = [
     "child_popen_options",
     "command_line",
     "detached_popen_options",
+    "file_uri_path",
+    "peak_rss_mib",
     "pid_alive",
     "request_stop",
     "watch_stop_signals",
 ]
 
 IS_WINDOWS = os.name == "nt"
+_MIB = 1024 * 1024
 
 # Windows creation flags and the console event a process group receives; named here because the subprocess and
 # signal modules only define them on Windows.
@@ -111,3 +118,29 @@ async def watch_stop_signals(on_stop: Callable[[str], None], *, windows: bool = 
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
+
+
+def peak_rss_mib(*, windows: bool = IS_WINDOWS, macos: bool = sys.platform == "darwin") -> float:
+    """This process's peak resident memory in MiB.
+
+    POSIX: ``ru_maxrss``, which Linux gives in KiB and macOS in bytes. Windows, which has no ``resource``
+    module: the peak working set.
+    """
+    if windows:
+        return float(psutil.Process().memory_info()._asdict()["peak_wset"]) / _MIB
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / _MIB if macos else peak / 1024
+
+
+def file_uri_path(path: str, *, windows: bool = IS_WINDOWS) -> str:
+    """The local path named by the path part of a ``file:`` URI, percent-decoded.
+
+    On Windows ``/C:/Users/ada%20b`` is ``C:\\Users\\ada b``; elsewhere ``/home/ada%20b`` is ``/home/ada b``.
+    """
+    if windows:
+        import nturl2path
+
+        return nturl2path.url2pathname(path)
+    return unquote(path)

@@ -24,6 +24,7 @@ from core import MigrationOptions, MigrationOrchestrator, analyze_errors, valida
 from core.engine import MigrationResult, RunStats, execute_job, job_result, resume_command
 from core.errors import MigrationError, OptionsError
 from core.orchestrator import dry_run, reopen_job
+from core.platform import watch_stop_signals
 from core.preflight import verify_org_option
 from core.runner import api_key_from_env
 from core.store import STORE_FILENAME, Job, JobStore
@@ -504,20 +505,17 @@ async def _run_job(store: JobStore, job: Job, *, quiet: bool) -> tuple[Migration
         ledger = store.counts(job.id)
         return ledger.finished, ledger.total, ledger.failed, 0
 
-    async def on_signals() -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                if stop.is_set():
-                    click.echo(
-                        f"\nForced stop. Rows in flight are reconciled on resume: {resume_command(job)}", err=True
-                    )
-                    os._exit(128 + signum)
-                click.echo("\nStopping: finishing rows in flight (press Ctrl-C again to force)...", err=True)
-                stopped_by.append(signum)
-                stop.set()
+    def on_stop(name: str) -> None:
+        signum = signal.Signals[name].value
+        if stop.is_set():
+            click.echo(f"\nForced stop. Rows in flight are reconciled on resume: {resume_command(job)}", err=True)
+            os._exit(128 + signum)
+        click.echo("\nStopping: finishing rows in flight (press Ctrl-C again to force)...", err=True)
+        stopped_by.append(signum)
+        stop.set()
 
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(on_signals)
+        tasks.start_soon(watch_stop_signals, on_stop)
         tasks.start_soon(functools.partial(follow, counts, quiet=quiet))
         api_key = api_key_from_env() or ""
         result = await execute_job(store, job.id, api_key=api_key, stop=stop, stats=stats)

@@ -20,9 +20,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from core.errors import OptionsError
+from core.platform import file_uri_path
 from server.untrusted import fence
 
 __all__ = ["DEFAULT_FOLDER_NAME", "Workspace", "default_folder", "too_broad"]
@@ -45,7 +46,9 @@ def too_broad(folder: Path, environ: Mapping[str, str] | None = None) -> bool:
     if resolved.parent == resolved:
         return True
     homes = {Path.home().resolve()} | ({Path(env["HOME"]).resolve()} if env.get("HOME") else set())
-    return resolved in homes or resolved.parent in {Path("/home"), Path("/Users")}
+    # Anyone's home: /home/NAME, /Users/NAME, or on Windows C:\Users\NAME (the Users folder of the drive).
+    users = {home.parent for home in homes if home.parent.name.lower() == "users"}
+    return resolved in homes or resolved.parent in {Path("/home"), Path("/Users"), *users}
 
 
 def roots_to_folders(uris: Collection[str]) -> tuple[Path, ...]:
@@ -55,7 +58,7 @@ def roots_to_folders(uris: Collection[str]) -> tuple[Path, ...]:
         parsed = urlparse(uri)
         if parsed.scheme != "file":
             continue
-        folder = Path(unquote(parsed.path))
+        folder = Path(file_uri_path(parsed.path))
         if folder.is_dir() and not too_broad(folder):
             folders.append(folder.resolve())
     return tuple(folders)

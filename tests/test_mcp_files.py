@@ -261,3 +261,13 @@ def test_a_workspace_of_root_or_a_whole_home_is_refused_at_start(tmp_path: Path)
         ServerSettings.from_env({"HOME": str(tmp_path), "MIGRATION_WORKSPACE": "files"})
     settings = ServerSettings.from_env({"HOME": str(tmp_path), "MIGRATION_WORKSPACE": str(tmp_path / "files")})
     assert settings.workspace == tmp_path / "files"
+
+
+def test_another_users_home_is_refused_where_homes_live_in_a_users_folder(tmp_path: Path) -> None:
+    # Windows keeps homes in C:\Users (macOS in /Users): a neighbour of the user's home is someone's home too.
+    home = tmp_path / "Users" / "ada"
+    home.mkdir(parents=True)
+    with pytest.raises(OptionsError, match="MIGRATION_WORKSPACE must be a folder for migration files"):
+        ServerSettings.from_env({"HOME": str(home), "MIGRATION_WORKSPACE": str(tmp_path / "Users" / "bob")})
+    settings = ServerSettings.from_env({"HOME": str(home), "MIGRATION_WORKSPACE": str(home / "exports")})
+    assert settings.workspace == home / "exports"

@@ -103,3 +103,47 @@ async def test_waiting_for_runners_obeys_stop_and_never_waits_forever() -> None:
     with anyio.fail_after(10):
         await wait_for([stubborn], stop=stop, grace=0.3)
     assert stubborn.poll() is not None
+
+
+def test_peak_memory_on_linux_is_kib_from_resource() -> None:
+    import resource
+
+    expected = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = platform.peak_rss_mib(windows=False, macos=False)
+    assert expected <= peak < expected + 64 and peak > 5  # this interpreter holds more than 5 MiB
+
+
+def test_peak_memory_on_macos_is_bytes_from_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    import resource
+
+    class Usage:
+        ru_maxrss = 300 * 1024 * 1024  # macOS reports bytes
+
+    monkeypatch.setattr(resource, "getrusage", lambda who: Usage())
+    assert platform.peak_rss_mib(windows=False, macos=True) == 300.0
+
+
+def test_peak_memory_on_windows_is_the_peak_working_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    # psutil's Windows memory_info carries peak_wset; the resource module must not be touched (Windows has none).
+    class Memory:
+        def _asdict(self) -> dict[str, int]:
+            return {"rss": 100 * 1024 * 1024, "peak_wset": 250 * 1024 * 1024}
+
+    class Process:
+        def memory_info(self) -> Memory:
+            return Memory()
+
+    monkeypatch.setattr(platform.psutil, "Process", Process)
+    monkeypatch.setitem(sys.modules, "resource", None)  # importing it now raises, as on Windows
+    assert platform.peak_rss_mib(windows=True) == 250.0
+
+
+@pytest.mark.parametrize(
+    ("windows", "uri_path", "expected"),
+    [
+        (False, "/home/ada/my%20exports", "/home/ada/my exports"),
+        (True, "/C:/Users/ada/my%20exports", r"C:\Users\ada\my exports"),
+    ],
+)
+def test_a_file_uri_names_a_local_path_on_both_branches(windows: bool, uri_path: str, expected: str) -> None:
+    assert platform.file_uri_path(uri_path, windows=windows) == expected

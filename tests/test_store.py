@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -266,13 +267,16 @@ def test_counters_merge_across_runners(store: JobStore, tmp_path: Path) -> None:
     assert store.get_job("job-1").counters == {"retries": 5, "rate_limited": 1}
 
 
-def _claim_all(directory: str, job_id: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _claim_all(directory: str, job_id: str, queue: multiprocessing.Queue, release: Any) -> None:  # type: ignore[type-arg]
     store = JobStore.open(Path(directory))
     runner = store.start_runner(job_id, lead=False)
     claimed = []
     while (claim := store.claim_chunk(job_id, runner)) is not None:
         claimed.append(claim.spec.number)
     queue.put(claimed)
+    # A runner that exits gives its claimed chunks back (a dead pid is reaped), so stay alive until every
+    # worker has claimed: on a loaded machine one worker may finish before another has even started.
+    release.wait(60)
 
 
 def test_concurrent_processes_never_claim_the_same_chunk(store: JobStore, tmp_path: Path) -> None:
@@ -280,10 +284,12 @@ def test_concurrent_processes_never_claim_the_same_chunk(store: JobStore, tmp_pa
     store.start_runner("job-1", lead=True)
     queue: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()  # type: ignore[type-arg]
     ctx = multiprocessing.get_context("spawn")
-    workers = [ctx.Process(target=_claim_all, args=(str(store.directory), "job-1", queue)) for _ in range(3)]
+    release = ctx.Event()
+    workers = [ctx.Process(target=_claim_all, args=(str(store.directory), "job-1", queue, release)) for _ in range(3)]
     for worker in workers:
         worker.start()
     results = [queue.get(timeout=60) for _ in workers]
+    release.set()
     for worker in workers:
         worker.join()
     claimed = [index for result in results for index in result]

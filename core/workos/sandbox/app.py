@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import resource
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from email.utils import formatdate
@@ -25,6 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from core.platform import peak_rss_mib
 from core.workos.sandbox.authentication import INVALID_CLIENT, client_secret
 from core.workos.sandbox.faults import default_body
 from core.workos.sandbox.ids import new_id
@@ -190,7 +190,7 @@ def _admin_routes(sandbox: Sandbox) -> list[Route]:
     async def stats(request: Request) -> Response:
         process = {
             "cpu_s": round(time.process_time(), 4),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mib": round(peak_rss_mib(), 1),
         }
         return JSONResponse({**sandbox.stats.snapshot(), "objects": sandbox.state.counts(), "process": process})
 
