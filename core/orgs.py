@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 import anyio
 
@@ -25,6 +26,7 @@ __all__ = [
     "ORG_CACHE_SIZE",
     "OrgCheck",
     "OrgKey",
+    "OrgLedger",
     "OrgResolutionError",
     "OrgResolver",
     "OrgStatus",
@@ -142,6 +144,14 @@ async def find_org(client: WorkOSClient, key: OrgKey) -> list[str]:
     return [org.id async for org in client.list_organizations(search=name) if org.name == name]
 
 
+class OrgLedger(Protocol):
+    """Where the resolver records what undo must know: a create about to be sent, and what each key resolved to."""
+
+    def sending(self, key: OrgKey) -> None: ...
+
+    def resolved(self, key: OrgKey, organization_id: str, *, created: bool) -> None: ...
+
+
 class OrgResolutionError(Exception):
     """A row's organization cannot be resolved. ``code`` is stable; ``cause`` is the API error, if any."""
 
@@ -155,9 +165,17 @@ class OrgResolutionError(Exception):
 class OrgResolver:
     """Resolves ``OrgKey``s to organization ids with caching, coalescing and create-if-missing."""
 
-    def __init__(self, client: WorkOSClient, *, create_if_missing: bool, cache_size: int = ORG_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        client: WorkOSClient,
+        *,
+        create_if_missing: bool,
+        cache_size: int = ORG_CACHE_SIZE,
+        ledger: OrgLedger | None = None,
+    ) -> None:
         self._client = client
         self._create = create_if_missing
+        self._ledger = ledger
         self._cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str], str | OrgResolutionError] = OrderedDict()
         self._inflight: dict[tuple[str, str], anyio.Event] = {}
@@ -211,15 +229,27 @@ class OrgResolver:
         check = classify_org(key, await find_org(self._client, key), create_if_missing=self._create)
         if check.status is OrgStatus.EXISTS:
             assert check.organization_id is not None
+            self._record(key, check.organization_id, created=False)
             return check.organization_id
         if check.status is not OrgStatus.WILL_BE_CREATED:
             raise OrgResolutionError(check.status.value, check.message)
+        if self._ledger is not None:
+            self._ledger.sending(key)
         if key.external_id:
-            return await self._create_with_external_id(key)
-        return await self._create_by_name(key)
+            organization_id, created = await self._create_with_external_id(key)
+        else:
+            organization_id, created = await self._create_by_name(key)
+        self._record(key, organization_id, created=created)
+        return organization_id
 
-    async def _create_with_external_id(self, key: OrgKey) -> str:
+    def _record(self, key: OrgKey, organization_id: str, *, created: bool) -> None:
+        if self._ledger is not None:
+            self._ledger.resolved(key, organization_id, created=created)
+
+    async def _create_with_external_id(self, key: OrgKey) -> tuple[str, bool]:
+        """Create the organization; returns its id and whether this create made it (False: it was there)."""
         assert key.name and key.external_id
+        unknown = False
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
             try:
                 org = await self._client.create_organization(name=key.name, external_id=key.external_id)
@@ -230,16 +260,17 @@ class OrgResolver:
                     raise OrgResolutionError(
                         exc.code or "organization_create_failed", f"could not create {key.describe()}", cause=exc
                     ) from exc
+                unknown = True
             else:
                 self.created += 1
-                return org.id
+                return org.id, True
             # Conflict or unknown outcome: the external id is the natural key that tells.
             existing = await self._client.get_organization_by_external_id(key.external_id)
             if existing is not None:
-                return existing.id
+                return existing.id, unknown
         raise OrgResolutionError("organization_create_failed", f"could not create {key.describe()}")
 
-    async def _create_by_name(self, key: OrgKey) -> str:
+    async def _create_by_name(self, key: OrgKey) -> tuple[str, bool]:
         name = key.name or ""
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
             try:
@@ -252,8 +283,8 @@ class OrgResolver:
                 # Without an external id only the name can tell whether the lost create happened.
                 matches = await find_org(self._client, key)
                 if matches:
-                    return matches[0]
+                    return matches[0], True
             else:
                 self.created += 1
-                return org.id
+                return org.id, True
         raise OrgResolutionError("organization_create_failed", f"could not create {key.describe()}")

@@ -24,9 +24,9 @@ from core.errors import AuthenticationError, Conflict, InvalidRequest, NotFound,
 from core.options import MigrationOptions
 from core.orgs import OrgKey, OrgResolutionError, OrgResolver
 from core.records import UserRecord
-from core.store import JobStore, RowOutcome, RowState
+from core.store import JobStore, MembershipAction, RowOutcome, RowState, TotpAction, UserAction
 from core.workos.client import WorkOSClient
-from core.workos.models import User
+from core.workos.models import Membership, User
 
 __all__ = ["CREATED_AT_SKEW_SECONDS", "RowPipeline", "unreadable_outcome"]
 
@@ -65,11 +65,13 @@ class _RowState:
     first_sent: float | None = None  # wall clock of this run's first user create for the row
     attempts: int = 0
     user_id: str | None = None
-    user_action: str | None = None
+    user_action: UserAction | None = None
+    user_ours: bool = False  # this job created the user (this row or an earlier one): its memberships are ours
     organization_id: str | None = None
     membership_id: str | None = None
-    membership_action: str | None = None
-    totp_action: str | None = None
+    membership_action: MembershipAction | None = None
+    totp_action: TotpAction | None = None
+    factor_id: str | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -117,7 +119,7 @@ class RowPipeline:
         self._orgs = orgs
         self._fixed_org_id = fixed_org_id
         self._locks = _EmailLocks()
-        self._users: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._users: OrderedDict[str, tuple[str, UserAction]] = OrderedDict()
         self.resent = 0
 
     async def process(self, record: UserRecord, chunk: int, *, maybe_sent: bool = False) -> RowOutcome:
@@ -186,13 +188,14 @@ class RowPipeline:
     async def _ensure_user(self, state: _RowState) -> bool:
         state.phase = "user"
         record = state.record
-        known = self._users.get(record.email) or self._store.user_for_email(self._job_id, record.email)
+        known = self._users.get(record.email) or self._known_user(record.email)
         if known is not None:
             state.user_id, action = known
-            if action == "skipped":
-                state.user_action = "skipped"
+            if action is UserAction.SKIPPED:
+                state.user_action = UserAction.SKIPPED
                 return True
-            state.user_action = "reused"
+            state.user_action = UserAction.REUSED
+            state.user_ours = action is UserAction.CREATED
             return False
         last_unknown: WorkOSError | None = None
         for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
@@ -219,10 +222,14 @@ class RowPipeline:
                 if existing is not None:
                     return await self._settle_existing(state, existing, ours=self._ours(state, existing, exc))
                 continue
-            self._settle(state, user.id, "created")
+            self._settle(state, user.id, UserAction.CREATED)
             return False
         raise _RowFailed("user", "outcome_unknown", "user creation kept failing with an unknown outcome",
                          error=last_unknown, retryable=True)  # fmt: skip
+
+    def _known_user(self, email: str) -> tuple[str, UserAction] | None:
+        found = self._store.user_for_email(self._job_id, email)
+        return None if found is None else (found[0], UserAction(found[1]))
 
     async def _user_lookup(self, email: str) -> User | None:
         return await self._call("user", lambda: self._client.find_user_by_email(email))
@@ -242,7 +249,7 @@ class RowPipeline:
     async def _settle_existing(self, state: _RowState, user: User, *, ours: bool) -> bool:
         """A user with this email exists: ours from a lost response, or one that was there before the job."""
         if ours:
-            self._settle(state, user.id, "created")
+            self._settle(state, user.id, UserAction.CREATED)
             return False
         policy = self._options.on_existing_user
         if policy == "fail":
@@ -252,20 +259,21 @@ class RowPipeline:
                 retryable=False,
             )  # fmt: skip
         if policy == "skip":
-            self._settle(state, user.id, "skipped")
+            self._settle(state, user.id, UserAction.SKIPPED)
             return True
         if policy == "update":
             fields = _user_fields(state.record)
             if fields:
                 await self._call("user", lambda: self._client.update_user(user.id, **fields))
-            self._settle(state, user.id, "updated")
+            self._settle(state, user.id, UserAction.UPDATED)
             return False
-        self._settle(state, user.id, "adopted")
+        self._settle(state, user.id, UserAction.ADOPTED)
         return False
 
-    def _settle(self, state: _RowState, user_id: str, action: str) -> None:
+    def _settle(self, state: _RowState, user_id: str, action: UserAction) -> None:
         state.user_id = user_id
         state.user_action = action
+        state.user_ours = action is UserAction.CREATED
         self._users[state.record.email] = (user_id, action)
         if len(self._users) > _USER_CACHE_SIZE:
             self._users.popitem(last=False)
@@ -276,15 +284,17 @@ class RowPipeline:
         assert state.user_id and state.organization_id
         state.phase = "membership"
         slugs = state.record.role_slugs
+        first_sent: float | None = None
         try:
             for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
                 self._count_attempt(state, attempt)
+                first_sent = first_sent or time.time()
                 try:
                     membership = await self._client.create_membership(
                         user_id=state.user_id, organization_id=state.organization_id, role_slugs=slugs
                     )
                 except Conflict:
-                    state.membership_action = "existed"
+                    await self._settle_present_membership(state, sent_at=first_sent if attempt else None)
                     return
                 except InvalidRequest as exc:
                     if exc.code == "multiple_roles_not_enabled" and len(slugs) > 1:
@@ -303,19 +313,11 @@ class RowPipeline:
                 except WorkOSError as exc:
                     if not exc.outcome_unknown:
                         raise _RowFailed("membership", exc.code or "request_failed", exc.message, error=exc) from exc
-                    present = await self._call(
-                        "membership",
-                        lambda: self._client.list_memberships(
-                            user_id=state.user_id, organization_id=state.organization_id
-                        ),
-                    )
-                    if present:
-                        state.membership_id = present[0].id
-                        state.membership_action = "created"
+                    if await self._settle_present_membership(state, sent_at=first_sent):
                         return
                     continue
                 state.membership_id = membership.id
-                state.membership_action = "created"
+                state.membership_action = MembershipAction.CREATED
                 return
             raise _RowFailed("membership", "outcome_unknown", "membership creation kept failing with an unknown "
                              "outcome", retryable=True)  # fmt: skip
@@ -324,9 +326,35 @@ class RowPipeline:
                 await self._roll_back_user(state)
             raise
 
+    async def _settle_present_membership(self, state: _RowState, *, sent_at: float | None) -> bool:
+        """Look the membership up after a conflict or a lost answer; returns whether it exists.
+
+        It is this job's own when a create of it may have been sent before and it is younger than that send: on a
+        user this job created, after a lost answer in this run (``sent_at``, the first send), or on a row a dead
+        runner held (younger than the job). Otherwise it was there before the job.
+        """
+        user_id, organization_id = state.user_id, state.organization_id
+        assert user_id and organization_id
+        present = await self._call(
+            "membership", lambda: self._client.list_memberships(user_id=user_id, organization_id=organization_id)
+        )
+        membership: Membership | None = present[0] if present else None
+        state.membership_id = membership.id if membership is not None else None
+        if membership is None:
+            if sent_at is None:
+                state.membership_action = MembershipAction.EXISTED
+            return False
+        ours = (
+            state.user_ours
+            or (sent_at is not None and _younger(membership, sent_at))
+            or (state.maybe_sent and _younger(membership, self._job_created_at))
+        )
+        state.membership_action = MembershipAction.CREATED if ours else MembershipAction.EXISTED
+        return True
+
     async def _roll_back_user(self, state: _RowState) -> None:
         """Under --require-membership: remove the user only if this row created it and it belongs nowhere."""
-        if state.user_action != "created" or state.user_id is None:
+        if state.user_action is not UserAction.CREATED or state.user_id is None:
             return
         user_id = state.user_id
         others = await self._call("membership", lambda: self._client.list_memberships(user_id=user_id))
@@ -334,7 +362,8 @@ class RowPipeline:
             return
         await self._call("user", lambda: self._client.delete_user(user_id))
         self._users.pop(state.record.email, None)
-        state.user_action = "rolled_back"
+        state.user_action = UserAction.ROLLED_BACK
+        state.user_ours = False
         state.user_id = None
 
     # -- TOTP -----------------------------------------------------------------------------------------
@@ -344,21 +373,26 @@ class RowPipeline:
         state.phase = "totp"
         user_id, secret = state.user_id, state.record.totp_secret
         for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
-            factors = await self._call("totp", lambda: self._client.list_auth_factors(user_id))
-            if any(f.type == "totp" for f in factors):
-                state.totp_action = state.totp_action or "existed"
+            factors = [f for f in await self._call("totp", lambda: self._client.list_auth_factors(user_id))
+                       if f.type == "totp"]  # fmt: skip
+            if factors:
+                # A factor there after a lost answer, or on a user this job created, is this job's own.
+                ours = state.totp_action is TotpAction.ENROLLED or state.user_ours
+                state.totp_action = TotpAction.ENROLLED if ours else TotpAction.EXISTED
+                state.factor_id = factors[0].id if ours else None
                 return
             self._count_attempt(state, attempt)
             try:
-                await self._client.enroll_totp(user_id, secret=secret, user=state.record.email)
+                factor = await self._client.enroll_totp(user_id, secret=secret, user=state.record.email)
             except AuthenticationError:
                 raise
             except WorkOSError as exc:
                 if not exc.outcome_unknown:
                     raise _RowFailed("totp", exc.code or "request_failed", exc.message, error=exc) from exc
-                state.totp_action = "enrolled"
+                state.totp_action = TotpAction.ENROLLED
                 continue
-            state.totp_action = "enrolled"
+            state.totp_action = TotpAction.ENROLLED
+            state.factor_id = factor.id
             return
         raise _RowFailed("totp", "outcome_unknown", "TOTP enrolment kept failing with an unknown outcome",
                          retryable=True)  # fmt: skip
@@ -390,10 +424,12 @@ class RowPipeline:
             organization_id=state.organization_id,
             membership_id=state.membership_id,
             user_action=state.user_action,
-            membership_action=state.membership_action or ("none" if state.organization_id is None else None),
+            membership_action=state.membership_action
+            or (MembershipAction.NONE if state.organization_id is None else None),
             totp_action=state.totp_action,
             attempts=max(state.attempts, 1),
             warning="; ".join(state.warnings) or None,
+            factor_id=state.factor_id,
         )
 
     def _failed(self, state: _RowState, failure: _RowFailed) -> RowOutcome:
@@ -418,6 +454,7 @@ class RowPipeline:
             request_id=error.request_id if error else None,
             retryable=failure.retryable,
             warning="; ".join(state.warnings) or None,
+            factor_id=state.factor_id,
         )
 
 
@@ -448,6 +485,12 @@ def _unexpected(phase: str, exc: BaseException, record: UserRecord) -> _RowFaile
             detail = detail.replace(secret, "[redacted]")
     message = f"unexpected {type(exc).__name__} in phase {phase}" + (f": {detail[:_DETAIL_LIMIT]}" if detail else "")
     return _RowFailed(phase, "unexpected_error", message, retryable=False)
+
+
+def _younger(membership: Membership, moment: float) -> bool:
+    """Whether a membership was created at or after ``moment`` (clock skew allowed)."""
+    created = membership.created_at
+    return created is not None and created.timestamp() + CREATED_AT_SKEW_SECONDS >= moment
 
 
 def _user_fields(record: UserRecord) -> dict[str, Any]:

@@ -21,10 +21,10 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from core.csvsource import CsvSource
 from core.errors import AuthenticationError, MigrationError, WorkOSError
-from core.orgs import OrgResolutionError, OrgResolver, option_org_key
+from core.orgs import OrgKey, OrgResolutionError, OrgResolver, option_org_key
 from core.pipeline import RowPipeline, unreadable_outcome
 from core.records import UserRecord, to_record
-from core.store import ChunkSpec, Job, JobStore, RowOutcome, RowState
+from core.store import ChunkSpec, Job, JobStore, OrganizationAction, RowOutcome, RowState
 from core.workos.client import WorkOSClient
 from core.workos.limits import RateLimiter
 
@@ -157,7 +157,9 @@ class _Runner:
 
     async def run(self, client: WorkOSClient) -> str | None:
         options = self.job.options
-        orgs = OrgResolver(client, create_if_missing=options.create_org_if_missing)
+        orgs = OrgResolver(
+            client, create_if_missing=options.create_org_if_missing, ledger=_OrgLedger(self.store, self.job.id)
+        )
         try:
             fixed_org = await self._single_org(orgs)
         except AuthenticationError as exc:
@@ -274,6 +276,33 @@ class _Runner:
         deltas = {key: value - self._published.get(key, 0) for key, value in now.items()}
         self.store.add_counters(self.job.id, {k: v for k, v in deltas.items() if v})
         self._published = now
+
+
+class _OrgLedger:
+    """Records in the job store the organizations a job creates or joins (what undo deletes, or keeps)."""
+
+    def __init__(self, store: JobStore, job_id: str) -> None:
+        self._store = store
+        self._job_id = job_id
+
+    def sending(self, key: OrgKey) -> None:
+        self._store.organization_sending(self._job_id, _lookup(key), external_id=key.external_id, name=key.name)
+
+    def resolved(self, key: OrgKey, organization_id: str, *, created: bool) -> None:
+        action = OrganizationAction.CREATED if created else OrganizationAction.FOUND
+        self._store.organization_resolved(
+            self._job_id,
+            _lookup(key),
+            organization_id=organization_id,
+            external_id=key.external_id,
+            name=key.name,
+            action=action,
+        )
+
+
+def _lookup(key: OrgKey) -> str:
+    kind, value = key.cache_key
+    return f"{kind}:{value}"
 
 
 def _email(fields: list[str], source: CsvSource) -> str | None:

@@ -1,9 +1,10 @@
-"""A job runner process: ``python -m core.runner JOB_ID --checkpoint-dir DIR [--lead]``.
+"""A job runner process: ``python -m core.runner JOB_ID --checkpoint-dir DIR [--lead | --undo]``.
 
 The lead runner finishes the setup pass of a job recorded without one (``record_job``), takes the job,
 starts the helper runners ``--workers`` asks for, runs its share and settles the job; a helper only runs its
 share. The MCP server starts the lead detached, so a migration outlives the assistant's session; a lead
-with ``--workers N`` starts ``N - 1`` helpers. The API key comes from the environment (``WORKOS_API_KEY``
+with ``--workers N`` starts ``N - 1`` helpers. ``--undo`` runs (or goes on with) the job's undo instead
+(``core.undo``; ``--include-changed`` as the command's). The API key comes from the environment (``WORKOS_API_KEY``
 or ``WORKOS_SECRET_KEY``), never from the command line. Logs go to stderr; nothing here talks to a terminal.
 """
 
@@ -21,6 +22,7 @@ from core.engine import execute_job, run_job, start_resume
 from core.errors import MigrationError
 from core.platform import watch_stop_signals
 from core.store import JobState, JobStore
+from core.undo import run_undo
 
 __all__ = ["api_key_from_env", "main"]
 
@@ -32,7 +34,9 @@ def api_key_from_env() -> str | None:
     return os.environ.get("WORKOS_API_KEY") or os.environ.get("WORKOS_SECRET_KEY") or None
 
 
-async def _run(job_id: str, checkpoint_dir: Path, *, lead: bool, api_key: str) -> int:
+async def _run(job_id: str, checkpoint_dir: Path, *, lead: bool, api_key: str, undo: bool | None = None) -> int:
+    """Run the job (as its lead or a helper) or, when ``undo`` is not None, its undo (``undo``: include changed
+    users)."""
     store = JobStore.open(checkpoint_dir)
     stop = anyio.Event()
     async with anyio.create_task_group() as tasks:
@@ -42,7 +46,11 @@ async def _run(job_id: str, checkpoint_dir: Path, *, lead: bool, api_key: str) -
             stop.set()
 
         tasks.start_soon(watch_stop_signals, on_signal)
-        if lead:
+        if undo is not None:
+            undone = await run_undo(store, job_id, api_key=api_key, include_changed=undo, stop=stop)
+            logger.info("undo of %s %s: %s", job_id, undone.state.value, undone.model_dump_json())
+            code = undone.exit_code
+        elif lead:
             _finish_setup(store, job_id)
             if store.get_job(job_id).cancel_requested:
                 # Cancelled before this runner took the job (taking it clears the flag): stop at once.
@@ -77,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("job_id")
     parser.add_argument("--checkpoint-dir", type=Path, required=True)
     parser.add_argument("--lead", action="store_true", help="take the job, start helpers and settle it")
+    parser.add_argument("--undo", action="store_true", help="run the job's undo instead")
+    parser.add_argument("--include-changed", action="store_true", help="undo: delete users changed since the import")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     # One line per HTTP request would make a runner's log as long as the file; failures are in the ledger.
@@ -86,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("no WorkOS API key: set WORKOS_API_KEY (or WORKOS_SECRET_KEY)")
         return 2
     try:
-        return anyio.run(lambda: _run(args.job_id, args.checkpoint_dir, lead=args.lead, api_key=api_key))
+        undo = args.include_changed if args.undo else None
+        return anyio.run(lambda: _run(args.job_id, args.checkpoint_dir, lead=args.lead, api_key=api_key, undo=undo))
     except MigrationError as exc:
         logger.error("%s", exc)
         return 2

@@ -31,7 +31,9 @@ from core.platform import pid_alive
 __all__ = [
     "HEARTBEAT_STALE_SECONDS",
     "RESUMABLE_STATES",
+    "SCHEMA_VERSION",
     "STORE_FILENAME",
+    "UNDO_PHASES",
     "ChunkClaim",
     "ChunkSpec",
     "FailureRow",
@@ -39,13 +41,23 @@ __all__ = [
     "JobCounts",
     "JobState",
     "JobStore",
+    "MembershipAction",
+    "OrganizationAction",
+    "OrganizationEntry",
     "RowOutcome",
     "RowState",
     "StoredPlan",
+    "TotpAction",
+    "UndoItem",
+    "UndoKind",
+    "UndoOutcome",
+    "UndoRecord",
+    "UndoState",
+    "UserAction",
     "new_job_id",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STORE_FILENAME = "jobs.sqlite3"
 # A runner that has not beaten for this long is presumed dead; its chunks go back to the pool.
 HEARTBEAT_STALE_SECONDS = 15.0
@@ -85,6 +97,42 @@ class RowState(StrEnum):
     FAILED = "failed"  # see the error columns
 
 
+class UserAction(StrEnum):
+    """What a row did about its user. Undo deletes only ``created`` users."""
+
+    CREATED = "created"  # this job created the user (also when a lost answer was reconciled by email)
+    ADOPTED = "adopted"  # the user existed before the job and was taken as it is (--on-existing-user adopt)
+    UPDATED = "updated"  # the user existed and its fields were updated (--on-existing-user update)
+    REUSED = "reused"  # an earlier row of this job settled this email; see that row
+    SKIPPED = "skipped"  # the user existed and the row was left alone (--on-existing-user skip)
+    ROLLED_BACK = "rolled_back"  # created, then deleted again because its membership failed (--require-membership)
+
+
+class MembershipAction(StrEnum):
+    """What a row did about its membership. Undo deletes only ``created`` memberships."""
+
+    CREATED = "created"  # this job created the membership (also when a lost answer was reconciled)
+    EXISTED = "existed"  # the membership was there before the job: never touched by undo
+    UPDATED = "updated"  # the membership was there and its roles were changed
+    NONE = "none"  # the row has no organization
+
+
+class TotpAction(StrEnum):
+    """What a row did about its TOTP factor. Undo deletes only ``enrolled`` factors."""
+
+    ENROLLED = "enrolled"  # this job enrolled the factor (its id in ``factor_id`` when WorkOS answered)
+    EXISTED = "existed"  # the user already had a TOTP factor
+
+
+class OrganizationAction(StrEnum):
+    """What a job did about an organization it resolved. Undo deletes only ``created`` ones (and ``sending``
+    ones it can prove were created by the job)."""
+
+    SENDING = "sending"  # a create was about to be sent: its answer may have been lost (a kill, a timeout)
+    CREATED = "created"  # the job created it
+    FOUND = "found"  # it existed: the job only joined it
+
+
 class ChunkSpec(NamedTuple):
     """A slice of the CSV: ``row_count`` data rows starting at ``first_row``, at ``byte_offset``."""
 
@@ -116,9 +164,9 @@ class RowOutcome:
     user_id: str | None = None
     organization_id: str | None = None
     membership_id: str | None = None
-    user_action: str | None = None  # created | adopted | updated | reused | skipped
-    membership_action: str | None = None  # created | existed | none
-    totp_action: str | None = None  # enrolled | existed
+    user_action: UserAction | None = None
+    membership_action: MembershipAction | None = None
+    totp_action: TotpAction | None = None
     attempts: int = 1
     error_phase: str | None = None
     error_status: int | None = None
@@ -128,6 +176,7 @@ class RowOutcome:
     request_id: str | None = None
     retryable: bool | None = None
     warning: str | None = None
+    factor_id: str | None = None  # the TOTP factor this row enrolled, when WorkOS answered with it
     recorded_at: float | None = None  # set when read back from the store
 
 
@@ -183,6 +232,101 @@ class Job:
     last_error: str | None
     counters: dict[str, float]
     live_runners: int
+
+
+class OrganizationEntry(NamedTuple):
+    """An organization a job resolved: its lookup key (``ext:...``, ``name:...``, ``id:...``), what it did, and
+    when it sent a create (``sent_at``, for ``sending`` and ``created``)."""
+
+    lookup: str
+    organization_id: str | None
+    external_id: str | None
+    name: str | None
+    action: OrganizationAction
+    sent_at: float | None
+
+
+class UndoState(StrEnum):
+    """Where an undo stands. ``interrupted`` is derived: running, but its runner is gone."""
+
+    RUNNING = "running"  # a runner deletes items
+    INTERRUPTED = "interrupted"  # its runner died: run undo again to go on
+    CANCELLED = "cancelled"  # stopped on request: run undo again to go on
+    COMPLETED = "completed"  # every item has its outcome and none failed
+    COMPLETED_WITH_ERRORS = "completed_with_errors"  # some deletes failed: run undo again to retry them
+    FAILED = "failed"  # stopped by a fatal error (a rejected key)
+
+
+class UndoKind(StrEnum):
+    """What an undo item deletes, in the order undo goes: memberships, factors, users, organizations."""
+
+    MEMBERSHIP = "membership"
+    FACTOR = "factor"
+    USER = "user"
+    ORGANIZATION = "organization"
+
+
+UNDO_PHASES = (UndoKind.MEMBERSHIP, UndoKind.FACTOR, UndoKind.USER, UndoKind.ORGANIZATION)
+
+
+class UndoOutcome(StrEnum):
+    """What undo did with one item."""
+
+    PENDING = "pending"  # not done yet (or to be judged again by the next undo)
+    DELETED = "deleted"  # undo deleted it
+    ABSENT = "absent"  # it was already gone (deleted by someone, or by an undo whose answer was lost)
+    KEPT = "kept"  # left in place, see ``reason``
+    FAILED = "failed"  # the delete failed, see the error; the next undo tries again
+
+
+@dataclass(frozen=True, slots=True)
+class UndoRecord:
+    """The undo of one job, as stored. ``state`` already accounts for a dead runner (``interrupted``)."""
+
+    job_id: str
+    state: UndoState
+    include_changed: bool
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    updated_at: float
+    cancel_requested: bool
+    last_error: str | None
+    confirmation: str | None
+
+
+class UndoItem(NamedTuple):
+    """One object an undo deletes (or keeps), with its outcome."""
+
+    id: int
+    kind: UndoKind
+    object_id: str | None
+    lookup: str | None  # organizations whose create answer was lost: the key that finds them
+    parent_id: str | None  # the user of a membership or factor
+    row: int | None
+    email: str | None
+    imported_at: float | None  # when the job recorded the user (users) or sent the create (organizations)
+    outcome: UndoOutcome
+    reason: str | None
+    error_code: str | None
+    error_message: str | None
+
+
+# The objects a job created, as undo's worklist: one SELECT per phase, in UNDO_PHASES order, each giving
+# (kind, object_id, lookup, parent_id, row, email, imported_at). The preview counts the same SELECTs.
+_UNDO_SOURCES = (
+    "SELECT 'membership', membership_id, NULL, MIN(user_id), MIN(row), MIN(email), MAX(updated_at) FROM rows"
+    " WHERE job_id=?1 AND membership_action='created' AND membership_id IS NOT NULL GROUP BY membership_id",
+    "SELECT 'factor', factor_id, NULL, MIN(user_id), MIN(row), MIN(email), MAX(updated_at) FROM rows"
+    " WHERE job_id=?1 AND totp_action='enrolled' AND factor_id IS NOT NULL GROUP BY factor_id",
+    "SELECT 'user', user_id, NULL, NULL, MIN(row), MIN(email), MAX(updated_at) FROM rows"
+    " WHERE job_id=?1 AND user_action='created' AND user_id IS NOT NULL GROUP BY user_id",
+    "SELECT 'organization', organization_id, lookup, NULL, NULL, name, sent_at FROM job_organizations"
+    " WHERE job_id=?1 AND action IN ('created', 'sending')",
+)
+_UNDO_ITEM_COLUMNS = (
+    "id, kind, object_id, lookup, parent_id, row, email, imported_at, outcome, reason, error_code, error_message"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +410,7 @@ CREATE TABLE IF NOT EXISTS rows (
     retryable INTEGER,
     warning TEXT,
     updated_at REAL NOT NULL,
+    factor_id TEXT,
     PRIMARY KEY (job_id, row)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS plans (
@@ -279,6 +424,58 @@ CREATE TABLE IF NOT EXISTS plans (
 CREATE INDEX IF NOT EXISTS rows_by_email ON rows (job_id, email);
 CREATE INDEX IF NOT EXISTS rows_by_chunk ON rows (job_id, chunk);
 """
+
+# Schema 3: what undo needs. ``rows.factor_id`` (added by the step, see ``_migrate``); the organizations a job
+# resolved and how (``job_organizations``, one row per lookup key); and undo's own job and worklist: one
+# ``undos`` row per undone job, and ``undo_items``, the objects to delete in order (memberships, factors, users,
+# organizations), each with its outcome, so an undo is resumable and never deletes twice.
+_UNDO_SCHEMA = """
+CREATE TABLE IF NOT EXISTS job_organizations (
+    job_id TEXT NOT NULL,
+    lookup TEXT NOT NULL,
+    organization_id TEXT,
+    external_id TEXT,
+    name TEXT,
+    action TEXT NOT NULL,
+    sent_at REAL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (job_id, lookup)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS undos (
+    job_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    include_changed INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    updated_at REAL NOT NULL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    owner_pid INTEGER,
+    owner_host TEXT,
+    heartbeat_at REAL,
+    last_error TEXT,
+    confirmation TEXT
+);
+CREATE TABLE IF NOT EXISTS undo_items (
+    id INTEGER PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    phase INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    object_id TEXT,
+    lookup TEXT,
+    parent_id TEXT,
+    row INTEGER,
+    email TEXT,
+    imported_at REAL,
+    outcome TEXT NOT NULL DEFAULT 'pending',
+    reason TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    updated_at REAL
+);
+CREATE INDEX IF NOT EXISTS undo_items_by_outcome ON undo_items (job_id, outcome, phase, id);
+"""
+_SCHEMA += _UNDO_SCHEMA
 
 # Per-job row counts, kept by triggers so status costs one read, not a scan of a million rows.
 _COUNTERS = (
@@ -320,7 +517,7 @@ _BACKFILL_COUNTS = (
 _ROW_COLUMNS = (
     "row, chunk, state, email, user_id, organization_id, membership_id, user_action, membership_action, "
     "totp_action, attempts, error_phase, error_status, error_code, error_sub_codes, error_message, request_id, "
-    "retryable, warning"
+    "retryable, warning, factor_id"
 )
 _READ_COLUMNS = _ROW_COLUMNS + ", updated_at"
 # An upsert, not INSERT OR REPLACE: a replace deletes without firing the delete trigger that keeps counts.
@@ -400,9 +597,15 @@ class JobStore:
             found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if found is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(found[0]) == 1:
-                # Version 2 keeps per-job counts in job_counts; count what version 1 recorded.
-                db.execute(_BACKFILL_COUNTS)
+            elif int(found[0]) < SCHEMA_VERSION:
+                version = int(found[0])
+                if version == 1:
+                    # Version 2 keeps per-job counts in job_counts; count what version 1 recorded.
+                    db.execute(_BACKFILL_COUNTS)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(rows)").fetchall()}
+                if "factor_id" not in columns:
+                    # Version 3 records each row's TOTP factor id for undo (the undo tables come with the schema).
+                    db.execute("ALTER TABLE rows ADD COLUMN factor_id TEXT")
                 db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
             elif int(found[0]) > SCHEMA_VERSION:
                 raise StoreError(
@@ -715,9 +918,9 @@ class JobStore:
                 o.user_id,
                 o.organization_id,
                 o.membership_id,
-                o.user_action,
-                o.membership_action,
-                o.totp_action,
+                _value(o.user_action),
+                _value(o.membership_action),
+                _value(o.totp_action),
                 o.attempts,
                 o.error_phase,
                 o.error_status,
@@ -727,6 +930,7 @@ class JobStore:
                 o.request_id,
                 None if o.retryable is None else int(o.retryable),
                 o.warning,
+                o.factor_id,
                 now,
             )
             for o in outcomes
@@ -734,7 +938,7 @@ class JobStore:
         with self._write() as db:
             db.executemany(
                 f"INSERT INTO rows (job_id, {_ROW_COLUMNS}, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 f" ON CONFLICT (job_id, row) DO UPDATE SET {_UPSERT}",
                 values,
             )
@@ -802,6 +1006,209 @@ class JobStore:
                 return
             yield from page
             last = page[-1][0]
+
+    # -- what undo needs ----------------------------------------------------------------------------
+
+    def organization_sending(self, job_id: str, lookup: str, *, external_id: str | None, name: str | None) -> None:
+        """Record, before it is sent, that the job creates an organization (its answer may be lost)."""
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO job_organizations (job_id, lookup, external_id, name, action, sent_at, updated_at)"
+                " VALUES (?, ?, ?, ?, 'sending', ?, ?) ON CONFLICT (job_id, lookup) DO NOTHING",
+                (job_id, lookup, external_id, name, now, now),
+            )
+
+    def organization_resolved(
+        self,
+        job_id: str,
+        lookup: str,
+        *,
+        organization_id: str,
+        external_id: str | None,
+        name: str | None,
+        action: OrganizationAction,
+    ) -> None:
+        """Record the organization a lookup resolved to. A create recorded before is never turned into ``found``."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO job_organizations (job_id, lookup, organization_id, external_id, name, action,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, lookup) DO UPDATE SET"
+                " organization_id=excluded.organization_id,"
+                " action=CASE WHEN job_organizations.action IN ('created', 'sending') AND excluded.action='found'"
+                " THEN job_organizations.action ELSE excluded.action END, updated_at=excluded.updated_at",
+                (job_id, lookup, organization_id, external_id, name, action.value, time.time()),
+            )
+
+    def job_organizations(self, job_id: str) -> list[OrganizationEntry]:
+        """Every organization the job resolved, by lookup key."""
+        rows = self._db.execute(
+            "SELECT lookup, organization_id, external_id, name, action, sent_at FROM job_organizations"
+            " WHERE job_id=? ORDER BY lookup",
+            (job_id,),
+        ).fetchall()
+        return [OrganizationEntry(r[0], r[1], r[2], r[3], OrganizationAction(r[4]), r[5]) for r in rows]
+
+    def undo_sources(self, job_id: str, kind: UndoKind, *, limit: int | None = None) -> tuple[int, list[UndoItem]]:
+        """How many objects of ``kind`` the job created (what an undo would start from), and the first ``limit``."""
+        source = _UNDO_SOURCES[UNDO_PHASES.index(kind)]
+        (count,) = self._db.execute(f"SELECT COUNT(*) FROM ({source})", (job_id,)).fetchone()
+        found = self._db.execute(f"{source} ORDER BY 5, 2 LIMIT ?2", (job_id, -1 if limit is None else limit))
+        items = [
+            UndoItem(0, UndoKind(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], UndoOutcome.PENDING, None, None, None)
+            for r in found.fetchall()
+        ]
+        return int(count), items
+
+    def ledger_actions(self, job_id: str) -> dict[str, int]:
+        """Counts of the ledger's actions that undo keeps: adopted, updated and skipped users, existing memberships,
+        organizations the job only joined (``users_adopted``, ``users_updated``, ``users_skipped``,
+        ``memberships_existed``, ``memberships_updated``, ``organizations_found``)."""
+        (adopted, updated, skipped, existed, m_updated) = self._db.execute(
+            "SELECT COUNT(DISTINCT CASE WHEN user_action='adopted' THEN user_id END),"
+            " COUNT(DISTINCT CASE WHEN user_action='updated' THEN user_id END),"
+            " COUNT(DISTINCT CASE WHEN user_action='skipped' THEN user_id END),"
+            " COUNT(DISTINCT CASE WHEN membership_action='existed' THEN COALESCE(membership_id, row) END),"
+            " COUNT(DISTINCT CASE WHEN membership_action='updated' THEN membership_id END)"
+            " FROM rows WHERE job_id=?",
+            (job_id,),
+        ).fetchone()
+        (found,) = self._db.execute(
+            "SELECT COUNT(*) FROM job_organizations WHERE job_id=? AND action='found'", (job_id,)
+        ).fetchone()
+        return {
+            "users_adopted": adopted,
+            "users_updated": updated,
+            "users_skipped": skipped,
+            "memberships_existed": existed,
+            "memberships_updated": m_updated,
+            "organizations_found": found,
+        }
+
+    def job_membership_ids(self, job_id: str, email: str) -> set[str]:
+        """The memberships the job created for the user of ``email``."""
+        found = self._db.execute(
+            "SELECT membership_id FROM rows INDEXED BY rows_by_email WHERE job_id=? AND email=?"
+            " AND membership_action='created' AND membership_id IS NOT NULL",
+            (job_id, email),
+        ).fetchall()
+        return {membership_id for (membership_id,) in found}
+
+    def get_undo(self, job_id: str) -> UndoRecord | None:
+        """The undo of ``job_id``, or None when it was never undone."""
+        row = self._db.execute(
+            "SELECT job_id, state, include_changed, created_at, started_at, finished_at, updated_at,"
+            " cancel_requested, last_error, confirmation, owner_pid, owner_host, heartbeat_at FROM undos"
+            " WHERE job_id=?",
+            (job_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        state = UndoState(row[1])
+        threshold = time.time() - HEARTBEAT_STALE_SECONDS
+        if state is UndoState.RUNNING and not _alive(row[10] or 0, row[11] or "", row[12] or 0.0, threshold):
+            state = UndoState.INTERRUPTED
+        return UndoRecord(row[0], state, bool(row[2]), row[3], row[4], row[5], row[6], bool(row[7]), row[8], row[9])
+
+    def begin_undo(self, job_id: str, *, include_changed: bool, confirmation: str | None) -> UndoRecord:
+        """Take the undo of ``job_id`` for this process: the first time, build its worklist from the ledger; later,
+        go on with it, judging again what was kept or failed. Raises ``JobStateError`` when a live runner holds it.
+        """
+        self.get_job(job_id)
+        existing = self.get_undo(job_id)
+        if existing is not None and existing.state is UndoState.RUNNING:
+            raise JobStateError(f"the undo of job {job_id!r} is already running")
+        now = time.time()
+        with self._write() as db:
+            if existing is None:
+                db.execute(
+                    "INSERT INTO undos (job_id, state, include_changed, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                    (job_id, UndoState.RUNNING.value, int(include_changed), now, now),
+                )
+                for phase, source in enumerate(_UNDO_SOURCES):
+                    db.execute(
+                        "INSERT INTO undo_items (job_id, phase, kind, object_id, lookup, parent_id, row, email,"
+                        f" imported_at) SELECT ?1, {phase}, * FROM ({source} ORDER BY 5, 2)",
+                        (job_id,),
+                    )
+            else:
+                db.execute(
+                    "UPDATE undo_items SET outcome='pending', reason=NULL, error_code=NULL, error_message=NULL"
+                    " WHERE job_id=? AND outcome IN ('kept', 'failed')",
+                    (job_id,),
+                )
+            db.execute(
+                "UPDATE undos SET state='running', include_changed=?, started_at=COALESCE(started_at, ?),"
+                " finished_at=NULL, updated_at=?, cancel_requested=0, owner_pid=?, owner_host=?, heartbeat_at=?,"
+                " last_error=NULL, confirmation=COALESCE(?, confirmation) WHERE job_id=?",
+                (int(include_changed), now, now, os.getpid(), socket.gethostname(), now, confirmation, job_id),
+            )
+        record = self.get_undo(job_id)
+        assert record is not None
+        return record
+
+    def undo_heartbeat(self, job_id: str) -> bool:
+        """Beat for the undo's runner; return whether a cancel was requested."""
+        with self._write() as db:
+            db.execute("UPDATE undos SET heartbeat_at=? WHERE job_id=?", (time.time(), job_id))
+            (cancel,) = db.execute("SELECT cancel_requested FROM undos WHERE job_id=?", (job_id,)).fetchone()
+        return bool(cancel)
+
+    def request_undo_cancel(self, job_id: str) -> UndoRecord | None:
+        """Ask a running undo to stop after the deletes in flight."""
+        with self._write() as db:
+            db.execute("UPDATE undos SET cancel_requested=1, updated_at=? WHERE job_id=?", (time.time(), job_id))
+        return self.get_undo(job_id)
+
+    def finish_undo(self, job_id: str, state: UndoState, *, last_error: str | None = None) -> None:
+        """End this runner's turn: the undo's state, and no owner any more."""
+        now = time.time()
+        finished = now if state in (UndoState.COMPLETED, UndoState.COMPLETED_WITH_ERRORS) else None
+        with self._write() as db:
+            db.execute(
+                "UPDATE undos SET state=?, finished_at=?, updated_at=?, last_error=?, owner_pid=NULL,"
+                " owner_host=NULL, heartbeat_at=NULL WHERE job_id=?",
+                (state.value, finished, now, last_error, job_id),
+            )
+
+    def pending_undo_items(self, job_id: str, kind: UndoKind, *, after_id: int = 0, limit: int = 500) -> list[UndoItem]:
+        """The next items of ``kind`` that have no outcome yet, in order."""
+        rows = self._db.execute(
+            f"SELECT {_UNDO_ITEM_COLUMNS} FROM undo_items INDEXED BY undo_items_by_outcome"
+            " WHERE job_id=? AND outcome='pending' AND phase=? AND id>? ORDER BY id LIMIT ?",
+            (job_id, UNDO_PHASES.index(kind), after_id, limit),
+        ).fetchall()
+        return [_undo_item(row) for row in rows]
+
+    def record_undo_items(self, job_id: str, items: Sequence[UndoItem]) -> None:
+        """Write the outcomes of a batch of items in one transaction."""
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                "UPDATE undo_items SET object_id=?, outcome=?, reason=?, error_code=?, error_message=?, updated_at=?"
+                " WHERE job_id=? AND id=?",
+                [
+                    (i.object_id, i.outcome.value, i.reason, i.error_code, i.error_message, now, job_id, i.id)
+                    for i in items
+                ],
+            )
+            db.execute("UPDATE undos SET updated_at=? WHERE job_id=?", (now, job_id))
+
+    def undo_counts(self, job_id: str) -> dict[tuple[UndoKind, UndoOutcome, str | None], int]:
+        """Items of the undo by kind, outcome and reason."""
+        rows = self._db.execute(
+            "SELECT kind, outcome, reason, COUNT(*) FROM undo_items WHERE job_id=? GROUP BY kind, outcome, reason",
+            (job_id,),
+        ).fetchall()
+        return {(UndoKind(k), UndoOutcome(o), r): n for k, o, r, n in rows}
+
+    def undo_examples(self, job_id: str, outcome: UndoOutcome, *, limit: int = 10) -> list[UndoItem]:
+        """The first items with ``outcome``, in order."""
+        rows = self._db.execute(
+            f"SELECT {_UNDO_ITEM_COLUMNS} FROM undo_items WHERE job_id=? AND outcome=? ORDER BY phase, id LIMIT ?",
+            (job_id, outcome.value, limit),
+        ).fetchall()
+        return [_undo_item(row) for row in rows]
 
     def last_failures(self, job_id: str, *, limit: int = 5) -> list[RowOutcome]:
         """The most recently recorded failed rows."""
@@ -932,12 +1339,37 @@ def _path_of(connection: sqlite3.Connection) -> Path:
     return connection.path if isinstance(connection, _Connection) else Path(STORE_FILENAME)
 
 
+_ACTION_ENUMS: tuple[tuple[str, type[StrEnum]], ...] = (
+    ("user_action", UserAction),
+    ("membership_action", MembershipAction),
+    ("totp_action", TotpAction),
+)
+
+
+def _value(action: StrEnum | None) -> str | None:
+    return None if action is None else str(action)
+
+
 def _outcome(values: Sequence[Any]) -> RowOutcome:
     data = dict(zip(_READ_FIELDS, values, strict=True))
     data["state"] = RowState(data["state"])
+    for name, enum in (
+        ("user_action", UserAction),
+        ("membership_action", MembershipAction),
+        ("totp_action", TotpAction),
+    ):
+        if data[name] is not None:
+            data[name] = enum(data[name])
     if data["retryable"] is not None:
         data["retryable"] = bool(data["retryable"])
     return RowOutcome(**data)
+
+
+def _undo_item(row: Sequence[Any]) -> UndoItem:
+    return UndoItem(
+        row[0], UndoKind(row[1]), row[2], row[3], row[4], row[5], row[6], row[7], UndoOutcome(row[8]), row[9],
+        row[10], row[11],
+    )  # fmt: skip
 
 
 def _alive(pid: int, host: str, heartbeat_at: float, threshold: float) -> bool:

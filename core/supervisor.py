@@ -32,14 +32,23 @@ _POLL_SECONDS = 0.1
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def runner_command(job_id: str, checkpoint_dir: Path, *, lead: bool) -> list[str]:
-    """The command line of a runner process for ``job_id``."""
+def runner_command(job_id: str, checkpoint_dir: Path, *, lead: bool, undo: bool = False) -> list[str]:
+    """The command line of a runner process for ``job_id`` (``undo``: the runner of the job's undo)."""
     command = [sys.executable, "-m", "core.runner", job_id, "--checkpoint-dir", str(checkpoint_dir.resolve())]
+    if undo:
+        return [*command, "--undo"]
     return [*command, "--lead"] if lead else command
 
 
 def start_runner(
-    job_id: str, checkpoint_dir: Path, *, lead: bool, api_key: str, log_path: Path, detached: bool = False
+    job_id: str,
+    checkpoint_dir: Path,
+    *,
+    lead: bool,
+    api_key: str,
+    log_path: Path,
+    detached: bool = False,
+    undo: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start a runner of ``job_id`` with its output appended to ``log_path`` and the key in its environment only.
 
@@ -52,7 +61,7 @@ def start_runner(
     options = detached_popen_options() if detached else child_popen_options()
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            runner_command(job_id, checkpoint_dir, lead=lead),
+            runner_command(job_id, checkpoint_dir, lead=lead, undo=undo),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

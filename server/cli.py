@@ -24,10 +24,12 @@ from core import MigrationOptions, MigrationOrchestrator, analyze_errors, valida
 from core.engine import MigrationResult, RunStats, execute_job, job_result, resume_command
 from core.errors import MigrationError, OptionsError
 from core.orchestrator import dry_run, reopen_job
+from core.planner import key_kind
 from core.platform import watch_stop_signals
 from core.preflight import verify_org_option
 from core.runner import api_key_from_env
 from core.store import STORE_FILENAME, Job, JobStore
+from core.undo import UndoPreview, UndoProgress, UndoResult, preview_undo, run_undo
 from server.progress import Counts, follow
 from server.render import (
     LARGE_IMPORT_ROWS,
@@ -42,6 +44,7 @@ from server.render import (
     render_result,
     render_validation,
 )
+from server.reports import render_undo_preview, render_undo_result
 
 __all__ = ["core_errors", "json_option", "main", "migration_options"]
 
@@ -696,6 +699,116 @@ def jobs(checkpoint_dir: Path, as_json: bool) -> None:
         click.echo(json.dumps([result.model_dump(mode="json") for result in results], indent=2))
     else:
         click.echo(render_jobs(results))
+
+
+@main.command()
+@click.argument("job_id")
+@_checkpoint_option
+@click.option("--dry-run", is_flag=True, help="Only show what undo would delete and keep (reads only, no write).")
+@click.option("--include-changed", is_flag=True, help="Also delete users changed since the import (kept otherwise).")
+@click.option("--yes", "-y", is_flag=True, help="Delete without the prompt (needed when stdin is not a terminal).")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@json_option
+def undo(
+    job_id: str, checkpoint_dir: Path, dry_run: bool, include_changed: bool, yes: bool, quiet: bool, as_json: bool
+) -> None:
+    """Take back exactly what a job created: its memberships (also on adopted users), TOTP factors, the users it
+    created, then the organizations it created once empty. Never an adopted user, a membership that existed before,
+    or an organization it did not create.
+
+    Shows a preview first (--dry-run stops there), then asks on a TTY (--yes otherwise). An undo is checkpointed:
+    run it again after a kill or Ctrl-C to go on; a second undo deletes nothing. Exit 0 when done, 1 when anything
+    failed or remains, 2 on a fatal error, 130 when stopped by Ctrl-C.
+    """
+    store, job = _open_job(checkpoint_dir, job_id)
+    _need_key()
+    api_key = api_key_from_env() or ""
+    live = key_kind(api_key) == "live"
+    quiet = quiet or as_json
+    with core_errors():
+        preview = anyio.run(lambda: _undo_preview(store, job.id, api_key, quiet=quiet, include_changed=include_changed))
+    if as_json and dry_run:
+        click.echo(preview.model_dump_json(indent=2))
+        sys.exit(0)
+    if not as_json:
+        click.echo(render_undo_preview(preview, live=live))
+    if dry_run:
+        sys.exit(0)
+    if not yes:
+        if not _stdin_is_terminal():
+            fail(
+                "Confirmation needed: undo deletes what the job created; re-run with --yes to proceed without a prompt."
+            )
+        environment = "LIVE (production)" if live else "test"
+        try:
+            if not click.confirm(
+                f"? Delete what job {job.id} created in the {environment} environment?", default=False
+            ):
+                fail("Undo cancelled; nothing was deleted.", code=1)
+        except click.Abort:
+            fail("\nUndo cancelled; nothing was deleted.", code=INTERRUPTED)
+    with core_errors():
+        result, signum = anyio.run(lambda: _undo_run(store, job.id, api_key, include_changed, quiet=quiet,
+                                                     confirmation="yes" if yes else "prompt"))  # fmt: skip
+    click.echo(result.model_dump_json(indent=2) if as_json else render_undo_result(result))
+    sys.exit(result.exit_code if signum is None else 128 + signum)
+
+
+async def _undo_preview(
+    store: JobStore, job_id: str, api_key: str, *, quiet: bool, include_changed: bool
+) -> UndoPreview:
+    seen = UndoProgress(done=0, total=0)
+
+    def counts() -> Counts:
+        return seen.done, seen.total, 0, 0
+
+    def on_progress(progress: UndoProgress) -> None:
+        nonlocal seen
+        seen = progress
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(functools.partial(follow, counts, quiet=quiet, label="Checking users", unit="users"))
+        preview = await preview_undo(
+            store, job_id, api_key=api_key, include_changed=include_changed, on_progress=on_progress
+        )
+        tasks.cancel_scope.cancel()
+    return preview
+
+
+async def _undo_run(
+    store: JobStore, job_id: str, api_key: str, include_changed: bool, *, quiet: bool, confirmation: str
+) -> tuple[UndoResult, int | None]:
+    """Run the undo with progress; Ctrl-C (or SIGTERM) stops it after the deletes in flight."""
+    stop = anyio.Event()
+    stopped_by: list[int] = []
+    seen = UndoProgress(done=0, total=0)
+
+    def counts() -> Counts:
+        return seen.done, seen.total, 0, 0
+
+    def on_progress(progress: UndoProgress) -> None:
+        nonlocal seen
+        seen = progress
+
+    def on_stop(name: str) -> None:
+        click.echo(f"\nStopping undo after the deletes in flight; go on with: workos-migrate undo {job_id}", err=True)
+        stopped_by.append(signal.Signals[name].value)
+        stop.set()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watch_stop_signals, on_stop)
+        tasks.start_soon(functools.partial(follow, counts, quiet=quiet, label="Undoing", unit="objects"))
+        result = await run_undo(
+            store,
+            job_id,
+            api_key=api_key,
+            include_changed=include_changed,
+            confirmation=confirmation,
+            stop=stop,
+            on_progress=on_progress,
+        )
+        tasks.cancel_scope.cancel()
+    return result, stopped_by[0] if stopped_by else None
 
 
 @main.command()

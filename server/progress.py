@@ -22,22 +22,25 @@ Counts = tuple[int, int, int, int]
 _PLAIN_EVERY_SECONDS = 10.0
 
 
-async def follow(read: Callable[[], Counts], *, quiet: bool, interval: float = 0.5) -> None:
-    """Show progress until cancelled. ``read`` returns the current counts."""
+async def follow(
+    read: Callable[[], Counts], *, quiet: bool, interval: float = 0.5, label: str = "Importing", unit: str = "rows"
+) -> None:
+    """Show progress until cancelled. ``read`` returns the current counts; ``label`` and ``unit`` name the work
+    (``Undoing``, ``objects``; ``Verifying``, ``rows``)."""
     if quiet:
         await anyio.sleep_forever()
     if sys.stderr.isatty():
-        await _rich(read, interval)
+        await _rich(read, interval, label, unit)
     else:
-        await _plain(read)
+        await _plain(read, unit)
 
 
-async def _rich(read: Callable[[], Counts], interval: float) -> None:
+async def _rich(read: Callable[[], Counts], interval: float, label: str, unit: str) -> None:
     columns = (
-        TextColumn("[bold]Importing"),
+        TextColumn(f"[bold]{label}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:.1f} rows/s"),
+        TextColumn("{task.fields[rate]:.1f} " + unit + "/s"),
         TextColumn("failed {task.fields[failed]:,}"),
         TimeRemainingColumn(),
     )
@@ -52,7 +55,7 @@ async def _rich(read: Callable[[], Counts], interval: float) -> None:
             bar.update(task, completed=finished, total=total, rate=rate, failed=failed)
 
 
-async def _plain(read: Callable[[], Counts]) -> None:
+async def _plain(read: Callable[[], Counts], unit: str) -> None:
     started = time.monotonic()
     while True:
         await anyio.sleep(_PLAIN_EVERY_SECONDS)
@@ -63,6 +66,7 @@ async def _plain(read: Callable[[], Counts]) -> None:
         eta = "unknown" if remaining == float("inf") else f"{remaining / 60:.1f} min"
         share = 100.0 * finished / total if total else 100.0
         click.echo(
-            f"[progress] {finished:,}/{total:,} rows ({share:.1f}%), {rate:.1f} rows/s, failed {failed:,}, ETA {eta}",
+            f"[progress] {finished:,}/{total:,} {unit} ({share:.1f}%), {rate:.1f} {unit}/s, failed {failed:,}, "
+            f"ETA {eta}",
             err=True,
         )

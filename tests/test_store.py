@@ -17,7 +17,18 @@ import pytest
 
 from core.errors import JobStateError, StoreError
 from core.options import MigrationOptions
-from core.store import STORE_FILENAME, ChunkSpec, JobState, JobStore, RowOutcome, RowState, new_job_id
+from core.store import (
+    SCHEMA_VERSION,
+    STORE_FILENAME,
+    ChunkSpec,
+    JobState,
+    JobStore,
+    RowOutcome,
+    RowState,
+    UndoKind,
+    UserAction,
+    new_job_id,
+)
 
 
 @pytest.fixture
@@ -48,7 +59,7 @@ def _done(row: int, chunk: int = 0, **extra: object) -> RowOutcome:
 def test_store_uses_wal_and_records_its_schema_version(store: JobStore) -> None:
     db = sqlite3.connect(store.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
 
 
 def test_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
@@ -369,4 +380,26 @@ def test_a_version_1_store_is_upgraded_with_its_counts(tmp_path: Path) -> None:
     upgraded = JobStore.open(tmp_path)
     counts = upgraded.counts("job-1")
     assert (counts.done, counts.users_created, counts.users_adopted) == (2, 1, 1)
-    assert upgraded._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    assert upgraded._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(
+        SCHEMA_VERSION
+    )
+
+
+def test_a_version_2_store_gains_the_undo_ledger_and_keeps_its_rows(tmp_path: Path) -> None:
+    store = JobStore.open(tmp_path)
+    _job(store, tmp_path)
+    store.record_rows("job-1", [_done(2), _done(3, user_action="adopted")])
+    store._db.executescript(
+        "ALTER TABLE rows DROP COLUMN factor_id; DROP TABLE undo_items; DROP TABLE undos;"
+        " DROP TABLE job_organizations; UPDATE meta SET value='2' WHERE key='schema_version';"
+    )
+    store.close()
+    upgraded = JobStore.open(tmp_path)
+    rows = list(upgraded.iter_rows("job-1"))
+    assert [(r.row, r.user_action, r.factor_id) for r in rows] == [
+        (2, UserAction.CREATED, None),
+        (3, UserAction.ADOPTED, None),
+    ]
+    upgraded.record_rows("job-1", [_done(4, totp_action="enrolled", factor_id="auth_factor_1")])
+    assert upgraded.undo_sources("job-1", UndoKind.FACTOR)[0] == 1
+    assert upgraded.job_organizations("job-1") == []

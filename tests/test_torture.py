@@ -8,10 +8,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import anyio
 import pytest
 
+from core.store import JobStore, UndoState
+from core.undo import run_undo
 from core.workos.sandbox import SandboxHandle
-from tests.torture_scenario import run_torture
+from tests.torture_scenario import WRITE_ROUTES, run_torture
 
 pytestmark = pytest.mark.torture
 
@@ -21,3 +24,23 @@ def test_killed_and_faulted_import_ends_exactly_as_the_csv_says(sandbox: Sandbox
     assert report.problems == []
     assert report.kills == 3
     assert report.faults_seen["5xx"] > 0 and report.faults_seen["dropped"] > 0 and report.faults_seen["429"] > 0
+
+
+def test_undo_of_a_killed_and_faulted_import_restores_the_environment(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    report = run_torture(sandbox, tmp_path, rows=int(os.environ.get("TORTURE_ROWS", "2000")) // 2, kills=2, seed=7)
+    assert report.problems == [] and report.kills >= 1
+    deletes = ("DELETE /user_management/users/{user_id}", "DELETE /user_management/organization_memberships/{om_id}")
+    sandbox.configure(
+        faults=[
+            *({"route": route, "kind": "fail_after", "rate": 0.05} for route in deletes),
+            *({"route": route, "kind": "fail_before", "rate": 0.02} for route in WRITE_ROUTES),
+        ]
+    )
+    store = JobStore.open(tmp_path / "checkpoints")
+    undone = anyio.run(lambda: run_undo(store, report.job_id, api_key=sandbox.api_key))
+    assert undone.state is UndoState.COMPLETED and undone.failed == 0
+    sandbox.configure(faults=[])
+    after = sandbox.state()
+    assert {key: after[key] for key in ("users", "organizations", "organization_memberships", "auth_factors")} == {
+        key: report.before[key] for key in ("users", "organizations", "organization_memberships", "auth_factors")
+    }

@@ -43,6 +43,8 @@ class TortureReport:
     problems: list[str] = field(default_factory=list)
     requests: int = 0
     faults_seen: dict[str, int] = field(default_factory=dict)
+    job_id: str = ""
+    before: dict[str, Any] = field(default_factory=dict)  # the sandbox's dump just before the job
 
 
 def _scenario(rows: int, rng: random.Random) -> tuple[list[dict[str, str]], set[int], list[str]]:
@@ -116,6 +118,7 @@ def run_torture(
     with httpx2.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {sandbox.api_key}"}) as api:
         seeded = _seed(api, preexisting, records)
     time.sleep(1.5)  # pre-existing users must be older than the job, as they are in real life
+    before = sandbox.state()
     sandbox.configure(
         fault_seed=seed,
         burst_retry_after_s=1,
@@ -159,7 +162,7 @@ def run_torture(
         exit_code = runner.wait(timeout=600)
     seconds = time.monotonic() - started
     result = job_result(store, job.id)
-    report = TortureReport(rows, invalid, done_kills, seconds, result.state, exit_code)
+    report = TortureReport(rows, invalid, done_kills, seconds, result.state, exit_code, job_id=job.id, before=before)
     emails, pairs = _expected(records, invalid)
     _check(report, sandbox, store, job.id, emails, pairs | seeded)
     stats = sandbox.stats()

@@ -375,6 +375,25 @@ class WorkOSClient:
         )
         return [m async for m in self._pages(Membership, "/user_management/organization_memberships", params)]
 
+    async def any_membership(self, *, user_id: str | None = None, organization_id: str | None = None) -> bool:
+        """Whether a user and/or an organization has any membership, of any status (one read)."""
+        if user_id is None and organization_id is None:
+            raise ValueError("any_membership needs user_id or organization_id")
+        params = _drop_none(
+            {"user_id": user_id, "organization_id": organization_id, "statuses": "active,inactive,pending", "limit": 1}
+        )
+        page = self._parse(Page[Membership], await self._send("GET", "/user_management/organization_memberships",
+                                                              params=params))  # fmt: skip
+        return bool(page.data)
+
+    async def delete_membership(self, membership_id: str) -> None:
+        """Delete a membership; raises ``NotFound`` when it does not exist (or a retried delete already removed it)."""
+        await self._send("DELETE", f"/user_management/organization_memberships/{_segment(membership_id)}")
+
+    async def delete_organization(self, organization_id: str) -> None:
+        """Delete an organization; raises ``NotFound`` when it does not exist."""
+        await self._send("DELETE", f"/organizations/{_segment(organization_id)}")
+
     async def list_roles(self) -> list[Role]:
         """The environment's roles, in priority order."""
         return [role async for role in self._pages(Role, "/authorization/roles", {}, limit=None)]
@@ -394,6 +413,10 @@ class WorkOSClient:
         """Every authentication factor of a user."""
         path = f"/user_management/users/{_segment(user_id)}/auth_factors"
         return [factor async for factor in self._pages(AuthFactor, path, {})]
+
+    async def delete_auth_factor(self, factor_id: str) -> None:
+        """Delete an authentication factor; raises ``NotFound`` when it does not exist."""
+        await self._send("DELETE", f"/auth/factors/{_segment(factor_id)}")
 
     # Plumbing
 

@@ -42,6 +42,7 @@ class Organization(_Model):
     name: str
     external_id: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime | None = None
 
 
 class Membership(_Model):
@@ -51,6 +52,7 @@ class Membership(_Model):
     user_id: str
     organization_id: str
     status: str
+    created_at: datetime | None = None
     role_slug: str | None = Field(default=None, validation_alias=AliasPath("role", "slug"))
     role_slugs: tuple[str, ...] = Field(default=(), validation_alias="roles")
 
@@ -75,6 +77,7 @@ class AuthFactor(_Model):
     id: str
     type: str
     user_id: str | None = None
+    created_at: datetime | None = None
 
 
 class EnrolledFactor(_Model):

@@ -110,6 +110,19 @@ def get_organization_by_external_id(state: SandboxState, external_id: str) -> di
     return state.organizations.require_by(state.org_by_external_id, external_id, "Organization with external ID")
 
 
+def delete_organization(state: SandboxState, org_id: str) -> None:
+    """Delete the organization with its memberships and its own roles, or 404."""
+    org = get_organization(state, org_id)
+    state.organizations.remove(org_id)
+    if org.get("external_id") is not None:
+        state.org_by_external_id.pop(org["external_id"], None)
+    for membership_id in state.memberships_by_org.pop(org_id, []):
+        membership = state.memberships.remove(membership_id)
+        if membership is not None:
+            state.membership_by_pair.pop((membership["user_id"], org_id), None)
+    state.organization_roles.pop(org_id, None)
+
+
 def list_organizations(state: SandboxState, query: Mapping[str, str]) -> dict[str, Any]:
     """A page of organizations; ``search`` matches the name (case-insensitive), ``domains`` any listed domain."""
     candidates: list[str] = state.organizations.order

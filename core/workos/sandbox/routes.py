@@ -133,6 +133,18 @@ ROUTES: tuple[ApiRoute, ...] = (
         True,
     ),
     ApiRoute(
+        "DELETE",
+        "/organizations/{org_id}",
+        lambda sb, p, q, b: _deleted(organizations.delete_organization, sb, p["org_id"]),
+        True,
+    ),
+    ApiRoute(
+        "DELETE",
+        "/auth/factors/{factor_id}",
+        lambda sb, p, q, b: _deleted(users.delete_factor, sb, p["factor_id"]),
+        True,
+    ),
+    ApiRoute(
         "GET", "/authorization/roles", lambda sb, p, q, b: (200, organizations.list_environment_roles(sb.state)), False
     ),
     ApiRoute(

@@ -228,6 +228,13 @@ def enroll_totp_factor(state: SandboxState, user_id: str, body: dict[str, Any]) 
     return {"authentication_factor": enrolled, "authentication_challenge": challenge}
 
 
+def delete_factor(state: SandboxState, factor_id: str) -> None:
+    """Delete an authentication factor (``DELETE /auth/factors/{id}``), or 404."""
+    state.factors.require(factor_id, "Authentication factor")
+    state.factors.remove(factor_id)
+    state.totp_secrets.pop(factor_id, None)
+
+
 def list_factors(state: SandboxState, user_id: str, query: Mapping[str, str]) -> dict[str, Any]:
     """A page of the user's factors (without secrets), or 404 for an unknown user."""
     get_user(state, user_id)
