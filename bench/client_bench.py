@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,6 +24,7 @@ import anyio
 import httpx2
 
 from core.errors import WorkOSError
+from core.platform import peak_rss_mib
 from core.workos.client import WorkOSClient
 from core.workos.limits import RateLimiter
 from core.workos.models import Membership, User
@@ -187,7 +187,7 @@ async def main(requests: int, paced_requests: int) -> None:
             f"{achieved:.1f} writes/s = {achieved / 200:.3f} of the limit; failed for good: {failed}; "
             f"answered 429: {limited} of {sent} ({limited / sent:.2%})"
         )
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = peak_rss_mib()
     print(f"peak RSS of the client process: {peak_mib:.0f} MiB")
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import httpx2
 
 from core.engine import RunStats, execute_job, prepare_job, start_resume
 from core.options import MigrationOptions
+from core.platform import peak_rss_mib
 from core.store import JobStore, RowOutcome, RowState
 from core.workos.sandbox import SandboxHandle, spawned_sandbox
 
@@ -137,7 +137,7 @@ def memory_child(csv_path: str, work: str, url: str) -> None:
     opts = MigrationOptions.build(csv_path=csv_path, checkpoint_dir=Path(work) / "checkpoints", base_url=url,
                                   concurrency=20, **FAST)  # fmt: skip
     seconds = anyio.run(run, opts)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mib()
     print(json.dumps({"seconds": seconds, "rss_mb": rss_mb}))
 
 
@@ -188,7 +188,7 @@ def main() -> None:
         cpu(work, 500 if args.quick else 3000)
         memory(work, [2000, 20_000] if args.quick else [20_000, 200_000])
         resume_latency(work, 20_000 if args.quick else 200_000)
-    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MB")
+    print(f"peak RSS of this process: {peak_rss_mib():.1f} MB")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from mcp import Client
 
 from core.options import MigrationOptions
 from core.planner import plan
+from core.platform import peak_rss_mib
 from core.store import ChunkSpec, JobState, JobStore, RowOutcome, RowState
 from server.mcp import create_server
 from server.settings import ServerSettings
@@ -120,7 +120,7 @@ async def _run(workspace: Path, rows: int) -> None:
     print(f"execute_migration: returned in {executed:.3f} s (setup pass left to the worker)")
     print(f"get_migration_status on a {rows:,}-outcome ledger: median {sorted(status_seconds)[2]:.3f} s")
     print(f"migration://jobs/{{id}}/errors on that ledger: {errors_resource:.3f} s")
-    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"peak RSS: {peak_rss_mib():.0f} MB")
 
 
 def main() -> None:

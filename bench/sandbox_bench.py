@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import time
 from functools import partial
 
 import anyio
 import httpx2
 
+from core.platform import peak_rss_mib
 from core.workos.sandbox import spawned_sandbox
 
 
@@ -77,7 +77,7 @@ def main() -> None:
     print(f"sandbox create capacity   {1000 / server_ms:6.0f} req/s per core (1 / its CPU per create)")
     print(f"users stored              {stats['objects']['users']}")
     print(f"peak RSS sandbox child    {stats['process']['peak_rss_mib']:6.1f} MiB")
-    print(f"peak RSS client           {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:6.1f} MiB")
+    print(f"peak RSS client           {peak_rss_mib():6.1f} MiB")
 
 
 if __name__ == "__main__":

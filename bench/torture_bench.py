@@ -10,10 +10,10 @@ Run: ``.venv/bin/python bench/torture_bench.py [--rows N] [--seed S]``.
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
 from pathlib import Path
 
+from core.platform import peak_rss_mib
 from core.workos.sandbox import running_sandbox
 from tests.torture_scenario import run_torture
 
@@ -29,7 +29,7 @@ def main() -> None:
           f"{report.seconds:.1f} s, {report.requests:,} requests, faults {report.faults_seen}")  # fmt: skip
     print(f"final state {report.result_state.value}, exit code {report.exit_code}")
     print("problems: " + ("none" if not report.problems else "; ".join(report.problems)))
-    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MB")
+    print(f"peak RSS of this process: {peak_rss_mib():.1f} MB")
 
 
 if __name__ == "__main__":

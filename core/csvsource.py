@@ -318,6 +318,17 @@ class CsvSource:
                 f"Row {row} of {self.path}, column {column}: {too_long}",
                 without_content=f"Row {row} of {self.path}: {too_long}",
             )
+        if detail.startswith("new-line character seen in unquoted field") and self._bare_carriage_returns(offset):
+            return SourceError(
+                f"Row {row} of {self.path} ends its lines with a bare carriage return (CR: old Mac line endings), "
+                "which CSV readers do not take as a line break: save the file with LF or CRLF line endings "
+                "(in Excel: 'CSV UTF-8'; or tr '\\r' '\\n' < in.csv > out.csv)."
+            )
+        if detail.startswith("new-line character seen in unquoted field"):
+            return SourceError(
+                f"Row {row} of {self.path} has a line break (a carriage return) inside a field that is not quoted:"
+                ' quote the whole field ("..."), or remove the carriage return.'
+            )
         if detail == "unexpected end of data":
             return SourceError(
                 f"Row {row} of {self.path} has a quoted field that is never closed (unbalanced quotes):"
@@ -327,6 +338,13 @@ class CsvSource:
             f"Row {row} of {self.path} is not well-formed CSV ({detail}): a quote inside a field must be doubled"
             ' ("") and the whole field quoted.'
         )
+
+    def _bare_carriage_returns(self, offset: int) -> bool:
+        """Whether the lines around ``offset`` end in CR alone (old Mac files), not CRLF or LF."""
+        with open(self.path, "rb") as handle:
+            handle.seek(offset)
+            text = handle.read(1 << 16)
+        return b"\r" in text and b"\n" not in text
 
     def _oversized_column(self, offset: int) -> int | None:
         """The 0-based column of the first over-long field in the record at ``offset``."""

@@ -25,11 +25,13 @@ from core.rules import RULES
 from core.scan import ScanResult, scan
 
 __all__ = [
+    "BOTTLENECK_ORDER",
     "CONCURRENCY_MARGIN",
     "GENERAL_REQUESTS_PER_SECOND",
     "MIN_SAVING_SECONDS",
     "PLAN_HASH_EXCLUDED",
     "PROCESS_REQUESTS_PER_SECOND",
+    "TIE_MARGIN",
     "TYPICAL_LATENCY_SECONDS",
     "WORKOS_WRITES_PER_SECOND",
     "ApiCalls",
@@ -58,6 +60,11 @@ PROCESS_REQUESTS_PER_SECOND = 400.0
 CONCURRENCY_MARGIN = 1.25
 """Concurrency is recommended only when it is 25% slower than the next ceiling, and then with 25% headroom
 for latency spikes."""
+TIE_MARGIN = 1.1
+"""Ceilings within 10% of the slowest tie (the model is no more precise than that); the bottleneck named is
+then the first of ``BOTTLENECK_ORDER``: a rate limit, which no option of ours can lift, before what the
+options can (at the defaults concurrency 10 x 0.2 s drives 50 requests/s, exactly the write limit)."""
+BOTTLENECK_ORDER = ("write rate limit", "overall request limit", "one process", "concurrency")
 MIN_SAVING_SECONDS = 60.0
 """Pace advice (concurrency, workers) is given only when following it would save at least a minute."""
 PLAN_HASH_EXCLUDED = frozenset({"csv_path", "quiet", "yes", "job_id", "resume", "retry_failed"})
@@ -177,11 +184,14 @@ def key_kind(api_key: str | None) -> Literal["test", "live", "none"]:
 
 
 def plan_hash(csv_sha256: str, options: MigrationOptions) -> str:
-    """sha256 over the file's sha256, the canonical options (minus ``PLAN_HASH_EXCLUDED``) and the base URL."""
+    """sha256 over the file's sha256, the options set to other than their defaults (minus
+    ``PLAN_HASH_EXCLUDED``) and the base URL."""
     canonical = json.dumps(
         {
             "csv_sha256": csv_sha256,
-            "options": options.model_dump(mode="json", exclude=set(PLAN_HASH_EXCLUDED)),
+            # Defaults left out: an option added in a later version does not change the hash of a plan it
+            # does not touch.
+            "options": options.model_dump(mode="json", exclude=set(PLAN_HASH_EXCLUDED), exclude_defaults=True),
             "base_url": options.base_url,
         },
         sort_keys=True,
@@ -224,7 +234,8 @@ def _human(seconds: float) -> str:
 def estimate(calls: ApiCalls, rows: int, options: MigrationOptions) -> Estimate:
     """The duration from the real ceiling: the slowest of the write limit, the overall limit, concurrency
     over a typical latency, and what the worker processes can drive. Each runs in parallel with the
-    others, so the slowest one is the estimate (``bottleneck``)."""
+    others, so the slowest one is the estimate; the ``bottleneck`` is the slowest, or among ceilings that
+    tie with it (``TIE_MARGIN``) the one no option can raise."""
     total = calls.total
     parts = {
         "write rate limit": calls.writes / options.rate_limit,
@@ -232,7 +243,8 @@ def estimate(calls: ApiCalls, rows: int, options: MigrationOptions) -> Estimate:
         "concurrency": total * TYPICAL_LATENCY_SECONDS / (options.concurrency * options.workers),
         "one process": total / (PROCESS_REQUESTS_PER_SECOND * options.workers),
     }
-    bottleneck, seconds = max(parts.items(), key=lambda item: item[1])
+    seconds = max(parts.values())
+    bottleneck = next(name for name in BOTTLENECK_ORDER if parts[name] * TIE_MARGIN >= seconds)
     in_flight = options.concurrency * options.workers
     details = {
         "write rate limit": f"{calls.writes:,} writes at --rate-limit {options.rate_limit:g}/s",
@@ -344,8 +356,8 @@ def _advice(
         )
     if target.key == "live":
         warnings.append("The API key is a live (production) key")
-    if not result.error_count:
-        _recommend(result, mode, options, calls, timing, advice)
+    # Invalid rows are recorded, never sent: the advice is about the valid ones, which run either way.
+    _recommend(result, mode, options, calls, timing, advice)
     return errors, warnings, advice
 
 

@@ -1007,6 +1007,16 @@ class JobStore:
             yield from page
             last = page[-1][0]
 
+    def failures_since(self, job_id: str, after: float, *, limit: int = 5) -> tuple[int, list[RowOutcome]]:
+        """How many rows failed (recorded) after ``after`` (a row's ``updated_at``), and the latest ``limit``."""
+        where = "job_id=? AND state='failed' AND updated_at>?"
+        (count,) = self._db.execute(f"SELECT COUNT(*) FROM rows WHERE {where}", (job_id, after)).fetchone()
+        page = self._db.execute(
+            f"SELECT {_READ_COLUMNS} FROM rows WHERE {where} ORDER BY updated_at DESC, row DESC LIMIT ?",
+            (job_id, after, limit),
+        ).fetchall()
+        return count, [_outcome(values) for values in page]
+
     # -- what undo needs ----------------------------------------------------------------------------
 
     def organization_sending(self, job_id: str, lookup: str, *, external_id: str | None, name: str | None) -> None:

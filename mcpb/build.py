@@ -2,10 +2,10 @@
 
 The bundle is an MCPB of server type ``uv`` (manifest 0.4): it carries this checkout's wheel, a
 ``pyproject.toml`` that depends on it, a ``uv.lock`` pinning every dependency for every platform, the
-manifest and a two-line entry point. The host runs it with ``uv run --frozen``, which picks (or fetches) a
-Python 3.11+ and installs the locked wheels for the user's platform; compiled dependencies (pydantic-core,
-orjson, httptools) cannot be bundled portably, which is why not type ``python``. The official packer
-(``npx @anthropic-ai/mcpb pack``) validates the manifest and zips the staged directory.
+manifest, its icon and a two-line entry point. The host runs it with ``uv run --frozen``, which picks (or
+fetches) a Python 3.11+ and installs the locked wheels for the user's platform; compiled dependencies
+(pydantic-core, orjson, httptools) cannot be bundled portably, which is why not type ``python``. The
+official packer (``npx @anthropic-ai/mcpb pack``) validates the manifest and zips the staged directory.
 
 Needs uv (the dev extra), npm and the package registries. Run: ``python mcpb/build.py [--out dist]``.
 """
@@ -95,6 +95,7 @@ def stage(directory: Path, *, wheel: Path | None = None) -> Path:
     else:
         shutil.copy2(wheel, directory / wheel.name)
     shutil.copy2(MANIFEST, directory / "manifest.json")
+    shutil.copy2(MANIFEST.parent / manifest["icon"], directory / manifest["icon"])
     (directory / "main.py").write_text(_ENTRY_POINT, encoding="utf-8")
     (directory / "pyproject.toml").write_text(_pyproject(project, wheel), encoding="utf-8")
     _run([sys.executable, "-m", "uv", "lock", "--quiet"], what="uv lock", cwd=directory)

@@ -21,6 +21,7 @@ import anyio
 import click
 
 from core import MigrationOptions, MigrationOrchestrator, analyze_errors, validate_csv
+from core.app import ConfirmReason, plan_reasons
 from core.engine import MigrationResult, RunStats, execute_job, job_result, resume_command
 from core.errors import MigrationError, OptionsError
 from core.orchestrator import dry_run, reopen_job
@@ -32,7 +33,6 @@ from core.store import STORE_FILENAME, Job, JobStore
 from core.undo import UndoPreview, UndoProgress, UndoResult, preview_undo, run_undo
 from server.progress import Counts, follow
 from server.render import (
-    LARGE_IMPORT_ROWS,
     configuration_errors,
     render_analysis,
     render_brief,
@@ -484,7 +484,9 @@ def _confirm_plan(options: MigrationOptions) -> tuple[MigrationOptions, str | No
                 result = MigrationOrchestrator(options).plan()
         if not options.quiet:
             click.echo(render_brief(result))
-        if (result.rows > LARGE_IMPORT_ROWS or result.target.key == "live") and not (options.yes or options.dry_run):
+        # The organization question was asked above; the other reasons are asked here, as core.app decides them.
+        reasons = set(plan_reasons(result)) - {ConfirmReason.NO_ORGANIZATION}
+        if reasons and not (options.yes or options.dry_run):
             reason = render_confirmation(result)
             if not interactive:
                 fail(f"{reason}\nConfirmation needed: re-run with --yes to proceed without a prompt.")

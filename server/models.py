@@ -1,28 +1,35 @@
-"""What the MCP tools take and return: argument types, result models, and the short text each result shows.
+"""What the MCP tools take and return: argument types, lean result models, and the short text each shows.
 
 Argument types reuse ``MigrationOptions``' own descriptions and ranges, so the schema an assistant reads
-is the validation that runs. Every result is a pydantic model sent as structured content, with a few lines
-of text for the model that carry the ids and the next call; anything that comes from a row of the file or
-from WorkOS is quoted as a JSON string there (data, never instructions). Job status lives in
-``server.jobs``; the tools themselves in ``server.mcp``.
+is the validation that runs. Results hold what a model needs to talk to the user and make the next call,
+no CLI-only field (quiet, yes, dry_run, checkpoint_dir): they are built from core's objects here, once
+per call. Two rules hold for every result, in its text and in its structured content alike:
+- every string from the user's file or from WorkOS is an ``Untrusted`` field, fenced as
+  ``server.untrusted`` says, and the text opens with its ``NOTICE``;
+- nothing names a CLI flag: core's messages spell options as flags (``--org-id``), and ``tool_terms``
+  respells them as the tools' arguments; next steps come from ``core.app`` as data and are rendered as
+  tool calls (``NextCall``).
+The tools themselves are ``server.mcp``'s.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from core.analyze import ErrorAnalysis
+from core.app import Action, ConfirmReason, NextAction
+from core.failures import RERUN_SUGGESTION
 from core.options import MigrationOptions, OnExistingUser
 from core.planner import IssueSummary, MigrationPlan
+from core.store import JobState, RowOutcome
 from core.validation import ValidationReport
-from server.jobs import JobStatus, quoted
 from server.settings import ServerSettings
-from server.untrusted import Untrusted, fence
+from server.untrusted import NOTICE, Untrusted, fence
 from server.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -32,14 +39,19 @@ __all__ = [
     "MAX_GROUPS_SHOWN",
     "MAX_ISSUES",
     "AnalysisResult",
+    "CancelResult",
     "ChunkSizeArg",
     "ConcurrencyArg",
     "ConversionResult",
     "CreateOrgArg",
     "CsvPathArg",
+    "ErrorSample",
     "ExecutionStarted",
+    "IssueLine",
     "JobIdArg",
     "JobList",
+    "JobStatus",
+    "NextCall",
     "OnExistingUserArg",
     "OrgExternalIdArg",
     "OrgIdArg",
@@ -51,13 +63,14 @@ __all__ = [
     "ResumeResult",
     "ValidationResult",
     "WorkersArg",
-    "blocking_errors",
-    "issue_lines",
-    "plan_id_for",
+    "tool_terms",
 ]
 
 MAX_ISSUES = 10
 """Issue groups (one per rule) a result lists; the counts always cover every row."""
+MAX_GROUPS_SHOWN = 10
+"""Error groups an analysis result lists (largest first); the totals always cover every failure."""
+FOLLOW_SECONDS = 25
 
 
 def _option(name: str) -> Any:
@@ -112,230 +125,611 @@ class PlanArguments(BaseModel):
         return MigrationOptions.build(**values)
 
 
-def plan_id_for(plan: MigrationPlan) -> str:
-    """A stable id for a plan: the same file and options give the same id, in any server process."""
-    digest = hashlib.sha256((plan.csv_sha256 + plan.options.model_dump_json()).encode()).hexdigest()
-    return "plan-" + digest[:16]
+# -- speaking in tool terms -----------------------------------------------------------------------------
+
+# CLI words with a meaning of their own here; any other ``--flag`` is an option, spelled as its argument.
+_FLAG_TERMS = {
+    "--csv": "csv_path",
+    "--retry-failed": "retry_failed=true",
+    "--resume": "resume_migration",
+    "--auto-fix": "validate_csv with auto_fix=true",
+    "--fixed-csv": "fixed_csv_path",
+    "--include-non-retryable": "include_non_retryable=true",
+    "--retry-csv": "write_retry_csv=true",
+    "--errors-out": "the job's errors file",
+    "--errors": "the job's errors file",
+    "--checkpoint-dir": "the server's state directory",
+    "--yes": "the user's confirmation",
+}
+_COMMAND_TERMS = {
+    "validate": "validate_csv",
+    "plan": "plan_migration",
+    "execute": "execute_migration",
+    "resume": "resume_migration",
+    "analyze": "analyze_errors",
+    "status": "get_migration_status",
+}
+_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")
+_COMMAND = re.compile(r"\bworkos-migrate (validate|plan|execute|resume|analyze|status)\b")
+# Advice that only makes sense on the command line: the job's errors file is always written here.
+_CLI_ONLY = ("--errors-out errors.jsonl", "--job-id <name>")
 
 
-def blocking_errors(plan: MigrationPlan) -> list[str]:
-    """What stops the server from starting a plan: the plan's own blocking errors (invalid rows are not one:
-    the engine records them without sending them), and no valid row at all."""
-    errors = list(plan.blocking_errors)
-    if not plan.valid_rows:
-        errors.append("the file has no valid row to import")
-    return errors
+def tool_terms(text: str) -> str:
+    """``text`` (a core message) with CLI flags and commands respelled as the MCP tools and arguments."""
+    text = _COMMAND.sub(lambda match: _COMMAND_TERMS[match.group(1)], text)
+    return _FLAG.sub(lambda match: _FLAG_TERMS.get(match.group(0), match.group(1).replace("-", "_")), text)
 
 
-def issue_lines(issues: list[IssueSummary]) -> list[str]:
-    """One line per rule: code, severity, count, first rows, and the first message quoted as data."""
-    lines = []
-    for issue in issues[:MAX_ISSUES]:
-        rows = ", ".join(str(row) for row in issue.rows) + (", ..." if issue.count > len(issue.rows) else "")
-        fix = " (validate_csv auto_fix fixes it)" if issue.fixable else ""
-        lines.append(f"  {issue.code} ({issue.severity}) x{issue.count:,}, rows {rows}{fix}: {quoted(issue.message)}")
-    if len(issues) > MAX_ISSUES:
-        lines.append(f"  ... and {len(issues) - MAX_ISSUES} more rules")
+def _advice(items: list[str]) -> list[str]:
+    return [tool_terms(item) for item in items if not any(cli in item for cli in _CLI_ONLY)]
+
+
+class NextCall(BaseModel):
+    """The next step as a tool call (``core.app.NextAction`` rendered for MCP)."""
+
+    tool: str | None = Field(description="None: nothing to call.")
+    arguments: dict[str, Any]
+    why: str
+
+    @classmethod
+    def of(cls, step: NextAction) -> NextCall:
+        arguments = dict(step.arguments)
+        tool = {
+            Action.PLAN: "plan_migration",
+            Action.FIX: "validate_csv",
+            Action.EXECUTE: "execute_migration",
+            Action.FOLLOW: "get_migration_status",
+            Action.CHECK_LATER: "get_migration_status",
+            Action.RESUME: "resume_migration",
+            Action.ANALYZE: "analyze_errors",
+        }.get(step.action)
+        if "csv_path" in arguments:  # a file's name is untrusted; the tools take it back fenced
+            arguments["csv_path"] = fence(str(arguments["csv_path"]))
+        if step.action is Action.FIX:
+            arguments["auto_fix"] = True
+        if step.action is Action.FOLLOW:
+            arguments["wait_seconds"] = FOLLOW_SECONDS
+        return cls(tool=tool, arguments=arguments, why=tool_terms(step.why))
+
+    def call(self) -> str:
+        arguments = ", ".join(f"{name}={_literal(value)}" for name, value in self.arguments.items())
+        return f"{self.tool}({arguments})"
+
+    def text(self, *, later: bool = False) -> str:
+        if self.tool is None:
+            return f"Next: {self.why}."
+        if later:
+            return f"Next: {self.why}; later, call {self.call()}."
+        return f"Next: {self.why}; then call {self.call()}."
+
+
+def _literal(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f'"{value}"' if isinstance(value, str) else f"{value:g}"
+
+
+# -- plans and validation -----------------------------------------------------------------------------
+
+
+class IssueLine(BaseModel):
+    """All issues of one rule: how many, the first rows, and the first message (row data)."""
+
+    code: str
+    severity: str
+    count: int
+    rows: list[int] = Field(description="The first rows (row 1 is the header).")
+    fixable: bool = Field(description="auto_fix fixes it.")
+    message: Untrusted
+
+    @classmethod
+    def of(cls, issue: IssueSummary) -> IssueLine:
+        return cls(
+            code=issue.code,
+            severity=issue.severity,
+            count=issue.count,
+            rows=issue.rows,
+            fixable=issue.fixable,
+            message=tool_terms(issue.message),
+        )
+
+    def line(self) -> str:
+        rows = ", ".join(str(row) for row in self.rows) + (", ..." if self.count > len(self.rows) else "")
+        fix = " (validate_csv auto_fix fixes it)" if self.fixable else ""
+        return f"  {self.code} ({self.severity}) x{self.count:,}, rows {rows}{fix}: {fence(self.message)}"
+
+
+def _issue_lines(issues: list[IssueLine], total_rules: int) -> list[str]:
+    lines = [issue.line() for issue in issues]
+    if total_rules > len(issues):
+        lines.append(f"  ... and {total_rules - len(issues)} more rules")
     return lines
 
 
 class PlanResult(BaseModel):
     """A plan: what the migration will do, kept under ``plan_id`` for execute_migration."""
 
-    plan_id: str = Field(description="Pass to execute_migration.")
-    plan_hash: str = Field(description="Changes whenever the file, the options or the target change.")
-    valid: bool
-    summary: str = Field(description="Two sentences to relay to the user.")
-    next_step: str
-    plan: MigrationPlan = Field(description=f"The full plan; issues are the first {MAX_ISSUES} rules.")
+    plan_id: str
+    plan_hash: str = Field(description="Changes with the file, the options or the target.")
+    valid: bool = Field(description="No error at all.")
+    can_execute: bool = Field(description="Invalid rows, if any, are recorded as failed, never sent.")
+    file: Untrusted
+    rows: int
+    valid_rows: int
+    invalid_rows: int
+    users: int
+    memberships: int
+    organizations: int
+    mode: str
+    hash_types: dict[str, int]
+    plaintext_passwords: int
+    totp_users: int
+    unknown_columns: list[Untrusted]
+    target: str = Field(description="WorkOS base URL.")
+    key: str = Field(description="test, live or none.")
+    estimate: str
+    estimate_seconds: float
+    bottleneck: str
+    confirmation_needed: list[ConfirmReason] = Field(description="What execute_migration will ask the user.")
+    errors: list[Untrusted]
+    warnings: list[Untrusted]
+    recommendations: list[str]
+    issue_count: int
+    error_count: int
+    issues: list[IssueLine] = Field(description=f"By rule, errors first (at most {MAX_ISSUES}).")
+    next: NextCall
 
     @classmethod
-    def of(cls, plan_id: str, plan: MigrationPlan) -> PlanResult:
-        org = f" in {plan.organizations:,} organizations" if plan.organizations else ""
-        hashes = ", ".join(f"{kind} {count:,}" for kind, count in sorted(plan.hash_types.items())) or "none"
-        key = {"test": "test key", "live": "LIVE key", "none": "no API key configured"}[plan.target.key]
-        summary = (
-            f"{Path(plan.csv_path).name}: {plan.rows:,} rows ({plan.valid_rows:,} valid, {plan.invalid_rows:,} "
-            f"invalid) -> {plan.users:,} users and {plan.memberships:,} memberships{org}, mode {plan.mode}, "
-            f"password hashes: {hashes}. Target {plan.target.base_url} ({key}); estimated time "
-            f"{plan.estimate.human} (limited by the {plan.estimate.bottleneck})."
-        )
-        execute = (
-            f'call execute_migration(plan_id="{plan_id}"). Imports over 10,000 rows, live keys and files without '
-            "organizations need their confirmation."
-        )
-        if blocking_errors(plan):
-            next_step = "the plan cannot run: show the errors to the user, fix them, then call plan_migration again"
-        elif plan.invalid_rows:
-            next_step = (
-                f"show this plan to the user: {plan.invalid_rows:,} rows have errors and would be recorded as failed "
-                "without being sent. Fix them first (validate_csv with auto_fix=true fixes some) and plan again, or, "
-                f"if the user wants to go ahead anyway, {execute}"
-            )
-        else:
-            next_step = f"show this plan to the user; when they agree, {execute}"
-        capped = plan.model_copy(update={"issues": plan.issues[:MAX_ISSUES]})
+    def of(
+        cls, plan_id: str, plan: MigrationPlan, *, reasons: tuple[ConfirmReason, ...], step: NextAction
+    ) -> PlanResult:
         return cls(
             plan_id=plan_id,
             plan_hash=plan.plan_hash,
             valid=plan.valid,
-            summary=summary,
-            next_step=next_step,
-            plan=capped,
+            can_execute=not plan.blocking_errors and plan.valid_rows > 0,
+            file=Path(plan.csv_path).name,
+            rows=plan.rows,
+            valid_rows=plan.valid_rows,
+            invalid_rows=plan.invalid_rows,
+            users=plan.users,
+            memberships=plan.memberships,
+            organizations=plan.organizations,
+            mode=plan.mode,
+            hash_types=plan.hash_types,
+            plaintext_passwords=plan.plaintext_passwords,
+            totp_users=plan.totp_users,
+            unknown_columns=plan.unknown_columns,
+            target=plan.target.base_url,
+            key=plan.target.key,
+            estimate=plan.estimate.human,
+            estimate_seconds=plan.estimate.seconds,
+            bottleneck=plan.estimate.bottleneck,
+            confirmation_needed=list(reasons),
+            errors=[tool_terms(error) for error in plan.errors],
+            warnings=[tool_terms(warning) for warning in plan.warnings],
+            recommendations=_advice(plan.recommendations),
+            issue_count=plan.issue_count,
+            error_count=plan.error_count,
+            issues=[IssueLine.of(issue) for issue in plan.issues[:MAX_ISSUES]],
+            next=NextCall.of(step),
         )
 
-    def text(self) -> str:
-        plan = self.plan
+    def text(self, total_rules: int) -> str:
+        org = f" in {self.organizations:,} organizations" if self.organizations else ""
+        hashes = ", ".join(f"{kind} {count:,}" for kind, count in sorted(self.hash_types.items())) or "none"
+        key = {"test": "test key", "live": "LIVE key", "none": "no API key configured"}[self.key]
         lines = [
-            f"Plan {self.plan_id} ({'valid' if self.valid else 'INVALID'}, hash {self.plan_hash[:12]})",
-            self.summary,
+            NOTICE,
+            f"Plan {self.plan_id} ({'valid' if self.valid else 'INVALID'}, hash {self.plan_hash[:12]}) of "
+            f"{fence(self.file)}: {self.rows:,} rows ({self.valid_rows:,} valid, {self.invalid_rows:,} invalid) -> "
+            f"{self.users:,} users and {self.memberships:,} memberships{org}, mode {self.mode}, password hashes: "
+            f"{hashes}. Target {self.target} ({key}); estimated time {self.estimate} (limited by the "
+            f"{self.bottleneck}).",
         ]
-        lines += [f"Error: {error}" for error in plan.errors]
-        lines += [f"Warning: {warning}" for warning in plan.warnings]
-        if plan.issues:
-            lines.append(f"Issues ({plan.issue_count:,}: {plan.error_count:,} errors), by rule (row data quoted):")
-            lines += issue_lines(plan.issues)
-        lines += [f"Recommendation: {item}" for item in plan.recommendations]
-        lines.append(f"Next: {self.next_step}")
+        if self.unknown_columns:
+            lines.append("Unknown columns (ignored): " + ", ".join(fence(name) for name in self.unknown_columns))
+        lines += [f"Error: {fence(error)}" for error in self.errors]
+        lines += [f"Warning: {fence(warning)}" for warning in self.warnings]
+        if self.issues:
+            lines.append(f"Issues ({self.issue_count:,}: {self.error_count:,} errors), by rule:")
+            lines += _issue_lines(self.issues, total_rules)
+        lines += [f"Recommendation: {item}" for item in self.recommendations]
+        if self.confirmation_needed:
+            lines.append(
+                "execute_migration will ask the user to confirm ("
+                + ", ".join(reason.value for reason in self.confirmation_needed)
+                + ")."
+            )
+        lines.append(self.next.text())
         return "\n".join(lines)
 
 
 class ValidationResult(BaseModel):
     """Validation of a CSV, with the fixed copy when one was asked for."""
 
-    report: ValidationReport = Field(description=f"Counts and the first {MAX_ISSUES} issue rules.")
-    next_step: str
+    file: Untrusted
+    rows: int
+    valid_rows: int
+    invalid_rows: int
+    users: int
+    memberships: int
+    unknown_columns: list[Untrusted]
+    issue_count: int
+    error_count: int
+    warning_count: int
+    issues: list[IssueLine] = Field(description=f"By rule (at most {MAX_ISSUES}).")
+    fixed_csv: Untrusted | None = Field(description="The fixed copy written.")
+    fixed_rows: int
+    valid: bool
+    next: NextCall
 
     @classmethod
     def of(cls, report: ValidationReport) -> ValidationResult:
         if report.fixed_csv:
-            next_step = f"plan the fixed copy: plan_migration(csv_path={quoted(report.fixed_csv)})"
+            step = NextAction(action=Action.PLAN, arguments={"csv_path": report.fixed_csv}, why="plan the fixed copy")
         elif report.valid:
-            next_step = "no errors: call plan_migration with this file"
+            step = NextAction(action=Action.PLAN, arguments={"csv_path": report.csv_path}, why="no errors")
+        elif any(issue.fixable for issue in report.issues):
+            step = NextAction(
+                action=Action.FIX, arguments={"csv_path": report.csv_path}, why="some errors are fixable"
+            )
         else:
-            fixable = any(issue.fixable for issue in report.issues)
-            next_step = "fix the rows listed" + (" (auto_fix=true fixes some)" if fixable else "")
-        capped = report.model_copy(update={"issues": report.issues[:MAX_ISSUES]})
-        return cls(report=capped, next_step=next_step)
+            step = NextAction(action=Action.FIX_DATA, why="fix the rows listed in the file, then validate again")
+        return cls(
+            file=Path(report.csv_path).name,
+            rows=report.rows,
+            valid_rows=report.valid_rows,
+            invalid_rows=report.invalid_rows,
+            users=report.users,
+            memberships=report.memberships,
+            unknown_columns=report.unknown_columns,
+            issue_count=report.issue_count,
+            error_count=report.error_count,
+            warning_count=report.warning_count,
+            issues=[IssueLine.of(issue) for issue in report.issues[:MAX_ISSUES]],
+            fixed_csv=report.fixed_csv,
+            fixed_rows=report.fixed_rows,
+            valid=report.valid,
+            next=NextCall.of(step),
+        )
 
-    def text(self) -> str:
-        report = self.report
-        verdict = "no errors" if report.valid else f"{report.error_count:,} errors in {report.invalid_rows:,} rows"
+    def text(self, total_rules: int) -> str:
+        verdict = "no errors" if self.valid else f"{self.error_count:,} errors in {self.invalid_rows:,} rows"
         lines = [
-            f"{Path(report.csv_path).name}: {report.rows:,} rows ({report.valid_rows:,} valid, "
-            f"{report.invalid_rows:,} invalid), {report.users:,} users, {report.memberships:,} memberships; {verdict}, "
-            f"{report.warning_count:,} warnings."
+            NOTICE,
+            f"{fence(self.file)}: {self.rows:,} rows ({self.valid_rows:,} valid, {self.invalid_rows:,} invalid), "
+            f"{self.users:,} users, {self.memberships:,} memberships; {verdict}, {self.warning_count:,} warnings.",
         ]
-        if report.issues:
-            lines.append("Issues by rule (row data quoted):")
-            lines += issue_lines(report.issues)
-        if report.fixed_csv:
-            lines.append(f"Fixed copy: {report.fixed_csv} ({report.fixed_rows:,} rows changed)")
-        lines.append(f"Next: {self.next_step}")
+        if self.unknown_columns:
+            lines.append("Unknown columns (ignored): " + ", ".join(fence(name) for name in self.unknown_columns))
+        if self.issues:
+            lines.append("Issues by rule:")
+            lines += _issue_lines(self.issues, total_rules)
+        if self.fixed_csv:
+            lines.append(f"Fixed copy: {fence(self.fixed_csv)} ({self.fixed_rows:,} rows changed)")
+        lines.append(self.next.text())
         return "\n".join(lines)
 
 
+# -- jobs ---------------------------------------------------------------------------------------------
+
+
+class ErrorSample(BaseModel):
+    """One failed row. Everything but the row number and flags is data from the file or WorkOS."""
+
+    row: int = Field(description="The header is row 1.")
+    email: Untrusted | None
+    phase: str | None
+    status: int | None = Field(description="WorkOS's HTTP status.")
+    code: Untrusted | None
+    message: Untrusted | None
+    retryable: bool
+
+    @classmethod
+    def of(cls, outcome: RowOutcome) -> ErrorSample:
+        message = outcome.error_message[:500] if outcome.error_message else None
+        return cls(
+            row=outcome.row,
+            email=outcome.email,
+            phase=outcome.error_phase,
+            status=outcome.error_status,
+            code=outcome.error_code,
+            message=tool_terms(message) if message else None,
+            retryable=bool(outcome.retryable),
+        )
+
+    def line(self) -> str:
+        status = f" {self.status}" if self.status else ""
+        return (
+            f"row {self.row} {self.phase}{status} {fence(self.code)}: {fence(self.message)} (email {fence(self.email)})"
+        )
+
+
+class JobStatus(BaseModel):
+    """Where a job stands, what changed since the caller's cursor, and what to call next."""
+
+    job_id: str
+    state: JobState
+    file: Untrusted
+    worker_running: bool
+    cancel_requested: bool
+    total_rows: int = Field(description="0 until the worker has read the file.")
+    succeeded: int
+    skipped: int
+    failed: int = Field(description="Failed rows, invalid ones included.")
+    invalid: int
+    pending: int
+    percent: float
+    rows_per_second: float
+    eta_seconds: float | None
+    retries: int
+    rate_limited: int = Field(description="429 answers so far.")
+    last_error: Untrusted | None
+    new_failures: int = Field(description="Failed since the cursor given as since.")
+    new_errors: list[ErrorSample] = Field(description="The latest 5 of them.")
+    unchanged: bool = Field(description="Nothing changed since the cursor.")
+    cursor: str = Field(description="Pass as since next time.")
+    next: NextCall
+
+    def text(self) -> str:
+        """A few lines for the model: counts, rate, ETA, new failures (fenced), the next call."""
+        if self.unchanged:
+            return f"Job {self.job_id}: {self.state.value}, no change since the last call. {self._next()}"
+        progress = (
+            f"{self.succeeded:,} succeeded, {self.skipped:,} skipped, {self.failed:,} failed "
+            f"({self.invalid:,} invalid), {self.pending:,} pending of {self.total_rows:,} rows ({self.percent:g}%)"
+        )
+        lines = [f"Job {self.job_id} ({fence(self.file)}): {self.state.value}. {progress}."]
+        if self.rows_per_second:
+            eta = f", about {human(self.eta_seconds)} left" if self.eta_seconds else ""
+            lines.append(
+                f"Rate {self.rows_per_second:g} rows/s{eta}; {self.retries:,} retries, {self.rate_limited:,} 429s."
+            )
+        if self.last_error or self.new_errors:
+            lines.insert(0, NOTICE)
+        if self.last_error:
+            lines.append(f"Last error: {fence(self.last_error)}")
+        if self.new_errors:
+            lines.append(f"{self.new_failures:,} rows failed since the last call; the latest:")
+            lines += [f"  {sample.line()}" for sample in self.new_errors]
+        lines.append(self._next())
+        return "\n".join(lines)
+
+    def _next(self) -> str:
+        step = self.next
+        if step.tool == "get_migration_status" and "wait_seconds" in step.arguments:
+            return (
+                f'Next: {step.why}; call {step.tool}(job_id="{self.job_id}", since="{self.cursor}", '
+                f"wait_seconds={FOLLOW_SECONDS})."
+            )
+        if step.tool == "get_migration_status":
+            left = human(self.eta_seconds)
+            return (
+                f"Next: about {left} left: {step.why}; later, call {step.tool}(job_id=\"{self.job_id}\", "
+                f'since="{self.cursor}").'
+            )
+        return step.text()
+
+
+def human(seconds: float | None) -> str:
+    """A duration in words: 45 s, 12 min, 2.5 h."""
+    if not seconds:
+        return "0 s"
+    if seconds < 90:
+        return f"{round(seconds)} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 class ExecutionStarted(BaseModel):
-    """A job started for a plan, in a worker process that outlives this server."""
+    """The job of a plan: started now, or found already started by an earlier call."""
 
     job_id: str
     plan_id: str
-    plan_hash: str = Field(
-        description="The hash of what runs (it differs from the plan's when the form chose an organization)."
-    )
-    confirmation: str = Field(description="How the write was confirmed: yes, elicitation or not needed.")
-    status: JobStatus
+    plan_hash: str = Field(description="Of what runs (another when the form chose an organization).")
+    started: bool = Field(description="False: the plan's job existed already.")
+    confirmation: str | None
+    state: JobState
+    next: NextCall
 
-    def text(self) -> str:
-        return (
-            f"Started job {self.job_id} for plan {self.plan_id} (confirmed: {self.confirmation}). It runs in its "
-            f'own process and keeps going if this conversation ends. Follow it with get_migration_status(job_id="'
-            f'{self.job_id}", wait_seconds=25).'
+    @classmethod
+    def of(
+        cls, status: JobStatus, *, plan_id: str, plan_hash: str, started: bool, confirmation: str | None
+    ) -> ExecutionStarted:
+        return cls(
+            job_id=status.job_id,
+            plan_id=plan_id,
+            plan_hash=plan_hash,
+            started=started,
+            confirmation=confirmation,
+            state=status.state,
+            next=status.next,
         )
+
+    def text(self, status: JobStatus) -> str:
+        if not self.started:
+            head = f"Plan {self.plan_id} already has job {self.job_id}: nothing new was started (one job per plan)."
+        else:
+            head = (
+                f"Started job {self.job_id} for plan {self.plan_id} (confirmed: {self.confirmation}). It runs in its "
+                "own process and keeps going if this conversation ends."
+            )
+        return head + "\n" + status.text()
 
 
 class ResumeResult(BaseModel):
     """The job after resume_migration: a new worker, or the one already running it."""
 
-    started: bool = Field(description="False when a worker was already running the job (nothing was done).")
+    job_id: str
+    started: bool = Field(description="False: a worker was running it already.")
     confirmation: str | None
-    status: JobStatus
+    state: JobState
+    next: NextCall
 
-    def text(self) -> str:
-        head = (
-            f"Resumed job {self.status.job_id} in a new worker (confirmed: {self.confirmation})."
-            if self.started
-            else f"Job {self.status.job_id} is already running; nothing was started."
+    @classmethod
+    def of(cls, status: JobStatus, *, started: bool, confirmation: str | None) -> ResumeResult:
+        return cls(
+            job_id=status.job_id, started=started, confirmation=confirmation, state=status.state, next=status.next
         )
-        return head + "\n" + self.status.text()
+
+    def text(self, status: JobStatus) -> str:
+        head = (
+            f"Resumed job {self.job_id} in a new worker (confirmed: {self.confirmation})."
+            if self.started
+            else f"Job {self.job_id} is already running; nothing was started."
+        )
+        return head + "\n" + status.text()
+
+
+class CancelResult(BaseModel):
+    """A job after cancel_migration."""
+
+    job_id: str
+    state: JobState
+    cancel_requested: bool
+    worker_running: bool
+    next: NextCall
+
+    @classmethod
+    def of(cls, status: JobStatus) -> CancelResult:
+        return cls(
+            job_id=status.job_id,
+            state=status.state,
+            cancel_requested=status.cancel_requested,
+            worker_running=status.worker_running,
+            next=status.next,
+        )
+
+
+class JobSummary(BaseModel):
+    """One job of a list."""
+
+    job_id: str
+    state: JobState
+    file: Untrusted
+    succeeded: int
+    failed: int
+    pending: int
+    total_rows: int
 
 
 class JobList(BaseModel):
     """Jobs in the server's state directory, newest first."""
 
-    state_dir: str
-    jobs: list[JobStatus]
+    jobs: list[JobSummary]
 
     def text(self) -> str:
         if not self.jobs:
-            return f"No jobs in {self.state_dir}."
-        lines = [f"{len(self.jobs)} jobs in {self.state_dir}, newest first:"]
+            return "No jobs yet."
+        lines = [NOTICE, f"{len(self.jobs)} jobs, newest first:"]
         for job in self.jobs:
             lines.append(
                 f"  {job.job_id}: {job.state.value}, {job.succeeded:,} succeeded, {job.failed:,} failed, "
-                f"{job.pending:,} pending of {job.total_rows:,} ({Path(job.csv_path).name})"
+                f"{job.pending:,} pending of {job.total_rows:,} ({fence(job.file)})"
             )
         return "\n".join(lines)
 
 
-MAX_GROUPS_SHOWN = 10
-"""Error groups an analysis result lists (largest first); the totals always cover every failure."""
+# -- analysis -----------------------------------------------------------------------------------------
+
+
+class ExampleLine(BaseModel):
+    row: int
+    email: Untrusted | None
+
+
+class GroupLine(BaseModel):
+    """Failures that share a cause."""
+
+    count: int
+    phase: str
+    status: int | None
+    code: Untrusted
+    category: str
+    retryable: bool = Field(description="Sending them again, unchanged, should import them.")
+    message: Untrusted = Field(description="Masked.")
+    reason: str
+    examples: list[ExampleLine]
 
 
 class AnalysisResult(BaseModel):
     """A job's failures explained: groups by cause, what a retry fixes, what to change, the retry file."""
 
-    analysis: ErrorAnalysis = Field(description=f"Totals, suggestions and the {MAX_GROUPS_SHOWN} largest groups.")
-    next_step: str
+    job_id: str
+    failures: int
+    retryable: int
+    not_retryable: int
+    pending_rows: int
+    by_phase: dict[str, int]
+    by_category: dict[str, int]
+    groups: list[GroupLine] = Field(description=f"The {MAX_GROUPS_SHOWN} largest.")
+    suggestions: list[str] = Field(description="Each once, most rows first.")
+    retry_file: Untrusted | None
+    retry_rows: int
+    warnings: list[Untrusted]
+    next: NextCall
 
     @classmethod
-    def of(cls, analysis: ErrorAnalysis, job_id: str) -> AnalysisResult:
-        retry = f'resume_migration(job_id="{job_id}", retry_failed=true)'
-        if analysis.retryable:
-            next_step = (
-                f"explain the groups to the user; with their agreement, call {retry} to send the failed rows "
-                "again (rows already imported are never sent twice)"
-            )
-        elif analysis.failures:
-            next_step = "no failure is fixed by a retry alone: explain the suggestions; fix the data, then plan again"
-        else:
-            next_step = "nothing failed"
-        capped = analysis.model_copy(update={"groups": analysis.groups[:MAX_GROUPS_SHOWN]})
-        return cls(analysis=capped, next_step=next_step)
+    def of(cls, analysis: ErrorAnalysis, job_id: str, step: NextAction) -> AnalysisResult:
+        suggestions: list[str] = []
+        for group in analysis.groups:
+            advice = tool_terms(group.suggestion)
+            if group.suggestion != RERUN_SUGGESTION and advice not in suggestions:
+                suggestions.append(advice)
+        return cls(
+            job_id=job_id,
+            failures=analysis.failures,
+            retryable=analysis.retryable,
+            not_retryable=analysis.not_retryable,
+            pending_rows=analysis.pending_rows,
+            by_phase=analysis.by_phase,
+            by_category=analysis.by_category,
+            groups=[
+                GroupLine(
+                    count=group.count,
+                    phase=group.phase,
+                    status=group.status,
+                    code=group.code,
+                    category=group.category,
+                    retryable=group.retryable,
+                    message=tool_terms(group.message),
+                    reason=tool_terms(group.reason),
+                    examples=[ExampleLine(row=row.row, email=row.email) for row in group.examples],
+                )
+                for group in analysis.groups[:MAX_GROUPS_SHOWN]
+            ],
+            suggestions=suggestions,
+            retry_file=analysis.retry_file.path if analysis.retry_file else None,
+            retry_rows=analysis.retry_file.rows if analysis.retry_file else 0,
+            warnings=_advice(analysis.warnings),
+            next=NextCall.of(step),
+        )
 
     def text(self) -> str:
-        analysis = self.analysis
+        share = self.retryable / self.failures if self.failures else 0.0
         lines = [
-            f"Job {analysis.job_id}: {analysis.failures:,} failed rows, {analysis.retryable:,} retryable "
-            f"({analysis.retryable_share:.0%}), {analysis.not_retryable:,} not; {analysis.pending_rows:,} rows pending."
+            NOTICE,
+            f"Job {self.job_id}: {self.failures:,} failed rows, {self.retryable:,} retryable ({share:.0%}), "
+            f"{self.not_retryable:,} not; {self.pending_rows:,} rows pending.",
         ]
-        if analysis.groups:
-            lines.append("Groups, largest first (messages masked; emails are row data, quoted):")
-        for group in analysis.groups:
+        if self.groups:
+            lines.append("Groups, largest first (messages masked):")
+        for group in self.groups:
             status = f" {group.status}" if group.status else ""
-            examples = ", ".join(f"row {row.row} {quoted(row.email)}" for row in group.examples)
+            examples = ", ".join(f"row {example.row} {fence(example.email)}" for example in group.examples)
             retry = "retryable" if group.retryable else "not retryable"
             lines.append(
-                f"  {group.count:,} x {group.phase}{status} {group.code} ({group.category}, {retry}): "
-                f"{quoted(group.message)}; e.g. {examples}. {group.suggestion}"
+                f"  {group.count:,} x {group.phase}{status} {fence(group.code)} ({group.category}, {retry}): "
+                f"{fence(group.message)}; e.g. {examples}."
             )
-        lines += [f"Suggestion: {item}" for item in analysis.suggestions]
-        if analysis.retry_file:
-            lines.append(
-                f"Retry file: {analysis.retry_file.path} ({analysis.retry_file.rows:,} rows, with the source's hashes)"
-            )
-        lines += [f"Warning: {warning}" for warning in analysis.warnings]
-        lines.append(f"Next: {self.next_step}")
+        lines += [f"Suggestion: {item}" for item in self.suggestions]
+        if self.retry_file:
+            lines.append(f"Retry file: {fence(self.retry_file)} ({self.retry_rows:,} rows, with the source's hashes)")
+        lines += [f"Warning: {fence(warning)}" for warning in self.warnings]
+        lines.append(self.next.text())
         return "\n".join(lines)
 
 
@@ -362,10 +756,10 @@ class ConversionResult(BaseModel):
     metadata_dropped: list[DroppedName] = Field(description="Metadata entries that did not fit WorkOS's limits.")
     roles_dropped: list[DroppedName] = Field(description="Role names that are not WorkOS slugs after role_map.")
     warnings: list[str]
-    out_csv: str
-    report_path: str | None
-    reset_list_path: str | None
-    next_step: str
+    out_csv: Untrusted
+    report_path: Untrusted | None
+    reset_list_path: Untrusted | None
+    next: NextCall
 
     @classmethod
     def of(cls, report: ConvertReport) -> ConversionResult:
@@ -376,13 +770,20 @@ class ConversionResult(BaseModel):
             out_csv=report.out,
             report_path=report.report,
             reset_list_path=report.reset_list,
-            next_step=f"validate_csv(csv_path={quoted(report.out)}), then plan_migration with it",
+            next=NextCall.of(
+                NextAction(
+                    action=Action.PLAN,
+                    arguments={"csv_path": report.out},
+                    why="the CSV is written: plan it (planning checks every row); tell the user who must reset",
+                )
+            ),
         )
 
     def text(self) -> str:
         lines = [
+            NOTICE,
             f"{self.source}: {self.input_users:,} users -> {self.converted:,} keep their password, {self.reset:,} "
-            f"must reset it, {self.skipped:,} skipped; {self.rows:,} rows written to {self.out_csv}."
+            f"must reset it, {self.skipped:,} skipped; {self.rows:,} rows written to {fence(self.out_csv)}.",
         ]
         for outcome, reasons in self.reasons.items():
             if reasons:
@@ -390,7 +791,7 @@ class ConversionResult(BaseModel):
         lines += [f"Warning: {warning}" for warning in self.warnings]
         if self.roles_dropped:
             lines.append("Role names left out: " + ", ".join(fence(item.name) for item in self.roles_dropped[:10]))
-        lines.append(f"Next: {self.next_step}")
+        lines.append(self.next.text())
         return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from core.analyze import ErrorAnalysis, ErrorGroup
+from core.app import LARGE_IMPORT_ROWS
 from core.engine import MigrationResult
 from core.options import execute_command
 from core.orchestrator import Reopened
@@ -36,7 +37,6 @@ __all__ = [
 ]
 
 # Above this many rows an import asks for confirmation (the orchestrator document's threshold).
-LARGE_IMPORT_ROWS = 10_000
 
 _BOX = (
     "╔════════════════════════════════════════════════════╗\n"
@@ -128,7 +128,9 @@ def render_plan(plan: MigrationPlan) -> str:
         ]
     else:
         lines += ["❌ Plan is invalid:", *(f"  • {error}" for error in plan.errors)]
-        lines.append("Fix the rows above (workos-migrate validate --auto-fix fixes some), then plan again.")
+        rows = "the rows above (workos-migrate validate --auto-fix fixes some)" if plan.error_count else ""
+        options = "the options" if plan.blocking_errors else ""
+        lines.append(f"Fix {' and '.join(part for part in (options, rows) if part)}, then plan again.")
     lines.append(f"Plan hash: {plan.plan_hash}")
     return "\n".join(lines)
 

@@ -24,7 +24,7 @@ from server.workspace import default_folder, too_broad
 
 __all__ = ["ConfirmMode", "ServerSettings", "default_state_dir"]
 
-ConfirmMode = Literal["auto", "elicit", "yes-arg"]
+ConfirmMode = Literal["auto", "elicit", "code"]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -107,6 +107,8 @@ class ServerSettings(BaseModel):
         for field, variable in names.items():
             if env.get(variable):
                 values[field] = env[variable].strip()
+        if values.get("confirm_mode") == "yes-arg":
+            values["confirm_mode"] = "code"  # its earlier name: confirmations in chat, never a form
         read_only = env.get("MIGRATION_READ_ONLY", "").strip().lower()
         if read_only not in _TRUE | _FALSE:
             problems.append(f"MIGRATION_READ_ONLY must be 1 or 0 (got {read_only!r})")

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from core.errors import OptionsError
 from core.platform import file_uri_path
-from server.untrusted import fence
+from server.untrusted import fence, unfence
 
 __all__ = ["DEFAULT_FOLDER_NAME", "Workspace", "default_folder", "too_broad"]
 
@@ -126,7 +126,7 @@ class Workspace:
         return target
 
     def _absolute(self, value: str) -> Path:
-        candidate = Path(value).expanduser()
+        candidate = Path(unfence(value)).expanduser()
         return candidate if candidate.is_absolute() else self.folders[0] / candidate
 
     def _inside(self, path: Path, value: str, argument: str) -> None:

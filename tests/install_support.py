@@ -110,5 +110,5 @@ async def plan_as_a_host(params: StdioServerParameters, workspace: Path) -> dict
         plan = await call(
             client, "plan_migration", {"csv_path": str(workspace / "users.csv"), "create_org_if_missing": True}
         )
-    assert plan["valid"] and plan["plan"]["users"] == USERS, plan
+    assert plan["valid"] and plan["users"] == USERS, plan
     return plan

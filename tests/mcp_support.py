@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from core.store import JobStore
 from core.workos.sandbox import SandboxHandle
 from server import jobs
 from server.settings import ServerSettings
+from server.untrusted import CLOSE, OPEN
 
 ElicitationCallback = Callable[[ClientRequestContext, ElicitRequestParams], Awaitable[ElicitResult]]
 
@@ -56,6 +58,30 @@ async def refused(client: Client, name: str, arguments: dict[str, Any]) -> str:
     result = await client.call_tool(name, arguments)
     assert result.is_error, text(result)
     return text(result)
+
+
+def unfenced(value: str | None) -> str | None:
+    """A fenced untrusted string of a result, without its fence."""
+    if value is None:
+        return None
+    assert value.startswith(OPEN) and value.endswith(CLOSE), value
+    return value[len(OPEN) : -len(CLOSE)]
+
+
+_CODE = re.compile(r"confirmation code ([A-Z2-7]{3}-[A-Z2-7]{3})")
+
+
+def confirmation_code(message: str) -> str:
+    """The confirmation code a refusal on a chat-only client carries."""
+    found = _CODE.search(message)
+    assert found, message
+    return found.group(1)
+
+
+async def confirmed(client: Client, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Call a write that needs a code on a chat-only client: refused with a code, then called with it."""
+    code = confirmation_code(await refused(client, name, arguments))
+    return await call(client, name, {**arguments, "confirmation_code": code})
 
 
 class Answering:

@@ -104,7 +104,8 @@ async def test_make_bundle_packs_a_valid_bundle_that_starts_as_desktop_starts_it
     assert bundle.name == f"workos-migrate-{MANIFEST['version']}.mcpb"
     installed = tmp_path / "Claude Extensions" / "workos-migrate"  # where Desktop unpacks it (a space in the path)
     with zipfile.ZipFile(bundle) as archive:
-        assert {"manifest.json", "main.py", "pyproject.toml", "uv.lock", wheel.name} <= set(archive.namelist())
+        expected = {"manifest.json", "icon.png", "main.py", "pyproject.toml", "uv.lock", wheel.name}
+        assert set(archive.namelist()) == expected
         archive.extractall(installed)
     assert json.loads((installed / "manifest.json").read_text()) == MANIFEST
     validated = run_step([npx, "--yes", PACKER, "validate", installed / "manifest.json"], what="mcpb validate")

@@ -60,6 +60,29 @@ def test_plan_exits_1_with_the_errors_when_rows_are_invalid(bad: Path) -> None:
     assert "❌ Plan is invalid:" in out and "email_invalid" in out
 
 
+def test_the_plan_footer_names_what_to_fix(good: Path, write_users: CsvWriter, bad: Path) -> None:
+    loners = write_users([{"email": "a@x.com"}], name="loners.csv")
+    code, out, _ = run("plan", "--csv", loners, "--require-membership")
+    assert code == 1 and out.splitlines()[-2] == "Fix the options, then plan again."
+    code, out, _ = run("plan", "--csv", bad)
+    assert code == 1
+    assert (
+        out.splitlines()[-2] == "Fix the rows above (workos-migrate validate --auto-fix fixes some), then plan again."
+    )
+    code, out, _ = run("plan", "--csv", bad, "--require-membership")
+    assert out.splitlines()[-2].startswith("Fix the options and the rows above")
+
+
+def test_a_file_with_old_mac_line_endings_is_told_about_line_endings_not_quotes(tmp_path: Path) -> None:
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"email,first_name\ra@x.com,Ann\rb@x.com,Bo\r")
+    for command in ("plan", "validate"):
+        code, _, err = run(command, "--csv", path)
+        assert code == 2
+        assert "bare carriage return (CR: old Mac line endings)" in err and "LF or CRLF" in err
+        assert "quote" not in err
+
+
 def test_configuration_errors_are_bullets_and_exit_2(good: Path) -> None:
     code, _, err = run("plan", "--csv", good, "--org-id", "org_1", "--org-external-id", "e", "--concurrency", "0")
     assert code == 2

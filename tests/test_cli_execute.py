@@ -316,3 +316,15 @@ def test_ctrl_c_before_the_import_exits_130_without_a_traceback(
     )  # EOF = Ctrl-D/C at a prompt
     assert code == 130 and "nothing was sent" in output
     assert sandbox.stats()["totals"]["requests"] == 0
+
+
+def test_the_pre_import_summary_says_plainly_when_there_is_no_key_or_nothing_to_send(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WORKOS_API_KEY")
+    path = write_rows(tmp_path / "u.csv", [{"email": "broken"}, {"email": "also broken"}])
+    code, output = invoke("execute", "--csv", str(path), "--dry-run")
+    assert code == 1, output
+    assert "Target:       " in output and "(no API key set)" in output
+    assert "Estimate:     nothing to send (no API call needed)" in output
+    assert "none key" not in output and "bound by none" not in output

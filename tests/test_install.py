@@ -128,7 +128,7 @@ async def test_the_installed_mcp_server_plans_and_runs_a_job_from_the_root_direc
             wait_for_workers(state)
         assert (status["state"], status["succeeded"]) == ("completed", USERS), status
         assert len(sandbox.state()["users"]) == USERS
-    assert listed["state_dir"] == str(state) and (state / "jobs.sqlite3").exists()
+    assert [job["job_id"] for job in listed["jobs"]] == [started["job_id"]] and (state / "jobs.sqlite3").exists()
 
 
 async def test_uvx_runs_the_mcp_server_from_the_wheel(

@@ -148,5 +148,5 @@ async def test_mcp_execute_refuses_a_wrong_org_id_before_creating_a_job(
             message = await refused(client, "execute_migration", {"plan_id": plan["plan_id"], "yes": True})
     finally:
         wait_for_workers(settings.state_dir)
-    assert "--org-id org_doesnotexist" in message and "does not exist" in message
+    assert "org_id org_doesnotexist" in message and "does not exist" in message  # MCP names arguments, not flags
     assert JobStore.open(settings.state_dir).latest_job() is None

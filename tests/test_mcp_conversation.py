@@ -12,7 +12,7 @@ from mcp import Client
 from core.workos.sandbox import SandboxHandle
 from server.mcp import create_server
 from tests.conftest import BCRYPT, CsvWriter
-from tests.mcp_support import call, finished, server_settings, text, wait_for_workers
+from tests.mcp_support import call, finished, server_settings, text, unfenced, wait_for_workers
 
 pytestmark = pytest.mark.anyio
 
@@ -55,21 +55,21 @@ async def test_plan_execute_follow_analyse_and_retry_imports_every_valid_row_onc
         sandbox.configure(faults=[])
         retried = await call(client, "resume_migration", {"job_id": started["job_id"], "retry_failed": True})
         done = await finished(client, started["job_id"])
-    assert (plan["plan"]["rows"], plan["plan"]["invalid_rows"]) == (42, 2)
+    assert (plan["rows"], plan["invalid_rows"]) == (42, 2)
     assert first["state"] == "completed_with_errors" and first["failed"] > 2
-    assert "analyze_errors" in first["next_step"]
+    assert first["next"]["tool"] == "analyze_errors"
 
     found = analysis.structured_content
     assert found is not None and not analysis.is_error
-    assert found["analysis"]["failures"] == first["failed"]
-    assert found["analysis"]["retryable"] == first["failed"] - 2
-    assert "resume_migration" in found["next_step"] and "retry_failed=true" in found["next_step"]
+    assert found["failures"] == first["failed"]
+    assert found["retryable"] == first["failed"] - 2
+    assert found["next"]["tool"] == "resume_migration" and found["next"]["arguments"]["retry_failed"] is True
     shown = text(analysis)
     assert "email_invalid" in shown and BCRYPT not in shown
-    retry_file = Path(found["analysis"]["retry_file"]["path"])
+    retry_file = Path(str(unfenced(found["retry_file"])))
     assert retry_file.parent == workspace and retry_file.name == f"{started['job_id']}.retry.csv"
     with retry_file.open(newline="") as handle:
-        assert len(list(csv.reader(handle))) - 1 == found["analysis"]["retry_file"]["rows"]
+        assert len(list(csv.reader(handle))) - 1 == found["retry_rows"]
 
     assert retried["started"]
     assert (done["state"], done["succeeded"], done["failed"], done["invalid"]) == ("completed_with_errors", 40, 2, 2)

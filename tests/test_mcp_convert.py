@@ -40,7 +40,7 @@ async def test_convert_export_writes_the_csv_and_returns_no_secret(tmp_path: Pat
         assert content is not None
         assert (content["converted"], content["reset"], content["skipped"]) == (4, 2, 1)
         assert content["roles_dropped"] == [] and content["unproven_hash_types"] == ["argon2", "pbkdf2"]
-        assert content["next_step"].startswith("validate_csv(")
+        assert content["next"]["tool"] == "plan_migration"
         shown = text(result) + json.dumps(content)
         converted = (tmp_path / "converted.csv").read_text()
         secrets = [line.split(",")[4] for line in converted.splitlines()[1:] if line.split(",")[4]]

@@ -19,11 +19,12 @@ from mcp.types import ListRootsResult, Root
 
 from core.csvsource import CsvSource
 from core.errors import OptionsError, SourceError
+from core.store import JobStore
 from core.workos.sandbox import SandboxHandle
 from server.mcp import create_server
 from server.settings import ServerSettings
 from tests.conftest import BCRYPT, CsvWriter, write_rows
-from tests.mcp_support import call, finished, refused, server_settings, text, wait_for_workers
+from tests.mcp_support import call, finished, refused, server_settings, text, unfenced, wait_for_workers
 
 pytestmark = pytest.mark.anyio
 
@@ -78,7 +79,7 @@ async def test_a_server_started_in_root_without_a_workspace_reads_and_writes_onl
         assert f"outside the workspace {folder}" in message and "MIGRATION_WORKSPACE" in message
     assert "root:" not in passwd
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    assert Path(fixed["report"]["fixed_csv"]) == folder / "users.fixed.csv"
+    assert unfenced(fixed["fixed_csv"]) == str(folder / "users.fixed.csv")
     written = _files(tmp_path) - before
     state = home / ".local" / "share" / "workos-migrate"
     assert all(path.is_relative_to(folder) or path.is_relative_to(state) for path in written), written
@@ -132,7 +133,7 @@ async def test_existing_files_are_never_overwritten_unless_asked(
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert "already exists" in message and "overwrite=true" in message
     assert kept == "keep me\n"
-    assert replaced["report"]["fixed_rows"] == 1 and "ada@example.com,true" in target.read_text()
+    assert replaced["fixed_rows"] == 1 and "ada@example.com,true" in target.read_text()
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     for name in ("validate_csv", "analyze_errors"):
         annotations = tools[name].annotations
@@ -195,7 +196,7 @@ async def test_analysis_never_writes_a_jobs_csv_the_state_dir_or_through_a_plant
     assert "retry.csv.partial is in the way" in planted and outside.read_text() == ""
     assert "Plain-Text-Secret-1" not in planted
     retry = settings.workspace / "retry.csv"
-    assert written["analysis"]["retry_file"]["rows"] == 1
+    assert written["retry_rows"] == 1
     assert stat.S_IMODE(retry.stat().st_mode) == 0o600 and "not-an-email" in retry.read_text()
 
 
@@ -248,7 +249,7 @@ async def test_client_roots_are_the_workspace_when_no_workspace_is_set(
     async with Client(create_server(settings), mode="legacy", list_roots_callback=roots) as client:
         planned = await call(client, "plan_migration", {"csv_path": "users.csv"})
         message = await refused(client, "plan_migration", {"csv_path": str(elsewhere)})
-    assert Path(planned["plan"]["csv_path"]) == inside
+    assert JobStore.open(settings.state_dir).get_plan(planned["plan_id"]).options.csv_path == inside
     assert f"outside the workspace {shared} (the folders this client shares" in message
     assert not (tmp_path / "own").exists()
 

@@ -21,7 +21,15 @@ from mcp.client.stdio import stdio_client
 from core.workos.sandbox import SandboxHandle
 from server.mcp import create_server
 from tests.conftest import BCRYPT, FIREBASE, TOTP, CsvWriter
-from tests.mcp_support import FAST_SERVER_RATES, call, finished, server_settings, text, wait_for_workers
+from tests.mcp_support import (
+    FAST_SERVER_RATES,
+    call,
+    confirmation_code,
+    finished,
+    server_settings,
+    text,
+    wait_for_workers,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -95,7 +103,7 @@ class RawHost:
         self._err.close()
 
 
-def test_a_host_on_2025_11_25_without_elicitation_is_told_to_confirm_in_chat(
+def test_a_host_on_2025_11_25_without_elicitation_must_bring_back_the_confirmation_code(
     workspace: Path, sandbox: SandboxHandle, write_users: CsvWriter
 ) -> None:
     path = write_users([{"email": "ada@example.com", "org_id": "org_1"}])
@@ -110,19 +118,20 @@ def test_a_host_on_2025_11_25_without_elicitation_is_told_to_confirm_in_chat(
         plan = host.request("tools/call", {"name": "plan_migration", "arguments": {"csv_path": path.name}})["result"]
         plan_id = plan["structuredContent"]["plan_id"]
         refusal = host.request("tools/call", {"name": "execute_migration", "arguments": {"plan_id": plan_id}})
-        started = host.request(
-            "tools/call", {"name": "execute_migration", "arguments": {"plan_id": plan_id, "yes": True}}
-        )["result"]
+        code = confirmation_code(refusal["result"]["content"][0]["text"])
+        arguments = {"plan_id": plan_id, "confirmation_code": code}
+        started = host.request("tools/call", {"name": "execute_migration", "arguments": arguments})["result"]
     finally:
         host.close()
     assert hello["result"]["protocolVersion"] == "2025-11-25"
-    assert "yes=true" in hello["result"]["instructions"]
+    assert "confirmation code" in hello["result"]["instructions"]
+    assert "<untrusted-data>" in hello["result"]["instructions"]
     assert "execute_migration" in {tool["name"] for tool in tools}
     assert refusal["result"]["isError"] is True
     message = refusal["result"]["content"][0]["text"]
     assert "LIVE (production)" in message and "this client cannot show a confirmation form" in message
-    assert f'execute_migration(plan_id="{plan_id}", yes=true)' in message
-    assert started["structuredContent"]["confirmation"] == "yes"
+    assert f'execute_migration(plan_id="{plan_id}", confirmation_code="{code}")' in message
+    assert started["structuredContent"]["confirmation"] == "code"
     assert LIVE_KEY not in (workspace / "server.log").read_text()
 
 
@@ -136,7 +145,7 @@ async def test_a_job_outlives_its_server_and_a_new_server_finds_it_finished(
     async with Client(_params(workspace, sandbox), mode="legacy") as client:
         plan = await call(client, "plan_migration", arguments)
         started = await call(client, "execute_migration", {"plan_id": plan["plan_id"]})
-    assert started["status"]["worker_running"]
+    assert started["started"] and started["state"] in ("preparing", "running")
     async with Client(_params(workspace, sandbox)) as client:
         listed = await call(client, "list_migrations", {})
         status = await finished(client, started["job_id"])
@@ -168,7 +177,7 @@ async def test_killed_worker_is_resumed_through_the_tool(
         resumed = await call(client, "resume_migration", {"job_id": job_id})
         done = await finished(client, job_id)
     assert (killed["state"], killed["worker_running"]) == ("interrupted", False)
-    assert "resume_migration" in killed["next_step"] and killed["pending"] > 0
+    assert killed["next"]["tool"] == "resume_migration" and killed["pending"] > 0
     assert resumed["started"]
     assert (done["state"], done["succeeded"], done["failed"]) == ("completed", 300, 0)
     state = sandbox.state()

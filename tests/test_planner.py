@@ -81,7 +81,7 @@ def test_row_errors_make_the_plan_invalid_and_are_grouped_with_example_rows(writ
     assert not result.valid and result.invalid_rows == 7 and result.error_count == 7
     [group] = result.issues
     assert (group.code, group.count, group.rows) == ("email_invalid", 7, [2, 3, 4, 5, 6])
-    assert result.recommendations == []
+    assert result.recommendations == ["Add --errors-out errors.jsonl to capture failures for retry"]
 
 
 def test_header_only_file_plans_nothing_to_do(write_csv: CsvWriter) -> None:
@@ -138,6 +138,24 @@ def test_estimate_is_bound_by_one_process_at_a_high_rate_limit() -> None:
     timing = estimate(calls(100_000), 100_000, opts(rate_limit=5000, concurrency=100))
     assert timing.bottleneck == "overall request limit"
     assert estimate(calls(100_000), 100_000, opts(rate_limit=5000, concurrency=100)).process_seconds == 250.0
+
+
+def test_at_the_defaults_the_write_limit_is_named_not_concurrency_which_ties_with_it(write_users: CsvWriter) -> None:
+    # 10 in flight x 0.2 s = 50 requests/s, the write limit: raising --concurrency would change nothing.
+    result = plan(options(write_users([{"email": f"u{i}@x.com"} for i in range(5000)]), org_id=ORG_A))
+    timing = result.estimate
+    assert timing.concurrency_seconds >= timing.write_seconds  # more by the one organization lookup
+    assert timing.bottleneck == "write rate limit"
+    assert timing.bottleneck_detail == "10,000 writes at --rate-limit 50/s"
+    assert not any("--concurrency" in item or "--workers" in item for item in result.recommendations)
+
+
+def test_one_bad_row_does_not_hide_the_recommendations(write_users: CsvWriter) -> None:
+    rows = [{"email": f"u{i}@x.com", "org_id": ORG_A} for i in range(3)] + [{"email": "broken", "org_id": ORG_A}]
+    result = plan(options(write_users(rows)))
+    assert not result.valid and result.invalid_rows == 1
+    assert "Add --errors-out errors.jsonl to capture failures for retry" in result.recommendations
+    assert any("looks each of the 1 organizations up once" in item for item in result.recommendations)
 
 
 def many_rows(write_users: CsvWriter, count: int, **row: str) -> Path:

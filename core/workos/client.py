@@ -47,7 +47,16 @@ from core.errors import (
 )
 from core.options import DEFAULT_BASE_URL
 from core.workos.limits import LimiterStats, RateLimiter, RetryPolicy, parse_retry_after, request_kind
-from core.workos.models import AuthFactor, EnrolledFactor, Membership, Organization, Page, Role, User
+from core.workos.models import (
+    Authenticated,
+    AuthFactor,
+    EnrolledFactor,
+    Membership,
+    Organization,
+    Page,
+    Role,
+    User,
+)
 
 __all__ = ["DEFAULT_BASE_URL", "ClientStats", "UserFields", "WorkOSClient", "to_workos_error"]
 
@@ -108,8 +117,9 @@ def _read_error_body(response: httpx2.Response) -> tuple[str | None, tuple[str, 
         return None, (), None
     if not isinstance(body, dict):
         return None, (), None
-    code = body.get("code") if isinstance(body.get("code"), str) else None
-    message = body.get("message") if isinstance(body.get("message"), str) else None
+    # OAuth-style answers (authenticate) say ``error`` and ``error_description`` instead.
+    code = next((body[key] for key in ("code", "error") if isinstance(body.get(key), str)), None)
+    message = next((body[key] for key in ("message", "error_description") if isinstance(body.get(key), str)), None)
     errors = body.get("errors")
     if not isinstance(errors, list):
         return code, (), message
@@ -413,6 +423,23 @@ class WorkOSClient:
         """Every authentication factor of a user."""
         path = f"/user_management/users/{_segment(user_id)}/auth_factors"
         return [factor async for factor in self._pages(AuthFactor, path, {})]
+
+    async def authenticate_password(self, *, client_id: str, email: str, password: str) -> User:
+        """Sign a user in with the password grant (``POST /user_management/authenticate``); returns the user.
+
+        The application authenticates with ``client_id`` and the API key as ``client_secret``. A wrong password
+        raises ``InvalidRequest`` (``invalid_credentials``); a password WorkOS accepted but a sign-in that needs a
+        further step (email verification, MFA, organization choice) raises ``AuthenticationError`` with that code.
+        """
+        body = {
+            "grant_type": "password",
+            "client_id": client_id,
+            "client_secret": self._api_key,
+            "email": email,
+            "password": password,
+        }
+        response = await self._send("POST", "/user_management/authenticate", body=body, secrets=(password,))
+        return self._parse(Authenticated, response).user
 
     async def delete_auth_factor(self, factor_id: str) -> None:
         """Delete an authentication factor; raises ``NotFound`` when it does not exist."""

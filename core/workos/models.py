@@ -12,7 +12,17 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import AliasPath, BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["AuthFactor", "EnrolledFactor", "ListMetadata", "Membership", "Organization", "Page", "Role", "User"]
+__all__ = [
+    "AuthFactor",
+    "Authenticated",
+    "EnrolledFactor",
+    "ListMetadata",
+    "Membership",
+    "Organization",
+    "Page",
+    "Role",
+    "User",
+]
 
 T = TypeVar("T")
 
@@ -84,6 +94,12 @@ class EnrolledFactor(_Model):
     """The answer to a TOTP enrollment: the factor (its challenge is not needed)."""
 
     authentication_factor: AuthFactor
+
+
+class Authenticated(_Model):
+    """The answer to a successful sign-in: the user (tokens are not kept)."""
+
+    user: User
 
 
 class ListMetadata(_Model):
