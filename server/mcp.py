@@ -678,41 +678,27 @@ def guided_migration(
 
 # -- conversion -----------------------------------------------------------------------------------------
 
-ExportFileArg = Annotated[str | None, Field(description="A file of the export, in the workspace (see description).")]
+_EXPORT_FILES = ("passwords", "hash_config", "org_members", "memberships", "groups", "identities", "mfa_factors")
+_EXPORT_SETTINGS = ("org_attribute", "role_attribute")
+_EXPORT_OUTPUTS = ("report_path", "reset_list_path")
 
 
 async def convert_export(
     ctx: Context,
-    source: Annotated[
-        Literal["auth0", "firebase", "clerk", "cognito", "supabase", "keycloak", "django"],
-        Field(description="The provider the export comes from."),
-    ],
-    users: Annotated[list[str], Field(min_length=1, description="The user export file(s); Keycloak: the directory.")],
-    out_csv: Annotated[str, Field(description="Where to write the canonical CSV (a new file in the workspace).")],
-    passwords: ExportFileArg = None,
-    hash_config: ExportFileArg = None,
-    org_members: ExportFileArg = None,
-    memberships: ExportFileArg = None,
-    groups: ExportFileArg = None,
-    identities: ExportFileArg = None,
-    mfa_factors: ExportFileArg = None,
-    org_attribute: Annotated[str | None, Field(description="User attribute naming the organization.")] = None,
-    role_attribute: Annotated[str | None, Field(description="User attribute holding role names.")] = None,
-    role_map: Annotated[list[str] | None, Field(description="OLD=new: source role name to slug.")] = None,
-    disabled: Annotated[
-        Literal["skip", "import"], Field(description="Disabled users: leave out, or import without password.")
-    ] = "skip",
-    report_path: Annotated[str | None, Field(description="Where to write the JSON report (optional).")] = None,
-    reset_list_path: Annotated[str | None, Field(description="Where to write the reset list CSV (optional).")] = None,
+    source: Literal["auth0", "firebase", "clerk", "cognito", "supabase", "keycloak", "django"],
+    users: Annotated[list[str], Field(min_length=1, description="Export file(s); keycloak: a dir.")],
+    out_csv: Annotated[str, Field(description="The CSV to write.")],
+    files: Annotated[
+        dict[str, str] | None,
+        Field(description="More inputs by name: " + ", ".join((*_EXPORT_FILES, *_EXPORT_SETTINGS, *_EXPORT_OUTPUTS))),
+    ] = None,
+    role_map: Annotated[list[str] | None, Field(description="OLD=new role names.")] = None,
+    disabled: Annotated[Literal["skip", "import"], Field(description="import: without password.")] = "skip",
     overwrite: OverwriteArg = False,
 ) -> Annotated[CallToolResult, ConversionResult]:
-    """Convert a provider's own user export (Auth0, Firebase, Clerk, Cognito, Supabase, Keycloak, Django)
-    into the CSV plan_migration reads: call this when the user has an export rather than a WorkOS CSV.
+    """Convert a provider's user export to the CSV plan_migration reads (docs/sources.md).
 
-    Side files by source: auth0 passwords (support's hash export) and org_members; firebase hash_config (the
-    console's hash parameters; also supabase $fbscrypt$); clerk memberships; cognito groups; supabase
-    identities and mfa_factors. Returns counts by outcome (converted with password, reset, skipped) and
-    reason, warnings and the next step; never a hash, secret or email. Every path is in the workspace.
+    Returns counts by outcome and reason; never a hash, secret or email.
     """
     from core.sources import ConvertOptions, Source, SourceInputs, load_hash_config, parse_role_map
     from core.sources import convert_export as convert
@@ -720,17 +706,16 @@ async def convert_export(
     state = _state(ctx)
     _overwrite_allowed(state.settings, overwrite)
     workspace = await _workspace(ctx)
+    given = dict(files or {})
     with _translated():
-        side = {"passwords": passwords, "org_members": org_members, "memberships": memberships, "groups": groups,
-                "identities": identities, "mfa_factors": mfa_factors}  # fmt: skip
-        read = {name: workspace.readable(value, argument=name) for name, value in side.items() if value}
+        if unknown := sorted(set(given) - {*_EXPORT_FILES, *_EXPORT_SETTINGS, *_EXPORT_OUTPUTS}):
+            raise OptionsError(f"files: unknown names {', '.join(map(fence, unknown))} (see the tool's description)")
+        read = {name: workspace.readable(given[name], argument=name) for name in _EXPORT_FILES if name in given}
+        config = read.pop("hash_config", None)
         inputs = SourceInputs(
             users=[workspace.readable(value, argument="users") for value in users],
-            hash_config=load_hash_config(workspace.readable(hash_config, argument="hash_config"))
-            if hash_config
-            else None,
-            org_attribute=org_attribute,
-            role_attribute=role_attribute,
+            hash_config=load_hash_config(config) if config else None,
+            **{name: given.get(name) for name in _EXPORT_SETTINGS},
             **read,
         )
         protected = [*inputs.users, *read.values(), *_job_sources(state.store)]
@@ -742,8 +727,8 @@ async def convert_export(
 
         options = ConvertOptions(
             out=output(out_csv, "out_csv"),
-            report=output(report_path, "report_path"),
-            reset_list=output(reset_list_path, "reset_list_path"),
+            report=output(given.get("report_path"), "report_path"),
+            reset_list=output(given.get("reset_list_path"), "reset_list_path"),
             disabled=disabled,
             role_map=parse_role_map(role_map or []),
         )

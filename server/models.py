@@ -372,9 +372,7 @@ class ValidationResult(BaseModel):
         elif report.valid:
             step = NextAction(action=Action.PLAN, arguments={"csv_path": report.csv_path}, why="no errors")
         elif any(issue.fixable for issue in report.issues):
-            step = NextAction(
-                action=Action.FIX, arguments={"csv_path": report.csv_path}, why="some errors are fixable"
-            )
+            step = NextAction(action=Action.FIX, arguments={"csv_path": report.csv_path}, why="some errors are fixable")
         else:
             step = NextAction(action=Action.FIX_DATA, why="fix the rows listed in the file, then validate again")
         return cls(
@@ -507,7 +505,7 @@ class JobStatus(BaseModel):
         if step.tool == "get_migration_status":
             left = human(self.eta_seconds)
             return (
-                f"Next: about {left} left: {step.why}; later, call {step.tool}(job_id=\"{self.job_id}\", "
+                f'Next: about {left} left: {step.why}; later, call {step.tool}(job_id="{self.job_id}", '
                 f'since="{self.cursor}").'
             )
         return step.text()
@@ -733,43 +731,30 @@ class AnalysisResult(BaseModel):
         return "\n".join(lines)
 
 
-class DroppedName(BaseModel):
-    """A metadata key or role name from the export that did not fit, and how many users it concerned."""
-
-    name: Untrusted
-    users: int
-
-
 class ConversionResult(BaseModel):
     """A provider's export converted to the canonical CSV. Counts only: no hash, secret or email."""
 
     source: str
-    input_users: int = Field(description="Identities read from the export.")
-    converted: int = Field(description="Users written with their password hash.")
-    reset: int = Field(description="Users written without a password, each on the reset list.")
-    skipped: int = Field(description="Users left out by a stated policy (see reasons).")
-    reasons: dict[str, dict[str, int]] = Field(description="converted/reset/skipped -> reason or hash type -> users.")
-    rows: int = Field(description="CSV rows written (one per user and organization).")
-    memberships: int
-    organizations: int
-    unproven_hash_types: list[str] = Field(description="Hash types whose WorkOS form is not documented.")
-    metadata_dropped: list[DroppedName] = Field(description="Metadata entries that did not fit WorkOS's limits.")
-    roles_dropped: list[DroppedName] = Field(description="Role names that are not WorkOS slugs after role_map.")
+    converted: int
+    reset: int
+    skipped: int
+    reasons: dict[str, dict[str, int]]
+    roles_dropped: list[Untrusted]
     warnings: list[str]
     out_csv: Untrusted
-    report_path: Untrusted | None
-    reset_list_path: Untrusted | None
     next: NextCall
 
     @classmethod
     def of(cls, report: ConvertReport) -> ConversionResult:
         return cls(
-            **report.model_dump(include=set(_CONVERSION_COUNTS)),
-            metadata_dropped=[DroppedName(name=key, users=count) for key, count in report.metadata_dropped.items()],
-            roles_dropped=[DroppedName(name=key, users=count) for key, count in report.roles_dropped.items()],
+            source=report.source,
+            converted=report.converted,
+            reset=report.reset,
+            skipped=report.skipped,
+            reasons=report.reasons,
+            roles_dropped=list(report.roles_dropped),
+            warnings=report.warnings,
             out_csv=report.out,
-            report_path=report.report,
-            reset_list_path=report.reset_list,
             next=NextCall.of(
                 NextAction(
                     action=Action.PLAN,
@@ -782,20 +767,14 @@ class ConversionResult(BaseModel):
     def text(self) -> str:
         lines = [
             NOTICE,
-            f"{self.source}: {self.input_users:,} users -> {self.converted:,} keep their password, {self.reset:,} "
-            f"must reset it, {self.skipped:,} skipped; {self.rows:,} rows written to {fence(self.out_csv)}.",
+            f"{self.source}: {self.converted:,} users keep their password, {self.reset:,} must reset it, "
+            f"{self.skipped:,} skipped; written to {fence(self.out_csv)}.",
         ]
         for outcome, reasons in self.reasons.items():
             if reasons:
                 lines.append(f"{outcome}: " + ", ".join(f"{reason} {count:,}" for reason, count in reasons.items()))
         lines += [f"Warning: {warning}" for warning in self.warnings]
         if self.roles_dropped:
-            lines.append("Role names left out: " + ", ".join(fence(item.name) for item in self.roles_dropped[:10]))
+            lines.append("Role names left out: " + ", ".join(fence(name) for name in self.roles_dropped[:10]))
         lines.append(self.next.text())
         return "\n".join(lines)
-
-
-_CONVERSION_COUNTS = (
-    "source", "input_users", "converted", "reset", "skipped", "reasons", "rows", "memberships", "organizations",
-    "unproven_hash_types", "warnings",
-)  # fmt: skip
