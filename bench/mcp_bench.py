@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -98,7 +99,12 @@ async def _run(workspace: Path, rows: int) -> None:
     async with Client(create_server(settings), mode="legacy") as client:
         plan_runs = [await _timed(client, "plan_migration", {"csv_path": csv_path.name}) for _ in range(3)]
         planned, made = sorted(plan_runs, key=lambda run: run[0])[1]
-        executed, started = await _timed(client, "execute_migration", {"plan_id": made["plan_id"], "yes": True})
+        # Over 10,000 rows: a chat-only client is refused with a confirmation code, then comes back with it.
+        refusal = await client.call_tool("execute_migration", {"plan_id": made["plan_id"]})
+        code = re.search(r"confirmation code ([A-Z2-7]{3}-[A-Z2-7]{3})", refusal.content[0].text)
+        assert refusal.is_error and code, refusal.content
+        arguments = {"plan_id": made["plan_id"], "confirmation_code": code.group(1)}
+        executed, started = await _timed(client, "execute_migration", arguments)
         await client.call_tool("cancel_migration", {"job_id": started["job_id"]})
         status_seconds = []
         for _ in range(5):

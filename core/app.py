@@ -27,7 +27,8 @@ from core.engine import MigrationResult
 from core.errors import JobStateError, OptionsError, SourceError
 from core.options import MigrationOptions
 from core.planner import MigrationPlan
-from core.store import Job, JobCounts, JobState, JobStore
+from core.store import Job, JobCounts, JobState, JobStore, UndoState
+from core.undo import UndoResult
 
 __all__ = [
     "LARGE_IMPORT_ROWS",
@@ -47,6 +48,8 @@ __all__ = [
     "resume_rows",
     "runnable",
     "status_next",
+    "undo_next",
+    "undo_reasons",
 ]
 
 LARGE_IMPORT_ROWS = 10_000
@@ -62,6 +65,7 @@ class ConfirmReason(StrEnum):
     LARGE_IMPORT = "large_import"  # more than LARGE_IMPORT_ROWS rows to send
     NO_ORGANIZATION = "no_organization"  # a file without organization columns and no organization given
     UNSHOWN_PLAN = "unshown_plan"  # the plan was made in the same call that runs it: nobody saw it
+    DELETES = "deletes"  # it deletes objects from WorkOS (undo): always confirmed
 
 
 def confirmation_reasons(
@@ -172,6 +176,8 @@ class Action(StrEnum):
     CHECK_LATER = "check_later"  # a long job: stop following, look again later: job_id
     RESUME = "resume"  # continue a job: job_id, retry_failed
     ANALYZE = "analyze"  # explain a job's failures: job_id
+    UNDO = "undo"  # take back what a job created, or follow an undo under way: job_id
+    VERIFY = "verify"  # compare the environment with a job's file: job_id
     FIX_DATA = "fix_data"  # change the file; no call helps before that
     NOTHING = "nothing"  # done
 
@@ -230,9 +236,7 @@ def status_next(job: Job, result: MigrationResult, *, running: bool, seconds_lef
     if job.state is JobState.INTERRUPTED:
         return NextAction(action=Action.RESUME, arguments=job_id, why="its worker stopped; resume where it stopped")
     if job.state is JobState.CANCELLED:
-        return NextAction(
-            action=Action.RESUME, arguments=job_id, why=f"cancelled with {result.pending:,} rows pending"
-        )
+        return NextAction(action=Action.RESUME, arguments=job_id, why=f"cancelled with {result.pending:,} rows pending")
     if job.state is JobState.FAILED:
         return NextAction(
             action=Action.RESUME, arguments=job_id, why="stopped by a fatal error (last_error): fix it first"
@@ -262,3 +266,29 @@ def analysis_next(analysis: ErrorAnalysis, job_id: str) -> NextAction:
             action=Action.FIX_DATA, why="no failure is fixed by a retry alone: fix the data, then plan again"
         )
     return NextAction(action=Action.NOTHING, why="nothing failed")
+
+
+# -- undo and verify ----------------------------------------------------------------------------------
+
+
+def undo_reasons(*, key: Literal["test", "live", "none"]) -> tuple[ConfirmReason, ...]:
+    """Why an undo needs a person's word: always, since it deletes; a live key says so too."""
+    return (ConfirmReason.LIVE_KEY, ConfirmReason.DELETES) if key == "live" else (ConfirmReason.DELETES,)
+
+
+def undo_next(result: UndoResult) -> NextAction:
+    """After an undo was started or looked at: follow it, go on with it, or verify what is left."""
+    job_id = {"job_id": result.job_id}
+    if result.state is UndoState.RUNNING:
+        return NextAction(action=Action.UNDO, arguments=job_id, why="the undo runs in its own process: look again")
+    if result.state is UndoState.FAILED:
+        return NextAction(action=Action.FIX_DATA, why=f"the undo stopped: {result.last_error or 'see last_error'}")
+    if result.pending or result.failed:
+        return NextAction(
+            action=Action.UNDO,
+            arguments=job_id,
+            why=f"{result.pending + result.failed:,} objects are left: with the user's agreement, undo again to go on",
+        )
+    return NextAction(
+        action=Action.VERIFY, arguments=job_id, why="the undo is done: verify shows what the environment holds now"
+    )

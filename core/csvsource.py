@@ -238,44 +238,24 @@ class CsvSource:
                 if fields and ((fields[0] and not fields[0].isspace()) or not is_blank(fields)):
                     yield row, fields
 
-    def blocks(
-        self, size: int = 512, *, start: int | None = None, stop: int | None = None, first_row: int = 2
-    ) -> Iterator[tuple[int, list[list[str]]]]:
+    def blocks(self, size: int = 512) -> Iterator[tuple[int, list[list[str]]]]:
         """Yield ``(first_row, records)``: consecutive data records, blank ones included, ``size`` at a time.
 
         Record ``i`` of a block is row ``first_row + i``. The fastest way through the file (no offsets).
-        ``start`` and ``stop`` (record starts, ``first_row`` the row at ``start``) read just that window.
-        Raises ``SourceError`` like ``rows``: on an error in the whole file it re-reads it with ``rows`` to
-        name the exact row, byte and column; in a window it says only that the window does not parse.
+        Raises ``SourceError`` like ``rows``: on an error it re-reads the file with ``rows`` to name the
+        exact row, byte and column.
         """
-        row = first_row
-        window = start is not None or stop is not None
-        begin = self.data_offset if start is None else start
+        row = 2
         try:
-            with io.BufferedReader(_Window(self.path, begin, self.size if stop is None else stop), 1 << 16) as handle:
+            with io.BufferedReader(_Window(self.path, self.data_offset, self.size), 1 << 16) as handle:
                 reader = csv.reader(map(bytes.decode, handle), strict=True)
                 while block := list(islice(reader, size)):
                     yield row, block
                     row += len(block)
         except (UnicodeDecodeError, csv.Error):
-            if window:
-                raise SourceError(f"{self.path} does not parse between bytes {begin} and {stop}") from None
             for _ in self.rows():
                 pass
             raise SourceError(f"{self.path} could not be read after row {row}") from None
-
-    def midpoint(self) -> int | None:
-        """The start of the first line after the middle of the data, or None when there is none.
-
-        Only a line start: it is a record start unless a quoted field spans it, which reading the window
-        before it reveals (that window then ends inside quotes and does not parse).
-        """
-        middle = self.data_offset + (self.size - self.data_offset) // 2
-        with open(self.path, "rb") as handle:
-            handle.seek(middle)
-            handle.readline()
-            position = handle.tell()
-        return position if self.data_offset < position < self.size else None
 
     def _parse(self, handle: BinaryIO, *, offset: int, first_row: int) -> Iterator[tuple[int, int, list[str]]]:
         """Every record from ``offset`` (blank ones included) with its row number and start offset."""

@@ -38,6 +38,7 @@ __all__ = [
     "Estimate",
     "IssueSummary",
     "MigrationPlan",
+    "PlanValidation",
     "Target",
     "estimate",
     "key_kind",
@@ -125,6 +126,14 @@ class Target(BaseModel):
     )
 
 
+class PlanValidation(BaseModel):
+    """The orchestrator document's ``plan.validation``: whether the plan is valid, and why not."""
+
+    valid: bool
+    errors: list[str] = Field(description="Problems of the plan as a whole; row errors are counted in one of them.")
+    warnings: list[str]
+
+
 class MigrationPlan(BaseModel):
     """What a migration of this CSV with these options will do, before any API call."""
 
@@ -163,6 +172,11 @@ class MigrationPlan(BaseModel):
     warning_count: int
     valid: bool = Field(description="No plan error and no row error.")
     plan_hash: str = Field(description="sha256 of the file's sha256, the options that shape the writes, the target.")
+
+    @property
+    def validation(self) -> PlanValidation:
+        """The verdict under the orchestrator document's names (``plan.validation.errors``)."""
+        return PlanValidation(valid=self.valid, errors=self.errors, warnings=self.warnings)
 
     @property
     def blocking_errors(self) -> list[str]:

@@ -120,7 +120,6 @@ def _setup_pass(
         require_membership=options.require_membership,
         on_row=on_row,
         on_issue=on_issue,
-        processes=1,
     )
     chunks: list[ChunkSpec] = []
     total = chunk_first = chunk_offset = chunk_rows = 0

@@ -31,6 +31,8 @@ from core.rules import (
 
 __all__ = [
     "BlockCheck",
+    "BlockProof",
+    "BlockWarnings",
     "Issue",
     "RowCheck",
     "RowValidator",
@@ -380,10 +382,15 @@ def make_row_check(columns: Columns, *, single_org: bool = False, require_member
 
 
 BlockColumns = list[tuple[str, ...]]
-BlockCheck = Callable[[list[list[str]]], tuple[list[str], list[str] | None, BlockColumns] | None]
-"""``check_block(block) -> (emails, orgs, columns) | None``: for a block of rows that are all clean, each
-row's normalised email, its organization key (``orgs`` None when rows have no organization) and the block
-as columns; None when any row may have an issue, so the caller runs the per-row check on that block."""
+BlockWarnings = dict[str, list[int]]
+"""Rows (indices in the block) with a warning the bulk check proved, by rule code."""
+BlockProof = tuple[list[str], list[str] | None, BlockColumns, BlockWarnings]
+BlockCheck = Callable[[list[list[str]]], BlockProof | None]
+"""``check_block(block) -> (emails, orgs, columns, warnings) | None``: for a block of rows that are all
+valid, each row's normalised email, its organization key (``orgs`` None when rows have no organization),
+the block as columns and the rows with a warning it can prove in bulk (always empty unless the check was
+built with ``warnings=True``); None when any row may have another issue, so the caller runs the per-row
+check on that block."""
 
 _CLEAN_BOOLS = frozenset({"", "true", "false", "TRUE", "FALSE", "True", "False"})
 _CLEAN_PASSWORDS = frozenset({(False, ""), (True, "bcrypt")})
@@ -394,11 +401,28 @@ _ONLY_EMPTY = frozenset({""})
 _load_json = json.JSONDecoder().decode
 
 
-def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockCheck:
-    """Build the bulk proof that a block of rows has no issue at all (see ``BlockCheck``).
+def _only_not_strings(value: object) -> bool:
+    """A metadata object whose one problem is values that are not strings (``metadata_value_not_string``)."""
+    if type(value) is not dict or len(value) > METADATA_MAX_KEYS:
+        return False
+    try:
+        return all(
+            len(key) <= METADATA_MAX_KEY_CHARS and len(_stringify(item)) <= METADATA_MAX_VALUE_CHARS
+            for key, item in value.items()
+        )
+    except RecursionError:  # nested too deep to write back: the row check names it
+        return False
+
+
+def make_block_check(columns: Columns, *, single_org: bool = False, warnings: bool = False) -> BlockCheck:
+    """Build the bulk proof that a block of rows has no issue (see ``BlockCheck``).
 
     It only ever answers "all clean" or "look row by row": every test here is a stricter, whole-column
     form of a test in ``make_row_check``, run with one C-level call per column instead of one per cell.
+    With ``warnings`` it also proves the two warnings exports most often carry on every row
+    (``email_verified_format``: yes/no/1/0; ``metadata_value_not_string``: numbers or booleans in
+    metadata) and returns their rows, so such a file stays on the bulk path; their messages are the row
+    check's to write.
     """
     width = columns.width
     e_i, v_i, p_i, h_i, t_i = (
@@ -419,6 +443,18 @@ def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockChec
     o_i, ox_i, on_i = columns.org_id, columns.org_external_id, columns.org_name
     good_roles: set[str] = set()
     known_org_ids: set[str] = set()
+    readable_bools: dict[str, bool] = {}  # value -> whether the row check warns about it (never an error)
+
+    def bool_warnings(values: tuple[str, ...]) -> list[int] | None:
+        """Rows whose email_verified is a readable non-canonical boolean; None when any is unreadable."""
+        for value in set(values) - _CLEAN_BOOLS - readable_bools.keys():
+            if parse_bool(value) is None:
+                return None
+            if len(readable_bools) < 1024:
+                readable_bools[value] = value.strip().lower() not in ("true", "false")
+        if len(readable_bools) >= 1024:
+            return None
+        return [index for index, value in enumerate(values) if readable_bools.get(value)]
 
     def stripped(cols: BlockColumns, index: int | None) -> list[str]:
         return [] if index is None else list(map(str.strip, cols[index]))
@@ -443,7 +479,7 @@ def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockChec
             return ["\x00name:" + value for value in names]
         return None
 
-    def check_block(block: list[list[str]]) -> tuple[list[str], list[str] | None, BlockColumns] | None:
+    def check_block(block: list[list[str]]) -> BlockProof | None:
         size = len(block)
         if not size or min(map(len, block)) != width or max(map(len, block)) != width:
             return None
@@ -451,8 +487,12 @@ def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockChec
         text = "\n".join(cols[e_i]).lower()
         if text.count("\n") != size - 1 or not _EMAIL_LINES(text) or len(max(cols[e_i], key=len)) > 254:
             return None
+        warned: BlockWarnings = {}
         if v_i is not None and not _CLEAN_BOOLS.issuperset(cols[v_i]):
-            return None
+            if not warnings or (rows := bool_warnings(cols[v_i])) is None:
+                return None
+            if rows:
+                warned["email_verified_format"] = rows
         if (p_i is not None and any(cols[p_i])) or (s_i is not None and any(cols[s_i])):
             return None
         if h_i is not None or t_i is not None:
@@ -481,8 +521,17 @@ def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockChec
                 values = _load_json(joined)
             except (ValueError, RecursionError):
                 return None
-            if len(values) != len(texts) or not _clean_metadata_all(values):
+            if len(values) != len(texts):
                 return None
+            if not _clean_metadata_all(values):
+                if not warnings or not all(map(_only_not_strings, values)):
+                    return None
+                # Values are read in the column's order: map them back to their rows, then keep the
+                # rows with a value that is not a string.
+                filled = [index for index, cell in enumerate(cols[m_i]) if cell]
+                rows = [index for index, value in zip(filled, values, strict=True) if not _clean_metadata(value)]
+                if rows:
+                    warned["metadata_value_not_string"] = rows
         if k_i is not None and not all(_totp_ok(_normal_totp(value)) for value in filter(None, cols[k_i])):
             return None
         orgs = None
@@ -494,7 +543,7 @@ def make_block_check(columns: Columns, *, single_org: bool = False) -> BlockChec
                     return None
                 if len(good_roles) < 1024:
                     good_roles.add(value)
-        return text.split("\n"), orgs, cols
+        return text.split("\n"), orgs, cols, warned
 
     return check_block
 

@@ -34,7 +34,15 @@ def api_key_from_env() -> str | None:
     return os.environ.get("WORKOS_API_KEY") or os.environ.get("WORKOS_SECRET_KEY") or None
 
 
-async def _run(job_id: str, checkpoint_dir: Path, *, lead: bool, api_key: str, undo: bool | None = None) -> int:
+async def _run(
+    job_id: str,
+    checkpoint_dir: Path,
+    *,
+    lead: bool,
+    api_key: str,
+    undo: bool | None = None,
+    confirmation: str | None = None,
+) -> int:
     """Run the job (as its lead or a helper) or, when ``undo`` is not None, its undo (``undo``: include changed
     users)."""
     store = JobStore.open(checkpoint_dir)
@@ -47,7 +55,9 @@ async def _run(job_id: str, checkpoint_dir: Path, *, lead: bool, api_key: str, u
 
         tasks.start_soon(watch_stop_signals, on_signal)
         if undo is not None:
-            undone = await run_undo(store, job_id, api_key=api_key, include_changed=undo, stop=stop)
+            undone = await run_undo(
+                store, job_id, api_key=api_key, include_changed=undo, confirmation=confirmation, stop=stop
+            )
             logger.info("undo of %s %s: %s", job_id, undone.state.value, undone.model_dump_json())
             code = undone.exit_code
         elif lead:
@@ -87,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lead", action="store_true", help="take the job, start helpers and settle it")
     parser.add_argument("--undo", action="store_true", help="run the job's undo instead")
     parser.add_argument("--include-changed", action="store_true", help="undo: delete users changed since the import")
+    parser.add_argument("--confirmation", help="undo: how the person confirmed it (recorded with the undo)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     # One line per HTTP request would make a runner's log as long as the file; failures are in the ledger.
@@ -97,7 +108,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         undo = args.include_changed if args.undo else None
-        return anyio.run(lambda: _run(args.job_id, args.checkpoint_dir, lead=args.lead, api_key=api_key, undo=undo))
+        return anyio.run(
+            lambda: _run(
+                args.job_id,
+                args.checkpoint_dir,
+                lead=args.lead,
+                api_key=api_key,
+                undo=undo,
+                confirmation=args.confirmation,
+            )
+        )
     except MigrationError as exc:
         logger.error("%s", exc)
         return 2

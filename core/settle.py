@@ -15,7 +15,17 @@ from core.errorlog import write_errors
 from core.errors import StoreError
 from core.store import RESUMABLE_STATES, Job, JobState, JobStore, RowState
 
-__all__ = ["MigrationResult", "analyze_command", "finish_job", "job_result", "resume_command"]
+__all__ = ["MigrationResult", "RunSummary", "analyze_command", "finish_job", "job_result", "resume_command"]
+
+
+class RunSummary(BaseModel):
+    """The orchestrator document's ``result.summary``: how many rows succeeded and failed."""
+
+    total: int
+    successes: int = Field(description="Rows whose user (and membership) now exist.")
+    failures: int = Field(description="Rows that failed, invalid rows included.")
+    skipped: int
+    pending: int
 
 
 class MigrationResult(BaseModel):
@@ -45,6 +55,22 @@ class MigrationResult(BaseModel):
     resume_command: str | None = Field(default=None, description="How to continue, when rows remain.")
     analyze_command: str | None = Field(default=None, description="How to analyse the failed rows, when some failed.")
     last_error: str | None = None
+
+    @property
+    def summary(self) -> RunSummary:
+        """The counts under the orchestrator document's names (``result.summary.successes``, ``.failures``)."""
+        return RunSummary(
+            total=self.total_rows,
+            successes=self.succeeded,
+            failures=self.failed,
+            skipped=self.skipped,
+            pending=self.pending,
+        )
+
+    @property
+    def duration(self) -> int:
+        """The run's duration in milliseconds, as the orchestrator document's ``result.duration``."""
+        return round(self.duration_seconds * 1000)
 
     @property
     def exit_code(self) -> int:

@@ -49,10 +49,12 @@ def start_runner(
     log_path: Path,
     detached: bool = False,
     undo: bool = False,
+    extra: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
     """Start a runner of ``job_id`` with its output appended to ``log_path`` and the key in its environment only.
 
-    ``detached`` runners (the MCP server's lead) get a session of their own and outlive this process; the others
+    ``extra`` arguments follow the command (``--include-changed`` for an undo). ``detached`` runners (the MCP
+    server's lead) get a session of their own and outlive this process; the others
     (``--workers`` helpers) stay this process's children, which ``wait_for`` watches.
     """
     env = {**os.environ, "WORKOS_API_KEY": api_key}
@@ -61,7 +63,7 @@ def start_runner(
     options = detached_popen_options() if detached else child_popen_options()
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            runner_command(job_id, checkpoint_dir, lead=lead, undo=undo),
+            [*runner_command(job_id, checkpoint_dir, lead=lead, undo=undo), *extra],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

@@ -29,7 +29,7 @@ from core.planner import key_kind
 from core.platform import watch_stop_signals
 from core.preflight import verify_org_option
 from core.runner import api_key_from_env
-from core.store import STORE_FILENAME, Job, JobStore
+from core.store import STORE_FILENAME, Job, JobStore, UndoState
 from core.undo import UndoPreview, UndoProgress, UndoResult, preview_undo, run_undo
 from server.progress import Counts, follow
 from server.render import (
@@ -681,8 +681,13 @@ def status(job_id: str | None, checkpoint_dir: Path, as_json: bool) -> None:
 @click.argument("job_id")
 @_checkpoint_option
 def cancel(job_id: str, checkpoint_dir: Path) -> None:
-    """Ask a running job to stop: rows in flight finish and are recorded, then it can be resumed."""
+    """Ask a running job (or its undo) to stop: rows in flight finish and are recorded, then it can be resumed."""
     store, job = _open_job(checkpoint_dir, job_id)
+    undo = store.get_undo(job.id)
+    if undo is not None and undo.state is UndoState.RUNNING:
+        store.request_undo_cancel(job.id)
+        click.echo(f"Cancel requested for the undo of {job.id}: it stops after the deletes in flight.")
+        return
     job = store.request_cancel(job.id)
     if job.live_runners:
         click.echo(f"Cancel requested for {job.id}: its runners stop after the rows in flight.")

@@ -124,6 +124,7 @@ _REASON_TEXT = {
     ConfirmReason.LARGE_IMPORT: "more than 10,000 rows",
     ConfirmReason.NO_ORGANIZATION: "no organization",
     ConfirmReason.UNSHOWN_PLAN: "a plan made in this call, not shown to the user",
+    ConfirmReason.DELETES: "it deletes objects from WorkOS",
 }
 
 
@@ -139,6 +140,7 @@ class Question:
     estimate: str | None
     bound_to: str  # the plan hash (or the job's, with what the resume sends): a code confirms only this
     retry_call: str  # the tool call to repeat, without the code: execute_migration(plan_id="...")
+    subject: str | None = None  # what is done, when it is not an import of rows (undo): replaces "Import N rows"
 
     @property
     def needed(self) -> bool:
@@ -157,6 +159,8 @@ class Question:
         environment = "LIVE (production)" if self.live else "test"
         duration = f" Estimated duration: {self.estimate}." if self.estimate else ""
         why = ", ".join(_REASON_TEXT[reason] for reason in self.reasons)
+        if self.subject is not None:
+            return f"{self.subject} in the {environment} WorkOS environment at {self.base_url}? (Asked because: {why}.)"
         text = (
             f"{self.verb} {self.rows:,} rows from {fence(self.csv_name)} into the {environment} WorkOS environment "
             f"at {self.base_url}?{duration} (Asked because: {why}.)"

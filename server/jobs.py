@@ -22,7 +22,7 @@ from core.app import job_for_plan, job_id_for, status_next
 from core.engine import job_result, record_job, start_resume
 from core.errors import JobStateError, OptionsError
 from core.options import MigrationOptions
-from core.store import Job, JobState, JobStore
+from core.store import Job, JobState, JobStore, UndoState
 from core.supervisor import reap, runner_alive, start_runner
 from server.models import ErrorSample, JobStatus, JobSummary, NextCall
 
@@ -80,6 +80,43 @@ def launch(store: JobStore, job_id: str, *, api_key: str) -> int:
     _pid_file(store, job_id).write_text(f"{process.pid}\n")
     logger.info("job %s: started worker pid %d", job_id, process.pid)
     return process.pid
+
+
+_UNDO_PID_FILE = "undo.pid"
+
+
+def start_undo(store: JobStore, job_id: str, *, include_changed: bool, confirmation: str, api_key: str) -> int:
+    """Start the detached runner of ``job_id``'s undo and return its pid; the key goes in its environment only."""
+    log_path = store.job_dir(job_id) / "undo.log"
+    process = start_runner(
+        job_id,
+        store.directory,
+        lead=False,
+        api_key=api_key,
+        log_path=log_path,
+        detached=True,
+        undo=True,
+        extra=[*(["--include-changed"] if include_changed else []), "--confirmation", confirmation],
+    )
+    store.job_dir(job_id).joinpath(_UNDO_PID_FILE).write_text(f"{process.pid}\n")
+    logger.info("job %s: started undo worker pid %d", job_id, process.pid)
+    return process.pid
+
+
+def undo_running(store: JobStore, job_id: str) -> bool:
+    """True while the job's undo runs: its runner beats in the store, or the worker started for it still lives."""
+    undo = store.get_undo(job_id)
+    if undo is not None and undo.state is UndoState.RUNNING:
+        return True
+    reap()
+    pid_file = store.job_dir(job_id) / _UNDO_PID_FILE
+    try:
+        pid = int(pid_file.read_text().strip())
+        started = pid_file.stat().st_mtime
+    except (OSError, ValueError):
+        return False
+    # A worker started after the undo's last record has not taken it yet; one that recorded since has finished.
+    return (undo is None or undo.updated_at < started) and runner_alive(pid, job_id)
 
 
 def start_job(

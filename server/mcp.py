@@ -42,7 +42,8 @@ from core.analyze import analyze_errors as analyze_failures
 from core.errors import JobStateError, MigrationError, OptionsError, SourceError, StoreError
 from core.planner import MigrationPlan, key_kind
 from core.preflight import check_org_option
-from core.store import JobStore, RowState
+from core.store import JobStore, RowState, UndoState
+from core.undo import UndoPreview, UndoResult, preview_undo, undo_result
 from core.validation import validate_csv
 from server import jobs
 from server.confirm import INPUT_REQUIRED_VERSION, Answer, Confirmation, Question, ask, confirmation_key, settle
@@ -68,8 +69,10 @@ from server.models import (
     RateLimitArg,
     RequireMembershipArg,
     ResumeResult,
+    UndoAnswer,
     ValidationResult,
     WorkersArg,
+    counted,
     tool_terms,
 )
 from server.settings import ServerSettings
@@ -605,9 +608,116 @@ async def resume_migration(
     return _reply(result, result.text(status))
 
 
-async def cancel_migration(ctx: Context, job_id: JobIdRef) -> Annotated[CallToolResult, CancelResult]:
-    """Stop a running job after the rows in flight; it stays resumable with resume_migration."""
+# -- undo -----------------------------------------------------------------------------------------------
+
+_UNDO_CHECKS = 100
+"""Users the job created that undo_migration's preview reads (a call must answer within seconds); the rest are
+judged one by one as the undo runs."""
+
+
+_UNDO_RUNS = "the undo runs in its own process: look again in a few seconds"
+
+
+@dataclass(frozen=True, slots=True)
+class _Undoing:
+    job_id: str
+    preview: UndoPreview
+    result: UndoResult | None
+    question: Question | None  # None: nothing to confirm (the undo runs, or nothing is left to delete)
+
+
+async def _undoing(ctx: Context, job_id: str, include_changed: bool) -> _Undoing:
+    """Resolver: what undoing the job deletes and keeps (the preview), and what would need confirming."""
+    state = _state(ctx)
+    _require_key(state.settings)
     with _translated():
+        job = state.store.get_job(job_id)
+        running = jobs.undo_running(state.store, job_id)
+        preview = await preview_undo(
+            state.store, job_id, api_key=state.settings.key, check_limit=_UNDO_CHECKS, include_changed=include_changed
+        )
+        # Read after the preview: an undo that ended meanwhile has its outcomes recorded by now.
+        result = undo_result(state.store, job_id)
+    gone = sum(result.deleted.values()) + sum(result.absent.values()) if result is not None else 0
+    remaining = sum(preview.delete.values()) - gone
+    if running or remaining <= 0:
+        return _Undoing(job_id, preview, result, None)
+    deletes = ", ".join(counted(kind, count) for kind, count in preview.delete.items() if count)
+    changed = ", include_changed=true" if include_changed else ""
+    question = Question(
+        verb="Undo",
+        rows=remaining,
+        csv_name=job.csv_path.name,
+        base_url=job.options.base_url,
+        reasons=app.undo_reasons(key=key_kind(state.settings.key)),
+        estimate=None,
+        bound_to=f"undo:{job_id}:{remaining}:{include_changed}",
+        retry_call=f'undo_migration(job_id="{job_id}"{changed})',
+        subject=(
+            f"Undo job {job_id}: delete what it created ({deletes}; users changed since the import "
+            + ("deleted too" if include_changed else "kept")
+            + ")"
+        ),
+    )
+    return _Undoing(job_id, preview, result, question)
+
+
+async def _confirm_undo(
+    ctx: Context, undoing: Annotated[_Undoing, Resolve(_undoing)], confirmation_code: str | None
+) -> Confirmation | Elicit[Any]:
+    """Resolver: how this undo is confirmed; nothing to confirm when it runs already or nothing is left."""
+    if undoing.question is None:
+        return Confirmation(how="not needed", mode=_state(ctx).settings.confirm_mode)
+    return await _ask(ctx, undoing.question, confirmation_code)
+
+
+async def undo_migration(
+    ctx: Context,
+    undoing: Annotated[_Undoing, Resolve(_undoing)],
+    answer: Annotated[ElicitationResult[Answer], Resolve(_confirm_undo)],
+    job_id: JobIdRef,
+    include_changed: Annotated[
+        bool, Field(description="Also delete created users changed since the import (only if the user asks).")
+    ] = False,
+    confirmation_code: CodeArg = None,
+) -> Annotated[CallToolResult, UndoAnswer]:
+    """Delete exactly what a job created (its memberships, TOTP factors, users, then empty organizations), never
+    what existed before. The first call is a preview to show the user; it deletes only once they confirm, in a
+    background worker. Call again to follow it.
+    """
+    state = _state(ctx)
+    settings = state.settings
+    with _translated():
+        if undoing.question is None:
+            if jobs.undo_running(state.store, job_id):
+                step = app.NextAction(action=app.Action.UNDO, arguments={"job_id": job_id}, why=_UNDO_RUNS)
+            elif undoing.result is not None:
+                step = app.undo_next(undoing.result)
+            else:
+                step = app.NextAction(action=app.Action.NOTHING, why="the job created nothing to delete")
+            found = UndoAnswer.of(undoing.preview, undoing.result, started=False, confirmation=None, next_step=step)
+            return _reply(found, found.text())
+        confirmation = settle(answer, undoing.question, mode=settings.confirm_mode)
+        jobs.start_undo(
+            state.store, job_id, include_changed=include_changed, confirmation=confirmation.record, api_key=settings.key
+        )
+    step = app.NextAction(
+        action=app.Action.UNDO,
+        arguments={"job_id": job_id},
+        why="the undo runs in its own process: call again to follow it",
+    )
+    started = UndoAnswer.of(
+        undoing.preview, undoing.result, started=True, confirmation=confirmation.record, next_step=step
+    )
+    return _reply(started, started.text())
+
+
+async def cancel_migration(ctx: Context, job_id: JobIdRef) -> Annotated[CallToolResult, CancelResult]:
+    """Stop a running job (or its undo) after the rows in flight; it stays resumable."""
+    with _translated():
+        undo = _state(ctx).store.get_undo(job_id)
+        if undo is not None and undo.state is UndoState.RUNNING:
+            _state(ctx).store.request_undo_cancel(job_id)
         status = jobs.request_cancel(_state(ctx).store, job_id)
     return _reply(CancelResult.of(status), status.text())
 
@@ -766,6 +876,13 @@ TOOLS: tuple[ToolSpec, ...] = (
         resume_migration,
         "resume_migration",
         "Resume a migration",
+        ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True),
+        False,
+    ),
+    ToolSpec(
+        undo_migration,
+        "undo_migration",
+        "Undo a migration",
         ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True),
         False,
     ),

@@ -26,7 +26,8 @@ from core.app import Action, ConfirmReason, NextAction
 from core.failures import RERUN_SUGGESTION
 from core.options import MigrationOptions, OnExistingUser
 from core.planner import IssueSummary, MigrationPlan
-from core.store import JobState, RowOutcome
+from core.store import JobState, RowOutcome, UndoKind, UndoState
+from core.undo import UndoPreview, UndoResult, kept_always_text
 from core.validation import ValidationReport
 from server.settings import ServerSettings
 from server.untrusted import NOTICE, Untrusted, fence
@@ -61,8 +62,10 @@ __all__ = [
     "RateLimitArg",
     "RequireMembershipArg",
     "ResumeResult",
+    "UndoAnswer",
     "ValidationResult",
     "WorkersArg",
+    "counted",
     "tool_terms",
 ]
 
@@ -183,6 +186,8 @@ class NextCall(BaseModel):
             Action.CHECK_LATER: "get_migration_status",
             Action.RESUME: "resume_migration",
             Action.ANALYZE: "analyze_errors",
+            Action.UNDO: "undo_migration",
+            Action.VERIFY: "verify_migration",
         }.get(step.action)
         if "csv_path" in arguments:  # a file's name is untrusted; the tools take it back fenced
             arguments["csv_path"] = fence(str(arguments["csv_path"]))
@@ -778,3 +783,80 @@ class ConversionResult(BaseModel):
             lines.append("Role names left out: " + ", ".join(fence(name) for name in self.roles_dropped[:10]))
         lines.append(self.next.text())
         return "\n".join(lines)
+
+
+_KIND_NAMES = {
+    UndoKind.MEMBERSHIP: "membership",
+    UndoKind.FACTOR: "TOTP factor",
+    UndoKind.USER: "user",
+    UndoKind.ORGANIZATION: "organization",
+}
+
+
+def counted(kind: UndoKind, count: int) -> str:
+    """``3 users``, ``1 organization``."""
+    return f"{count:,} {_KIND_NAMES[kind]}{'' if count == 1 else 's'}"
+
+
+class UndoSample(BaseModel):
+    """An object undo keeps, and why; the email is untrusted."""
+
+    kind: UndoKind
+    row: int | None
+    email: Untrusted | None
+    reason: str | None
+
+
+class UndoAnswer(BaseModel):
+    """What undo deletes (``delete``) and never touches (``kept``), and the undo as it stands."""
+
+    job_id: str
+    started: bool
+    confirmation: str | None
+    delete: dict[UndoKind, int]
+    kept: dict[str, int]
+    to_keep: list[UndoSample]
+    state: UndoState | None
+    deleted: dict[UndoKind, int]
+    kept_now: dict[str, int]
+    failed: int
+    pending: int
+    next: NextCall
+
+    @classmethod
+    def of(
+        cls,
+        preview: UndoPreview,
+        result: UndoResult | None,
+        *,
+        started: bool,
+        confirmation: str | None,
+        next_step: NextAction,
+    ) -> UndoAnswer:
+        samples = (result.kept_examples if result is not None and result.kept_examples else preview.to_keep)[:5]
+        return cls(
+            job_id=preview.job_id,
+            started=started,
+            confirmation=confirmation,
+            delete=preview.delete,
+            kept=preview.kept,
+            to_keep=[UndoSample(kind=e.kind, row=e.row, email=e.email, reason=e.reason) for e in samples],
+            state=result.state if result is not None else None,
+            deleted={k: n + result.absent.get(k, 0) for k, n in result.deleted.items()} if result is not None else {},
+            kept_now=result.kept if result is not None else {},
+            failed=result.failed if result is not None else 0,
+            pending=result.pending if result is not None else 0,
+            next=NextCall.of(next_step),
+        )
+
+    def text(self) -> str:
+        deletes = ", ".join(counted(kind, count) for kind, count in self.delete.items() if count) or "nothing"
+        keeps = "; ".join(f"{count:,} {kept_always_text(key)}" for key, count in self.kept.items()) or "nothing else"
+        state = f" Undo {self.state.value}." if self.state is not None else ""
+        done = ", ".join(counted(kind, count) for kind, count in self.deleted.items())
+        progress = f" Deleted so far: {done}." if done else ""
+        left = f" {self.pending:,} pending, {self.failed:,} failed." if self.pending or self.failed else ""
+        return (
+            f"Undo of job {self.job_id} deletes what it created: {deletes}. It keeps {keeps}.{state}{progress}{left} "
+            + self.next.text()
+        )

@@ -9,6 +9,7 @@ registry cannot be reached, these tests skip and say so; any other install failu
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,20 @@ def test_pipx_installs_both_commands(wheel: Path, tmp_path: Path, data_home: Pat
     )
     assert version.returncode == 0 and "0.1.0" in version.stdout
     assert (tmp_path / "bin" / "workos-migrate-mcp").exists()
+
+
+def test_every_json_set_up_in_the_docs_parses_and_runs_this_wheel() -> None:
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    doc = (ROOT / "docs" / "mcp-clients.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```json\n(.*?)```", doc, flags=re.S)
+    assert len(blocks) >= 4  # Desktop on macOS and Windows, VS Code, Cursor
+    for block in blocks:
+        config = json.loads(block)  # what a user pastes must parse
+        (server,) = (config.get("mcpServers") or config["servers"]).values()
+        command = [server["command"], *server.get("args", [])]
+        assert command[-1] == "workos-migrate-mcp", command
+        wheels = {Path(part.replace("\\", "/")).name for part in command if part.endswith(".whl")}
+        assert wheels <= {f"workos_migrate-{version}-py3-none-any.whl"}, wheels
+        assert "sk_live_" not in block

@@ -19,7 +19,7 @@ from tests.mcp_support import call, confirmed, finished, refused, server_setting
 
 pytestmark = pytest.mark.anyio
 
-WRITE_TOOLS = {"execute_migration", "resume_migration", "cancel_migration"}
+WRITE_TOOLS = {"execute_migration", "resume_migration", "cancel_migration", "undo_migration"}
 READ_TOOLS = {
     "plan_migration",
     "validate_csv",

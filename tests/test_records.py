@@ -234,10 +234,10 @@ values = {
     "org_id": st.sampled_from([ORG_A, ORG_B, "", "acme"]),
     "org_external_id": st.sampled_from(["", "", "ext-1"]),
     "external_id": st.sampled_from(["", "u1", "u2", "é"]),
-    "email_verified": st.sampled_from(["", "true", "yes", "maybe"]),
+    "email_verified": st.sampled_from(["", "true", "yes", "maybe", "0", "TRUE"]),
     "password_hash": st.sampled_from(["", BCRYPT, "short"]),
     "password_hash_type": st.sampled_from(["", "bcrypt", "md5"]),
-    "metadata": st.sampled_from(["", '{"a": "b"}', '{"a": 1}', "nope"]),
+    "metadata": st.sampled_from(["", '{"a": "b"}', '{"a": 1}', "nope", '{"a": true, "b": "c"}']),
     "role_slugs": st.sampled_from(["", "admin", "Admin"]),
 }
 rows_strategy = st.lists(st.fixed_dictionaries(values), max_size=12)
@@ -262,3 +262,22 @@ def test_a_block_proven_clean_has_no_issue_row_by_row(write_users: CsvWriter, ro
     if make_block_check(source.columns, single_org=single_org)(block) is not None:
         check = make_row_check(source.columns, single_org=single_org)
         assert all(check(row, fields)[2] is None for row, fields in enumerate(block, 2))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=rows_strategy, single_org=st.booleans())
+def test_the_warnings_a_block_proves_are_exactly_the_row_checks(
+    write_users: CsvWriter, rows: list, single_org: bool
+) -> None:
+    if not rows:
+        return
+    source = CsvSource(write_users(rows))
+    block = [fields for _, _, fields in source.rows()]
+    proof = make_block_check(source.columns, single_org=single_org, warnings=True)(block)
+    if proof is not None:
+        check = make_row_check(source.columns, single_org=single_org)
+        by_row = sorted(
+            (index, issue.code) for index, fields in enumerate(block) for issue in check(index + 2, fields)[2] or ()
+        )
+        proved = sorted((index, code) for code, indices in proof[3].items() for index in indices)
+        assert proved == by_row

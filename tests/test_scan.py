@@ -1,10 +1,11 @@
-"""scan(): the two-process read gives exactly the single-process result, whatever sits at the split."""
+"""scan(): warnings proved in bulk count exactly what the row-by-row check counts, whatever mix of rows."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from core.csvsource import CsvSource
+from core.records import Issue
 from core.scan import ScanResult, scan
 from tests.conftest import BCRYPT, ORG_A, ORG_B, CsvWriter
 
@@ -27,21 +28,44 @@ def summary(result: ScanResult) -> tuple:
 
 
 def both_ways(path: Path, **kwargs: bool) -> ScanResult:
+    """The plan's scan (bulk warnings) and a scan with a hook (every issue from the row check) agree."""
     source = CsvSource(path)
-    alone = scan(source, processes=1, **kwargs)
-    split = scan(source, processes=2, **kwargs)
-    assert summary(split) == summary(alone)
-    return split
+    bulk = scan(source, **kwargs)
+    seen: list[Issue] = []
+    by_row = scan(source, on_issue=seen.append, **kwargs)
+    assert summary(bulk) == summary(by_row)
+    assert len(seen) == by_row.issue_count
+    return bulk
 
 
-def test_two_processes_agree_with_one_on_a_file_with_issues_in_both_halves(write_users: CsvWriter) -> None:
+def test_a_warning_on_every_row_is_counted_in_bulk_as_the_row_check_counts_it(write_users: CsvWriter) -> None:
+    rows = [
+        {
+            "email": f"u{index}@x.com",
+            "email_verified": ("yes", "no", "1", "TRUE", "")[index % 5],
+            "metadata": '{"seats": 5, "plan": "pro"}' if index % 3 else "",
+            "org_id": ORG_A,
+            "password_hash": BCRYPT,
+            "password_hash_type": "bcrypt",
+        }
+        for index in range(3000)
+    ]
+    result = both_ways(write_users(rows))
+    verified, metadata = result.issues["email_verified_format"], result.issues["metadata_value_not_string"]
+    assert (verified.count, verified.rows) == (1800, [2, 3, 4, 7, 8])
+    assert verified.message == "Row 2, column email_verified: 'yes' is read as True"
+    assert (metadata.count, metadata.rows) == (2000, [3, 4, 6, 7, 9])
+    assert metadata.message == "Row 3, column metadata: metadata values of 'seats' are not strings"
+    assert result.invalid_rows == 0 and result.users == 3000
+
+
+def test_bulk_warnings_mix_with_errors_duplicates_and_blank_rows(write_users: CsvWriter) -> None:
     rows = []
     for index in range(3000):
         row = {
             "email": f"u{index % 2500}@x.com",
+            "email_verified": "yes" if index % 2 else "true",
             "org_id": ORG_A if index < 2500 else ORG_B,
-            "password_hash": BCRYPT,
-            "password_hash_type": "bcrypt",
             "external_id": f"e{index % 2500}",
             "totp_secret": "JBSWY3DPEHPK3PXP" if index % 7 == 0 else "",
         }
@@ -49,6 +73,8 @@ def test_two_processes_agree_with_one_on_a_file_with_issues_in_both_halves(write
             row["email"] = "not-an-email"
         if index in (1200, 2950):
             row["metadata"] = '{"n": 1}'
+        if index == 1700:
+            row["email_verified"] = "maybe"
         rows.append(row)
         if index in (100, 2700):
             rows.append({**row, "external_id": row["external_id"]})
@@ -60,33 +86,13 @@ def test_two_processes_agree_with_one_on_a_file_with_issues_in_both_halves(write
     assert result.issues["email_invalid"].rows == [12, 2906]
     assert result.issues["email_duplicate_in_org"].count == 2
     assert result.issues["external_id_shared"].count == 1
+    assert result.issues["email_verified_invalid"].count == 1
     assert result.users_in_several_orgs == 498  # rows 2900 and 2950 are invalid
+    assert both_ways(write_users(rows), single_org=True).issues["org_columns_ignored"].count == 1
 
 
-def test_a_quoted_field_spanning_the_middle_falls_back_to_one_process(write_users: CsvWriter) -> None:
-    rows = [{"email": f"u{i}@x.com", "first_name": "line\n" * 40 if i == 50 else "N"} for i in range(100)]
-    path = write_users(rows)
-    middle = CsvSource(path).midpoint()
-    assert middle is not None and b"line\n" in path.read_bytes()[middle - 10 : middle + 10]
-    assert both_ways(path).rows == 100
-
-
-def test_single_org_and_user_only_files_split_the_same_way(write_users: CsvWriter) -> None:
-    rows = [{"email": f"u{i % 900}@x.com", "first_name": "N"} for i in range(1000)]
+def test_single_org_and_user_only_files_count_the_same_either_way(write_users: CsvWriter) -> None:
+    rows = [{"email": f"u{i % 900}@x.com", "email_verified": "y", "metadata": '{"a": true}'} for i in range(1000)]
     path = write_users(rows)
     assert both_ways(path).issues["email_duplicate_in_org"].count == 100
     assert both_ways(path, single_org=True).memberships == 900
-
-
-def test_two_processes_are_used_only_for_big_files_with_an_idle_core(monkeypatch) -> None:
-    from core import scan as module
-
-    monkeypatch.setattr(module.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(module.os, "getloadavg", lambda: (0.9, 0.0, 0.0))
-    assert module.two_processes_help(module.PARALLEL_MIN_BYTES)
-    assert not module.two_processes_help(module.PARALLEL_MIN_BYTES - 1)
-    monkeypatch.setattr(module.os, "getloadavg", lambda: (1.8, 0.0, 0.0))
-    assert not module.two_processes_help(module.PARALLEL_MIN_BYTES)
-    monkeypatch.setattr(module.os, "cpu_count", lambda: 1)
-    monkeypatch.setattr(module.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    assert not module.two_processes_help(module.PARALLEL_MIN_BYTES)
