@@ -84,7 +84,12 @@ _MIGRATION_FLAGS: dict[str, Callable[[Any], Any]] = {
     "require_membership": click.option(
         "--require-membership", is_flag=True, default=None, help="A row without its membership is a failure."
     ),
-    "dry_run": click.option("--dry-run", is_flag=True, default=None, help="Run the pipeline without any API call."),
+    "dry_run": click.option(
+        "--dry-run",
+        is_flag=True,
+        default=None,
+        help="Validate every row as the import would; nothing is sent or recorded.",
+    ),
     "quiet": click.option("--quiet", is_flag=True, default=None, help="No progress output."),
     "errors_out": click.option(
         "--errors-out", type=click.Path(path_type=Path), help="Also write failed rows here (JSONL or .csv)."

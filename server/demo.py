@@ -67,11 +67,19 @@ async def _tool(client: Client, name: str, arguments: dict[str, Any]) -> dict[st
     return _show(name, arguments, await client.call_tool(name, arguments))
 
 
+_SETTLED = ("completed", "completed_with_errors", "failed", "cancelled", "interrupted")
+
+
 async def _follow(client: Client, job_id: str) -> dict[str, Any]:
+    """Poll until the job has settled: no worker, and no row left (a worker that has not started yet on a
+    loaded machine is not a finished job)."""
     while True:
         status = await client.call_tool("get_migration_status", {"job_id": job_id, "wait_seconds": 3})
         found = status.structured_content or {}
-        if status.is_error or not found.get("worker_running"):
+        settled = found.get("state") in _SETTLED and (
+            found.get("pending") == 0 or found.get("state") != "completed_with_errors"
+        )
+        if status.is_error or (not found.get("worker_running") and settled):
             return _show("get_migration_status", {"job_id": job_id, "wait_seconds": 3}, status)
         counts = f"{found['succeeded']:,} succeeded, {found['failed']:,} failed"
         print(f"  … {found['state']}: {found['percent']:g}% ({counts})")
