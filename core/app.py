@@ -233,6 +233,13 @@ def status_next(job: Job, result: MigrationResult, *, running: bool, seconds_lef
                 action=Action.FIX_DATA, why="the worker refused to start (see last_error): fix it, then plan again"
             )
         return NextAction(action=Action.RESUME, arguments=job_id, why="no worker runs this job yet")
+    if job.state is JobState.INTERRUPTED and job.last_error:
+        return NextAction(
+            action=Action.RESUME,
+            arguments=job_id,
+            why="it stopped for a cause outside its rows (last_error: WorkOS unreachable, or the environment "
+            "changed); every unfinished row is pending: resume once the cause is gone",
+        )
     if job.state is JobState.INTERRUPTED:
         return NextAction(action=Action.RESUME, arguments=job_id, why="its worker stopped; resume where it stopped")
     if job.state is JobState.CANCELLED:

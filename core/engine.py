@@ -15,10 +15,11 @@ import subprocess
 import anyio
 
 from core.preparation import prepare_job, record_job, start_resume
-from core.runloop import RunStats, migration_errors_alone, run_job
+from core.runloop import RunEnd, RunStats, migration_errors_alone, run_job
 from core.settle import MigrationResult, analyze_command, finish_job, job_result, resume_command
 from core.store import JobStore
 from core.supervisor import start_runner, wait_for
+from core.workos.breaker import BreakerPolicy
 
 __all__ = [
     "MigrationResult",
@@ -44,6 +45,7 @@ async def execute_job(
     api_key: str,
     stop: anyio.Event | None = None,
     stats: RunStats | None = None,
+    breaker: BreakerPolicy | None = None,
 ) -> MigrationResult:
     """Run a job to its end as the lead runner and settle it.
 
@@ -55,8 +57,9 @@ async def execute_job(
     stop = stop or anyio.Event()
     job = store.get_job(job_id)
     runner_id = store.start_runner(job_id, lead=True)
+    store.clear_outage_reason(job_id)
     helpers: list[subprocess.Popen[bytes]] = []
-    fatal: str | None = None
+    end = RunEnd()
 
     async def propagate_stop() -> None:
         await stop.wait()
@@ -70,7 +73,9 @@ async def execute_job(
         with migration_errors_alone():
             async with anyio.create_task_group() as watching:
                 watching.start_soon(propagate_stop)
-                fatal = await run_job(store, job_id, api_key=api_key, runner_id=runner_id, stop=stop, stats=stats)
+                end = await run_job(
+                    store, job_id, api_key=api_key, runner_id=runner_id, stop=stop, stats=stats, breaker=breaker
+                )
                 await wait_for(helpers, stop=stop)
                 watching.cancel_scope.cancel()
     finally:
@@ -80,4 +85,4 @@ async def execute_job(
                 stop.set()
                 store.request_cancel(job_id)
                 await wait_for(helpers, stop=stop)
-    return finish_job(store, job_id, fatal=fatal, stopped=stop.is_set())
+    return finish_job(store, job_id, fatal=end.fatal, stopped=stop.is_set())

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from core.outfile import partial_path, private_output
 from core.store import RowOutcome
 
 __all__ = [
@@ -90,27 +90,46 @@ def write_errors(outcomes: Iterable[RowOutcome], path: Path, *, job_id: str, kee
     removed: it would have been replaced), so the file exists exactly when rows failed (``--errors-out``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    stale = partial_path(path)
+    if stale.is_file() and not stale.is_symlink():
+        stale.unlink()  # left by a run that was killed while writing it; a symlink there is refused instead
     count = 0
-    with partial.open("w", encoding="utf-8", newline="") as out:
-        if path.suffix.lower() == ".csv":
-            writer = csv.DictWriter(out, fieldnames=ERROR_FIELDS)
-            writer.writeheader()
-            for outcome in outcomes:
-                record = error_record(outcome, job_id)
-                record["sub_codes"] = ",".join(record["sub_codes"])
-                writer.writerow(record)
-                count += 1
-        else:
-            for outcome in outcomes:
-                out.write(json.dumps(error_record(outcome, job_id), ensure_ascii=False) + "\n")
-                count += 1
-    if count or keep_empty:
-        os.replace(partial, path)
-    else:
-        partial.unlink()
+    try:
+        with private_output(path) as out:
+            if path.suffix.lower() == ".csv":
+                writer = csv.DictWriter(out, fieldnames=ERROR_FIELDS)
+                writer.writeheader()
+                for outcome in outcomes:
+                    record = error_record(outcome, job_id)
+                    record["sub_codes"] = ",".join(record["sub_codes"])
+                    writer.writerow({name: _inert(value) for name, value in record.items()})
+                    count += 1
+            else:
+                for outcome in outcomes:
+                    out.write(json.dumps(error_record(outcome, job_id), ensure_ascii=False) + "\n")
+                    count += 1
+            if not (count or keep_empty):
+                raise _NothingFailed
+    except _NothingFailed:
         path.unlink(missing_ok=True)
     return count
+
+
+class _NothingFailed(Exception):
+    """Ends ``private_output`` without a file: ``keep_empty`` is off and no row failed."""
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection): such a cell is written
+# with a leading apostrophe, which spreadsheets hide, and read back without it.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: Any) -> Any:
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
+
+
+def _read_cell(value: str) -> str:
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_STARTS) else value
 
 
 def iter_records(path: Path, on_bad: Callable[[int, str], None]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -197,6 +216,6 @@ def _csv_records(path: Path, on_bad: Callable[[int, str], None]) -> Iterator[tup
                 on_bad(reader.line_num, f"not CSV ({exc})")
                 continue
             if len(fields) == len(header):
-                yield reader.line_num, dict(zip(header, fields, strict=True))
+                yield reader.line_num, dict(zip(header, map(_read_cell, fields), strict=True))
             elif any(fields):
                 on_bad(reader.line_num, f"{len(fields)} fields for {len(header)} header columns")

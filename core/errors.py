@@ -7,6 +7,7 @@ Exceptions stop work; row validation problems are data (``records.Issue``), not 
     ├── SourceError                the CSV is missing, unreadable, not UTF-8, or changed since the job began
     ├── StoreError                 the job store cannot be opened, is from a newer schema, or is corrupt
     ├── JobStateError              the job is running elsewhere, unknown, or not in a state that allows this
+    ├── WorkOSUnavailable          WorkOS answered only outages for longer than --max-outage (not one row's error)
     └── WorkOSError                an HTTP call to WorkOS did not succeed
         ├── AuthenticationError    401/403: the key is missing, wrong, or lacks permission
         ├── RateLimited            429: slow down (``retry_after`` seconds when the server said)
@@ -37,6 +38,7 @@ __all__ = [
     "StoreError",
     "TransportError",
     "WorkOSError",
+    "WorkOSUnavailable",
 ]
 
 
@@ -105,6 +107,9 @@ class WorkOSError(MigrationError):
         self.outcome_unknown = outcome_unknown
         if retryable is not None:
             self.retryable = retryable
+        self.during_outage = False
+        """Set by the client when the attempt failed while the circuit breaker was open: the API's failure,
+        never counted against the row."""
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -165,3 +170,9 @@ class TransportError(WorkOSError):
     """
 
     retryable = True
+
+
+class WorkOSUnavailable(MigrationError):
+    """Raised when WorkOS answered only with outages (5xx, timeouts, refused connections) for longer than
+    ``--max-outage``. Stops the job ``interrupted``: no row failed, every unfinished row stays pending. Not a
+    ``WorkOSError``, so no handler of one request's failure can take it for a row's."""

@@ -76,6 +76,16 @@ class MigrationOptions(BaseModel):
         le=100000,
         description="All requests per second (WorkOS: 6,000 per 60 s per key). Raise only if WorkOS raised yours.",
     )
+    max_outage: float = Field(
+        default=900.0,
+        ge=0,
+        le=604800,
+        description=(
+            "Seconds WorkOS may answer only with 5xx, timeouts or refused connections before the job stops as "
+            "interrupted, every unfinished row still pending (resume it when WorkOS is back). Default 15 minutes; "
+            "0 turns the circuit breaker off (such answers then fail rows once their retries are spent)."
+        ),
+    )
     on_existing_user: OnExistingUser = Field(
         default="adopt",
         description=(
@@ -100,6 +110,13 @@ class MigrationOptions(BaseModel):
     )
     resume: bool | str | None = Field(default=None, description="Resume a job: true for the latest job, or a job id.")
     retry_failed: bool = Field(default=False, description="On resume, send failed rows again.")
+    retry_transient: bool = Field(
+        default=True,
+        description=(
+            "On resume, send again the rows that failed for a transient cause (5xx, timeouts, unknown outcomes, "
+            "connection errors, 429s). Rows that need a fix in the file are never sent again."
+        ),
+    )
     checkpoint_dir: Path = Field(default=Path(".workos-checkpoints"), description="Directory of the job store.")
     base_url: str = Field(default_factory=_default_base_url, description="WorkOS API base URL (env WORKOS_BASE_URL).")
 
@@ -230,6 +247,7 @@ _RANGES: dict[str, tuple[float, float]] = {
         ("rate_limit", 1, 10000),
         ("read_rate_limit", 1, 100000),
         ("global_rate_limit", 1, 100000),
+        ("max_outage", 0, 604800),
     )
 }
 

@@ -27,9 +27,11 @@ from core.store import RESUMABLE_STATES, Job, JobState, JobStore
 
 __all__ = ["RESUME_MAY_CHANGE", "MigrationOrchestrator", "Reopened", "dry_run", "reopen_job", "resumable"]
 
-RESUME_MAY_CHANGE = ("concurrency", "workers", "rate_limit", "read_rate_limit", "global_rate_limit", "errors_out")
+RESUME_MAY_CHANGE = (
+    "concurrency", "workers", "rate_limit", "read_rate_limit", "global_rate_limit", "max_outage", "errors_out"
+)  # fmt: skip
 """Options a resume may change: how fast the job runs and where its failures are copied, never what it writes."""
-_NOT_COMPARED = frozenset({"resume", "retry_failed", "quiet", "yes", "checkpoint_dir", "job_id"})
+_NOT_COMPARED = frozenset({"resume", "retry_failed", "retry_transient", "quiet", "yes", "checkpoint_dir", "job_id"})
 """How this command runs, or which job: given with a resume, they are not changes of the job."""
 _NEWEST_LOOKED_AT = 1000
 
@@ -47,10 +49,11 @@ class Reopened:
     """The options the resume changed, e.g. ``--concurrency 50 (was 10)``."""
 
 
-def resumable(job: Job, *, retry_failed: bool = False) -> bool:
-    """Whether a resume would continue ``job``: rows left to run, or failed rows to send again."""
+def resumable(job: Job, *, retry_failed: bool = False, transient_failures: bool = False) -> bool:
+    """Whether a resume would continue ``job``: rows left to run, or failed rows to send again
+    (``transient_failures``: the job has rows that failed for a transient cause, and they are resent)."""
     if job.state is JobState.COMPLETED_WITH_ERRORS:
-        return retry_failed
+        return retry_failed or transient_failures
     return job.state in RESUMABLE_STATES
 
 
@@ -59,6 +62,7 @@ def reopen_job(
     job_id: str | None,
     *,
     retry_failed: bool = False,
+    retry_transient: bool = True,
     changes: Mapping[str, Any] | None = None,
 ) -> Reopened:
     """Check and reopen a job for a resume: the one named, else the newest one a resume can continue.
@@ -74,7 +78,9 @@ def reopen_job(
     else:
         found = None
         for candidate in store.list_jobs(limit=_NEWEST_LOOKED_AT):
-            if resumable(candidate, retry_failed=retry_failed):
+            finished = candidate.state is JobState.COMPLETED_WITH_ERRORS
+            transient = retry_transient and finished and store.has_retryable_failures(candidate.id)
+            if resumable(candidate, retry_failed=retry_failed, transient_failures=transient):
                 found = candidate
                 break
             passed_over.append(candidate)
@@ -83,7 +89,7 @@ def reopen_job(
             raise JobStateError(f"no job in {store.directory} can be resumed{newest}")
         job = found
     options, changed = _resume_options(job, changes or {})
-    job = start_resume(store, job.id, retry_failed=retry_failed)
+    job = start_resume(store, job.id, retry_failed=retry_failed, retry_transient=retry_transient)
     if changed:
         store.update_options(job.id, options)
         job = store.get_job(job.id)
@@ -191,7 +197,9 @@ class MigrationOrchestrator:
         options = self.options
         job_id = options.resume if isinstance(options.resume, str) else options.job_id
         changes = {name: getattr(options, name) for name in options.model_fields_set}
-        return reopen_job(store, job_id, retry_failed=options.retry_failed, changes=changes)
+        return reopen_job(
+            store, job_id, retry_failed=options.retry_failed, retry_transient=options.retry_transient, changes=changes
+        )
 
     async def execute(
         self,

@@ -182,6 +182,7 @@ class OrgResolver:
         self.lookups = 0
         self.created = 0
         self.cache_hits = 0
+        self.resent = 0  # creates sent again after an unknown outcome (they count as retries)
 
     async def resolve(self, key: OrgKey) -> str:
         """Return the organization id for ``key``. Raises ``OrgResolutionError`` (cached for the key).
@@ -219,6 +220,10 @@ class OrgResolver:
             raise result
         return result
 
+    def forget(self) -> None:
+        """Drop every cached answer, so the next row looks its organization up again (the environment changed?)."""
+        self._cache.clear()
+
     def _remember(self, cache_key: tuple[str, str], value: str | OrgResolutionError) -> None:
         self._cache[cache_key] = value
         if len(self._cache) > self._cache_size:
@@ -251,6 +256,7 @@ class OrgResolver:
         assert key.name and key.external_id
         unknown = False
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            self.resent += attempt > 1
             try:
                 org = await self._client.create_organization(name=key.name, external_id=key.external_id)
             except Conflict:
@@ -273,6 +279,7 @@ class OrgResolver:
     async def _create_by_name(self, key: OrgKey) -> tuple[str, bool]:
         name = key.name or ""
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            self.resent += attempt > 1
             try:
                 org = await self._client.create_organization(name=name)
             except WorkOSError as exc:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from core.errors import AuthenticationError, Conflict, InvalidRequest, NotFound, WorkOSError
+from core.errors import AuthenticationError, Conflict, InvalidRequest, NotFound, WorkOSError, WorkOSUnavailable
 from core.options import MigrationOptions
 from core.orgs import OrgKey, OrgResolutionError, OrgResolver
 from core.records import UserRecord
@@ -38,6 +38,9 @@ CREATED_AT_SKEW_SECONDS = 1.0
 _UNKNOWN_OUTCOME_ATTEMPTS = 4
 # Only rows sharing an email within the ledger's flush window need this cache; the ledger has the rest.
 _USER_CACHE_SIZE = 10_000
+# How long a row waits for another runner's ledger write (its flush period plus a heartbeat) before it takes a
+# user younger than the job for one that was there already (--workers).
+_OTHER_RUNNER_FLUSH_SECONDS = 1.5
 # How much of an unexpected exception's text a failed row keeps.
 _DETAIL_LIMIT = 200
 T = TypeVar("T")
@@ -73,6 +76,28 @@ class _RowState:
     totp_action: TotpAction | None = None
     factor_id: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+
+class _Budget:
+    """The sends of one write step: at most ``_UNKNOWN_OUTCOME_ATTEMPTS`` count against the row; a send whose
+    outcome was lost while the circuit breaker was open (``during_outage``) is the API's failure and free."""
+
+    __slots__ = ("counted", "sent")
+
+    def __init__(self) -> None:
+        self.counted = 0
+        self.sent = 0
+
+    def left(self) -> bool:
+        return self.counted < _UNKNOWN_OUTCOME_ATTEMPTS
+
+    def spend(self) -> None:
+        self.counted += 1
+        self.sent += 1
+
+    def refund_if_outage(self, error: WorkOSError) -> None:
+        if error.during_outage:
+            self.counted -= 1
 
 
 class _EmailLocks:
@@ -142,7 +167,7 @@ class RowPipeline:
             skipped = await self._locks.run(record.email, lambda: self._user_and_membership(state))
         except _RowFailed as failure:
             return self._failed(state, failure)
-        except AuthenticationError:
+        except (AuthenticationError, WorkOSUnavailable):
             raise
         except Exception as exc:  # whatever one row raises fails that row, never the job
             logger.warning("row %d: unexpected %s in phase %s", record.row, type(exc).__name__, state.phase)
@@ -150,6 +175,10 @@ class RowPipeline:
         if skipped:
             return self._outcome(state, RowState.SKIPPED)
         return self._outcome(state, RowState.DONE)
+
+    def forget(self) -> None:
+        """Drop the users this runner settled (the environment may have changed behind the job)."""
+        self._users.clear()
 
     def _org_key(self, record: UserRecord) -> OrgKey | None:
         if self._fixed_org_id:
@@ -198,8 +227,9 @@ class RowPipeline:
             state.user_ours = action is UserAction.CREATED
             return False
         last_unknown: WorkOSError | None = None
-        for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
-            self._count_attempt(state, attempt)
+        budget = _Budget()
+        while budget.left():
+            self._count_send(state, budget)
             if state.first_sent is None:
                 state.first_sent = time.time()
             try:
@@ -218,6 +248,7 @@ class RowPipeline:
                 if not exc.outcome_unknown:
                     raise _RowFailed("user", exc.code or "request_failed", exc.message, error=exc) from exc
                 last_unknown = exc
+                budget.refund_if_outage(exc)
                 existing = await self._user_lookup(record.email)
                 if existing is not None:
                     return await self._settle_existing(state, existing, ours=self._ours(state, existing, exc))
@@ -226,6 +257,17 @@ class RowPipeline:
             return False
         raise _RowFailed("user", "outcome_unknown", "user creation kept failing with an unknown outcome",
                          error=last_unknown, retryable=True)  # fmt: skip
+
+    async def _created_by_another_runner(self, email: str, user_id: str) -> UserAction | None:
+        """The ledger's word that another runner of this job created ``user_id``, waiting out its flush."""
+        deadline = time.monotonic() + _OTHER_RUNNER_FLUSH_SECONDS
+        while True:
+            found = self._known_user(email)
+            if found is not None and found[0] == user_id and found[1] is UserAction.CREATED:
+                return found[1]
+            if time.monotonic() >= deadline:
+                return None
+            await anyio.sleep(0.05)
 
     def _known_user(self, email: str) -> tuple[str, UserAction] | None:
         found = self._store.user_for_email(self._job_id, email)
@@ -251,6 +293,13 @@ class RowPipeline:
         if ours:
             self._settle(state, user.id, UserAction.CREATED)
             return False
+        if self._options.workers > 1 and user.created_at.timestamp() + CREATED_AT_SKEW_SECONDS >= self._job_created_at:
+            # Younger than the job: another runner of it may have created it for a row with the same email, and
+            # its ledger write is at most a flush away. Counted as adopted only when the ledger does not say so.
+            mine = await self._created_by_another_runner(state.record.email, user.id)
+            if mine is not None:
+                state.user_id, state.user_action, state.user_ours = user.id, UserAction.REUSED, True
+                return False
         policy = self._options.on_existing_user
         if policy == "fail":
             raise _RowFailed(
@@ -284,17 +333,19 @@ class RowPipeline:
         assert state.user_id and state.organization_id
         state.phase = "membership"
         slugs = state.record.role_slugs
+        last_unknown: WorkOSError | None = None
         first_sent: float | None = None
+        budget = _Budget()
         try:
-            for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
-                self._count_attempt(state, attempt)
+            while budget.left():
+                self._count_send(state, budget)
                 first_sent = first_sent or time.time()
                 try:
                     membership = await self._client.create_membership(
                         user_id=state.user_id, organization_id=state.organization_id, role_slugs=slugs
                     )
                 except Conflict:
-                    await self._settle_present_membership(state, sent_at=first_sent if attempt else None)
+                    await self._settle_present_membership(state, sent_at=first_sent if budget.sent > 1 else None)
                     return
                 except InvalidRequest as exc:
                     if exc.code == "multiple_roles_not_enabled" and len(slugs) > 1:
@@ -313,6 +364,8 @@ class RowPipeline:
                 except WorkOSError as exc:
                     if not exc.outcome_unknown:
                         raise _RowFailed("membership", exc.code or "request_failed", exc.message, error=exc) from exc
+                    last_unknown = exc
+                    budget.refund_if_outage(exc)
                     if await self._settle_present_membership(state, sent_at=first_sent):
                         return
                     continue
@@ -320,7 +373,7 @@ class RowPipeline:
                 state.membership_action = MembershipAction.CREATED
                 return
             raise _RowFailed("membership", "outcome_unknown", "membership creation kept failing with an unknown "
-                             "outcome", retryable=True)  # fmt: skip
+                             "outcome", error=last_unknown, retryable=True)  # fmt: skip
         except _RowFailed:
             if self._options.require_membership:
                 await self._roll_back_user(state)
@@ -372,7 +425,9 @@ class RowPipeline:
         assert state.user_id and state.record.totp_secret
         state.phase = "totp"
         user_id, secret = state.user_id, state.record.totp_secret
-        for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
+        last_unknown: WorkOSError | None = None
+        budget = _Budget()
+        while budget.left():
             factors = [f for f in await self._call("totp", lambda: self._client.list_auth_factors(user_id))
                        if f.type == "totp"]  # fmt: skip
             if factors:
@@ -381,7 +436,7 @@ class RowPipeline:
                 state.totp_action = TotpAction.ENROLLED if ours else TotpAction.EXISTED
                 state.factor_id = factors[0].id if ours else None
                 return
-            self._count_attempt(state, attempt)
+            self._count_send(state, budget)
             try:
                 factor = await self._client.enroll_totp(user_id, secret=secret, user=state.record.email)
             except AuthenticationError:
@@ -389,21 +444,24 @@ class RowPipeline:
             except WorkOSError as exc:
                 if not exc.outcome_unknown:
                     raise _RowFailed("totp", exc.code or "request_failed", exc.message, error=exc) from exc
+                last_unknown = exc
+                budget.refund_if_outage(exc)
                 state.totp_action = TotpAction.ENROLLED
                 continue
             state.totp_action = TotpAction.ENROLLED
             state.factor_id = factor.id
             return
         raise _RowFailed("totp", "outcome_unknown", "TOTP enrolment kept failing with an unknown outcome",
-                         retryable=True)  # fmt: skip
+                         error=last_unknown, retryable=True)  # fmt: skip
 
     # -- helpers --------------------------------------------------------------------------------------
 
-    def _count_attempt(self, state: _RowState, attempt: int) -> None:
+    def _count_send(self, state: _RowState, budget: _Budget) -> None:
         """Count a write; every one after a step's first is a resend (after a lost or refused answer)."""
         state.attempts += 1
-        if attempt:
+        if budget.sent:
             self.resent += 1
+        budget.spend()
 
     async def _call(self, phase: str, call: Callable[[], Awaitable[T]]) -> T:
         """A read or idempotent call: any failure (after the client's own retries) fails the row."""

@@ -68,7 +68,9 @@ options can (at the defaults concurrency 10 x 0.2 s drives 50 requests/s, exactl
 BOTTLENECK_ORDER = ("write rate limit", "overall request limit", "one process", "concurrency")
 MIN_SAVING_SECONDS = 60.0
 """Pace advice (concurrency, workers) is given only when following it would save at least a minute."""
-PLAN_HASH_EXCLUDED = frozenset({"csv_path", "quiet", "yes", "job_id", "resume", "retry_failed"})
+PLAN_HASH_EXCLUDED = frozenset(
+    {"csv_path", "quiet", "yes", "job_id", "resume", "retry_failed", "retry_transient", "max_outage"}
+)
 """Options that do not change what a migration writes: presentation, and which job runs it. The file is
 identified by its sha256, not its path."""
 

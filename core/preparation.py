@@ -14,11 +14,22 @@ from collections.abc import Callable
 from core.csvsource import CsvSource, sha256_file
 from core.errorlog import write_errors
 from core.errors import JobStateError, SourceError
+from core.failures import classify
 from core.options import MigrationOptions, check_paths
 from core.records import Issue, has_error
 from core.rules import CROSS_ROW_CODES
 from core.scan import scan
-from core.store import RESUMABLE_STATES, ChunkSpec, Job, JobState, JobStore, RowOutcome, RowState, new_job_id
+from core.store import (
+    RESUMABLE_STATES,
+    ChunkSpec,
+    FailureRow,
+    Job,
+    JobState,
+    JobStore,
+    RowOutcome,
+    RowState,
+    new_job_id,
+)
 
 __all__ = ["prepare_job", "record_job", "start_resume"]
 
@@ -193,10 +204,15 @@ def _invalid_outcome(row: int, chunk: int, fields: list[str], source: CsvSource,
     )
 
 
-def start_resume(store: JobStore, job_id: str | None, *, retry_failed: bool = False) -> Job:
+def start_resume(
+    store: JobStore, job_id: str | None, *, retry_failed: bool = False, retry_transient: bool = True
+) -> Job:
     """Check that a job can be resumed and prepare it: same file, resumable state, failed rows reopened.
 
-    ``job_id`` None means the latest job. Raises ``JobStateError`` or ``SourceError``.
+    ``retry_transient`` (the default) reopens rows that failed for a transient cause (5xx, timeouts, unknown
+    outcomes, connection errors, 429s); ``retry_failed`` also those an option or the WorkOS environment caused.
+    A row that needs a fix in the file (validation and other data failures) is never reopened: the file
+    cannot change under a job. ``job_id`` None means the latest job. Raises ``JobStateError`` or ``SourceError``.
     """
     job = store.get_job(job_id) if job_id else store.latest_job()
     if job is None:
@@ -214,7 +230,22 @@ def start_resume(store: JobStore, job_id: str | None, *, retry_failed: bool = Fa
         )
     if job.state is JobState.PREPARING:
         _prepare_holding_the_job(store, job.id, job.options, CsvSource(job.csv_path))
-    if retry_failed:
-        reopened = store.reopen_failed(job.id)
+    if retry_failed or retry_transient:
+        rows = [failure[0] for failure in store.iter_failures(job.id) if _resend(failure, retry_failed=retry_failed)]
+        reopened = store.reopen_rows(job.id, rows)
         logger.info("reopened %d failed rows of job %s", reopened, job.id)
     return store.get_job(job.id)
+
+
+def _resend(failure: FailureRow, *, retry_failed: bool) -> bool:
+    """Whether a resume sends a failed row again: transient causes always, others with ``retry_failed``,
+    never one that needs a fix in the file."""
+    _row, _email, phase, status, code, sub_codes, _message, retryable = failure
+    if phase == "validation":
+        return False
+    subs = tuple(filter(None, (sub_codes or "").split(",")))
+    recorded = None if retryable is None else bool(retryable)
+    verdict = classify(phase or "unknown", status, code or "unknown", subs, recorded)
+    if verdict.category == "data":
+        return False
+    return retry_failed or verdict.category == "transient"

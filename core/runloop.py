@@ -13,22 +13,24 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from core.csvsource import CsvSource
-from core.errors import AuthenticationError, MigrationError, WorkOSError
+from core.errors import AuthenticationError, MigrationError, WorkOSError, WorkOSUnavailable
 from core.orgs import OrgKey, OrgResolutionError, OrgResolver, option_org_key
 from core.pipeline import RowPipeline, unreadable_outcome
 from core.records import UserRecord, to_record
 from core.store import ChunkSpec, Job, JobStore, OrganizationAction, RowOutcome, RowState
+from core.watch import EnvironmentWatch, WatchVerdict
+from core.workos.breaker import BreakerPolicy, CircuitBreaker
 from core.workos.client import WorkOSClient
 from core.workos.limits import RateLimiter
 
-__all__ = ["RunStats", "migration_errors_alone", "run_job"]
+__all__ = ["RunEnd", "RunStats", "migration_errors_alone", "run_job"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +73,15 @@ async def run_job(
     runner_id: str | None = None,
     stop: anyio.Event | None = None,
     stats: RunStats | None = None,
-) -> str | None:
+    breaker: BreakerPolicy | None = None,
+) -> RunEnd:
     """Process the job's pending chunks in this process until none is left, or until stopped.
 
-    Returns the fatal error message that stopped the run, or None. ``runner_id`` is this process's runner when
-    it already took the job (``execute_job``); otherwise the lead runner takes the job (``JobStateError`` when
-    another live runner holds it) and others join it (``--workers``). The runner is unregistered on return.
+    Returns how the run ended (``RunEnd``): a fatal error, an outage it gave up on, or neither. ``breaker``
+    overrides the circuit breaker's policy (tests); its ``max_outage`` is always the job's ``--max-outage``.
+    ``runner_id`` is this process's runner when it already took the job (``execute_job``); otherwise the lead
+    runner takes the job (``JobStateError`` when another live runner holds it) and others join it
+    (``--workers``). The runner is unregistered on return.
     """
     job = store.get_job(job_id)
     options = job.options
@@ -94,10 +99,19 @@ async def run_job(
             general_rate=options.global_rate_limit / share,
             on_pause=_pause_publisher(store, job_id),
         )
-        runner = _Runner(store, job, runner_id, stop, stats, limiter)
+        if options.max_outage == 0:
+            policy = BreakerPolicy.off()
+        else:
+            policy = replace(breaker or BreakerPolicy(), max_outage=options.max_outage)
+        circuit = CircuitBreaker(policy, on_change=_outage_publisher(store, job_id))
+        runner = _Runner(store, job, runner_id, stop, stats, limiter, circuit)
         with migration_errors_alone():
             async with WorkOSClient(
-                api_key=api_key, base_url=options.base_url, limiter=limiter, concurrency=options.concurrency
+                api_key=api_key,
+                base_url=options.base_url,
+                limiter=limiter,
+                breaker=circuit,
+                concurrency=options.concurrency,
             ) as client:
                 return await runner.run(client)
     finally:
@@ -105,6 +119,9 @@ async def run_job(
             if runner is not None:
                 runner.flush()
                 runner.publish_counters()
+                if runner.watch.reason:
+                    # Those rows failed for the environment, not themselves: pending again, sent on resume.
+                    store.reopen_rows(job_id, runner.watch.suspects)
             store.stop_runner(job_id, runner_id)
 
 
@@ -128,6 +145,25 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """How one runner's run ended: ``fatal`` when the job cannot go on (a rejected key: the job fails),
+    ``interrupted`` when WorkOS was unreachable longer than ``--max-outage`` (the job stops, rows pending)."""
+
+    fatal: str | None = None
+    interrupted: str | None = None
+
+
+def _outage_publisher(store: JobStore, job_id: str) -> Callable[[float | None], None]:
+    def publish(open_since: float | None) -> None:
+        if open_since is None:
+            store.outage_ended(job_id)
+        else:
+            store.outage_began(job_id, open_since)
+
+    return publish
+
+
 def _pause_publisher(store: JobStore, job_id: str) -> Callable[[float], None]:
     def publish(until: float) -> None:
         store.publish_pause(job_id, until)
@@ -139,7 +175,14 @@ class _Runner:
     """One process's share of a job: reader, row tasks, recorder and heartbeat."""
 
     def __init__(
-        self, store: JobStore, job: Job, runner_id: str, stop: anyio.Event, stats: RunStats, limiter: RateLimiter
+        self,
+        store: JobStore,
+        job: Job,
+        runner_id: str,
+        stop: anyio.Event,
+        stats: RunStats,
+        limiter: RateLimiter,
+        breaker: CircuitBreaker,
     ) -> None:
         self.store = store
         self.job = job
@@ -147,27 +190,33 @@ class _Runner:
         self.stop = stop
         self.stats = stats
         self.limiter = limiter
+        self.breaker = breaker
+        # Rows in flight when caches are dropped still carry what was cached: they do not confirm anything.
+        self.watch = EnvironmentWatch(confirm=job.options.concurrency + 3)
         self.fatal: str | None = None
+        self.interrupted: str | None = None
         self.pipeline: RowPipeline | None = None
+        self.orgs: OrgResolver | None = None
         self._pending: list[RowOutcome] = []
         self._done_chunks: list[int] = []
         self._chunks: dict[int, list[int]] = {}  # chunk -> [recorded, dispatched or -1 while reading]
         self._last_flush = time.monotonic()
         self._published: dict[str, float] = {}
 
-    async def run(self, client: WorkOSClient) -> str | None:
+    async def run(self, client: WorkOSClient) -> RunEnd:
         options = self.job.options
-        orgs = OrgResolver(
+        self.orgs = orgs = OrgResolver(
             client, create_if_missing=options.create_org_if_missing, ledger=_OrgLedger(self.store, self.job.id)
         )
         try:
             fixed_org = await self._single_org(orgs)
         except AuthenticationError as exc:
-            self.fatal = exc.rejection
-            return self.fatal
+            return RunEnd(fatal=exc.rejection)
+        except WorkOSUnavailable as exc:
+            self._give_up(exc)
+            return RunEnd(interrupted=self.interrupted)
         except (OrgResolutionError, WorkOSError) as exc:
-            self.fatal = f"cannot resolve the organization: {exc}"
-            return self.fatal
+            return RunEnd(fatal=f"cannot resolve the organization: {exc}")
         self.pipeline = pipeline = RowPipeline(
             client=client,
             store=self.store,
@@ -178,16 +227,23 @@ class _Runner:
             fixed_org_id=fixed_org,
         )
         source = CsvSource(self.job.csv_path)
-        send, receive = anyio.create_memory_object_stream[tuple[UserRecord, int, bool]](options.concurrency * 2)
         async with anyio.create_task_group() as beating:
             beating.start_soon(self._heartbeat)
-            async with anyio.create_task_group() as tasks:
-                async with receive:
-                    for _ in range(options.concurrency):
-                        tasks.start_soon(self._row_task, pipeline, receive.clone())
-                await self._read(source, send)
+            while True:
+                send, receive = anyio.create_memory_object_stream[tuple[UserRecord, int, bool]](options.concurrency * 2)
+                async with anyio.create_task_group() as tasks:
+                    async with receive:
+                        for _ in range(options.concurrency):
+                            tasks.start_soon(self._row_task, pipeline, receive.clone())
+                    await self._read(source, send)
+                again = self.watch.take_resolved()
+                if not again or self.stop.is_set():
+                    break
+                # Rows that failed for an environment-level cause a fresh look fixed: once more, as pending rows.
+                self.flush()
+                self.store.reopen_rows(self.job.id, again)
             beating.cancel_scope.cancel()
-        return self.fatal
+        return RunEnd(fatal=self.fatal, interrupted=self.interrupted)
 
     async def _single_org(self, orgs: OrgResolver) -> str | None:
         options = self.job.options
@@ -233,15 +289,43 @@ class _Runner:
                     outcome = await pipeline.process(record, chunk, maybe_sent=maybe_sent)
                 except AuthenticationError as exc:
                     self.fatal = self.fatal or exc.rejection
-                    self.stop.set()
+                    self._stop()
+                    continue
+                except WorkOSUnavailable as exc:
+                    self._give_up(exc)  # the row stays pending: neither failed nor done
                     continue
                 self._record(outcome)
+
+    def _stop(self) -> None:
+        """Stop taking rows; rows waiting on an open circuit breaker stay pending instead of waiting on."""
+        self.stop.set()
+        self.breaker.abandon("the run is stopping while WorkOS is unreachable")
+
+    def _give_up(self, exc: WorkOSUnavailable) -> None:
+        """WorkOS was unreachable for longer than --max-outage: stop every runner, keep why (the first time)."""
+        if self.interrupted is None and not self.stop.is_set():
+            self.interrupted = str(exc)
+            logger.error("%s", exc)
+            self.store.stop_with_reason(self.job.id, self.interrupted)
+        self._stop()
 
     def _record(self, outcome: RowOutcome) -> None:
         self.stats.count(outcome)
         self._pending.append(outcome)
         self._chunks[outcome.chunk][0] += 1
         self._maybe_chunk_done(outcome.chunk)
+        verdict = self.watch.observe(outcome)
+        if verdict is WatchVerdict.RECHECK:
+            logger.warning("the same environment-level failure on many rows in a row: dropping caches, looking again")
+            if self.orgs is not None:
+                self.orgs.forget()
+            if self.pipeline is not None:
+                self.pipeline.forget()
+        elif verdict is WatchVerdict.STOP and self.interrupted is None and self.watch.reason:
+            self.interrupted = self.watch.reason
+            logger.error("stopping the job: %s", self.interrupted)
+            self.store.stop_with_reason(self.job.id, self.interrupted)
+            self._stop()
         if len(self._pending) >= _FLUSH_ROWS or time.monotonic() - self._last_flush >= _FLUSH_SECONDS:
             self.flush()
 
@@ -265,14 +349,20 @@ class _Runner:
             self.flush()
             cancel, pause_until = self.store.heartbeat(self.job.id, self.runner_id)
             if cancel:
-                self.stop.set()
+                self._stop()
             if pause_until > time.time():
                 self.limiter.pause_until(pause_until)
+            if self.breaker.is_open:
+                self.store.outage_beat(self.job.id)
+            elif self.store.outage(self.job.id).open_since is not None:
+                # Another runner's circuit is open: wait with it rather than spend requests finding out.
+                self.limiter.pause_until(time.time() + 2 * _HEARTBEAT_SECONDS)
             self.publish_counters()
 
     def publish_counters(self) -> None:
         """Add this runner's new retries, resends, 429s and waits to the job's counters."""
-        now = {**self.limiter.stats.as_counters(), "resent": float(self.pipeline.resent if self.pipeline else 0)}
+        resent = (self.pipeline.resent if self.pipeline else 0) + (self.orgs.resent if self.orgs else 0)
+        now = {**self.limiter.stats.as_counters(), "resent": float(resent)}
         deltas = {key: value - self._published.get(key, 0) for key, value in now.items()}
         self.store.add_counters(self.job.id, {k: v for k, v in deltas.items() if v})
         self._published = now

@@ -69,8 +69,8 @@ async def _run(
             logger.info("job %s %s: %s", job_id, result.state.value, result.model_dump_json())
             code = result.exit_code
         else:
-            fatal = await run_job(store, job_id, api_key=api_key, lead=False, stop=stop)
-            code = 2 if fatal else 0
+            end = await run_job(store, job_id, api_key=api_key, lead=False, stop=stop)
+            code = 2 if end.fatal or end.interrupted else 0
         tasks.cancel_scope.cancel()
     return code
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import shlex
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -55,6 +56,16 @@ class MigrationResult(BaseModel):
     resume_command: str | None = Field(default=None, description="How to continue, when rows remain.")
     analyze_command: str | None = Field(default=None, description="How to analyse the failed rows, when some failed.")
     last_error: str | None = None
+    circuit: Literal["closed", "open"] = Field(
+        default="closed",
+        description="open while a runner's circuit breaker holds every request because WorkOS looks down.",
+    )
+    outage_since: float | None = Field(
+        default=None, description="When the current outage began (Unix time), while the circuit is open."
+    )
+    outage_seconds: float = Field(
+        default=0.0, description="Seconds WorkOS was unreachable during this job; no row failed for them."
+    )
 
     @property
     def summary(self) -> RunSummary:
@@ -74,8 +85,9 @@ class MigrationResult(BaseModel):
 
     @property
     def exit_code(self) -> int:
-        """0 when every row succeeded or was skipped, 1 when any failed or remain, 2 when the job failed."""
-        if self.state is JobState.FAILED:
+        """0 when every row succeeded or was skipped, 1 when any failed or remain, 2 when the job failed or
+        stopped for a reason outside its rows (interrupted: WorkOS unreachable longer than --max-outage)."""
+        if self.state in (JobState.FAILED, JobState.INTERRUPTED):
             return 2
         return 0 if self.failed == 0 and self.pending == 0 else 1
 
@@ -84,10 +96,13 @@ def finish_job(store: JobStore, job_id: str, *, fatal: str | None = None, stoppe
     """Settle the job's state after its runners stopped, write errors.jsonl (and --errors-out), summarise."""
     job = store.get_job(job_id)
     if job.state is not JobState.DRY_RUN:
+        gave_up = store.outage(job_id).reason
         if fatal:
             state = JobState.FAILED
         elif store.pending_chunks(job_id) == 0:
             state = JobState.COMPLETED if store.counts(job_id).failed == 0 else JobState.COMPLETED_WITH_ERRORS
+        elif gave_up:
+            state, fatal = JobState.INTERRUPTED, gave_up
         elif stopped or job.cancel_requested:
             state = JobState.CANCELLED
         else:
@@ -117,6 +132,7 @@ def job_result(store: JobStore, job_id: str) -> MigrationResult:
     processed = counts.finished - counts.invalid
     errors_file = store.job_dir(job_id) / "errors.jsonl"
     dry = job.state is JobState.DRY_RUN
+    outage = store.outage(job_id)
     pending = 0 if dry else counts.pending
     return MigrationResult(
         job_id=job.id,
@@ -143,6 +159,9 @@ def job_result(store: JobStore, job_id: str) -> MigrationResult:
         resume_command=resume_command(job) if pending and job.state in RESUMABLE_STATES else None,
         analyze_command=analyze_command(job) if counts.failed and not dry else None,
         last_error=job.last_error,
+        circuit="open" if outage.open_since is not None else "closed",
+        outage_since=outage.open_since,
+        outage_seconds=outage.seconds,
     )
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "MembershipAction",
     "OrganizationAction",
     "OrganizationEntry",
+    "Outage",
     "RowOutcome",
     "RowState",
     "StoredPlan",
@@ -183,6 +184,19 @@ class RowOutcome:
 FailureRow = tuple[int, str | None, str | None, int | None, str | None, str | None, str | None, int | None]
 """A failed row as ``iter_failures`` reads it: ``(row, email, phase, status, code, sub_codes, message,
 retryable)``, sub-codes comma-joined and retryable as stored (1, 0 or None)."""
+
+
+class Outage(NamedTuple):
+    """A job's WorkOS outage as its runners' circuit breakers saw it.
+
+    ``open_since``: wall-clock time a runner's circuit opened, while one is open (None otherwise);
+    ``seconds``: the job's outage time so far, the current one included; ``reason``: why a runner stopped the
+    job (WorkOS unreachable for longer than ``--max-outage``, or the environment changed), until it runs again.
+    """
+
+    open_since: float | None
+    seconds: float
+    reason: str | None
 
 
 class JobCounts(NamedTuple):
@@ -420,6 +434,13 @@ CREATE TABLE IF NOT EXISTS plans (
     options_json TEXT NOT NULL,
     plan_json TEXT NOT NULL,
     created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outages (
+    job_id TEXT PRIMARY KEY,
+    open_since REAL,
+    beat_at REAL,
+    seconds REAL NOT NULL DEFAULT 0,
+    reason TEXT
 );
 CREATE INDEX IF NOT EXISTS rows_by_email ON rows (job_id, email);
 CREATE INDEX IF NOT EXISTS rows_by_chunk ON rows (job_id, chunk);
@@ -760,6 +781,67 @@ class JobStore:
                 counters[key] = counters.get(key, 0) + value
             db.execute("UPDATE jobs SET counters_json=? WHERE id=?", (json.dumps(counters), job_id))
 
+    def outage_began(self, job_id: str, open_since: float) -> None:
+        """A runner's circuit breaker opened: the job's outage began then, unless another runner's began earlier."""
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO outages (job_id, open_since, beat_at) VALUES (?, ?, ?) ON CONFLICT (job_id) DO UPDATE"
+                " SET open_since=COALESCE(open_since, excluded.open_since), beat_at=excluded.beat_at",
+                (job_id, open_since, now),
+            )
+
+    def outage_beat(self, job_id: str) -> None:
+        """The runner whose circuit is open still sees the outage (other runners pause while it beats)."""
+        with self._write() as db:
+            db.execute("UPDATE outages SET beat_at=? WHERE job_id=? AND open_since IS NOT NULL", (time.time(), job_id))
+
+    def outage_ended(self, job_id: str) -> None:
+        """WorkOS answers again: add the outage's length to the job's outage time."""
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "UPDATE outages SET seconds=seconds + MAX(?, open_since) - open_since, open_since=NULL"
+                " WHERE job_id=? AND open_since IS NOT NULL",
+                (now, job_id),
+            )
+
+    def stop_with_reason(self, job_id: str, reason: str) -> None:
+        """A runner stops the job for a cause outside its rows (WorkOS unreachable longer than ``--max-outage``,
+        the environment changed): keep why, end the outage, and ask every runner to stop."""
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO outages (job_id, reason) VALUES (?, ?) ON CONFLICT (job_id) DO UPDATE"
+                " SET reason=excluded.reason, seconds=seconds + MAX(?, COALESCE(open_since, ?)) - COALESCE(open_since,"
+                " ?), open_since=NULL",
+                (job_id, reason, now, now, now),
+            )
+            db.execute("UPDATE jobs SET cancel_requested=1, updated_at=? WHERE id=?", (now, job_id))
+
+    def outage(self, job_id: str) -> Outage:
+        """The job's outage; an open one whose runner stopped beating reads as closed."""
+        found = self._db.execute(
+            "SELECT open_since, beat_at, seconds, reason FROM outages WHERE job_id=?", (job_id,)
+        ).fetchone()
+        if found is None:
+            return Outage(None, 0.0, None)
+        open_since, beat_at, seconds, reason = found
+        now = time.time()
+        if open_since is not None and (beat_at or 0) < now - HEARTBEAT_STALE_SECONDS:
+            open_since = None
+        current = max(0.0, now - open_since) if open_since is not None else 0.0
+        return Outage(open_since, round(seconds + current, 3), reason)
+
+    def clear_outage_reason(self, job_id: str) -> None:
+        """Forget why the last run gave up (a new run starts); the outage time so far stays."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE jobs SET last_error=NULL WHERE id=? AND last_error=(SELECT reason FROM outages WHERE job_id=?)",
+                (job_id, job_id),
+            )
+            db.execute("UPDATE outages SET reason=NULL, open_since=NULL WHERE job_id=?", (job_id,))
+
     def publish_pause(self, job_id: str, until: float) -> None:
         """Share a 429 pause (wall-clock deadline) with every runner of the job."""
         with self._write() as db:
@@ -904,6 +986,41 @@ class JobStore:
                 [(job_id, c) for c in chunks],
             )
         return reopened
+
+    def reopen_rows(self, job_id: str, rows: Sequence[int]) -> int:
+        """Forget the failed outcomes of ``rows`` and reopen their chunks, so a resume sends them again.
+
+        Only failed rows are touched (a finished row is never reopened). Returns how many were reopened.
+        """
+        reopened = 0
+        with self._write() as db:
+            for start in range(0, len(rows), 500):
+                batch = [(job_id, row) for row in rows[start : start + 500]]
+                chunks = {
+                    found[0]
+                    for job, row in batch
+                    if (found := db.execute(
+                        "SELECT chunk FROM rows WHERE job_id=? AND row=? AND state='failed'", (job, row)
+                    ).fetchone())
+                }  # fmt: skip
+                for job, row in batch:
+                    reopened += db.execute(
+                        "DELETE FROM rows WHERE job_id=? AND row=? AND state='failed'", (job, row)
+                    ).rowcount
+                db.executemany(
+                    "UPDATE chunks SET state='pending', runner_id=NULL WHERE job_id=? AND idx=?",
+                    [(job_id, c) for c in chunks],
+                )
+        return reopened
+
+    def has_retryable_failures(self, job_id: str) -> bool:
+        """Whether some row failed for a cause the engine recorded as retryable (a resume sends it again)."""
+        found = self._db.execute(
+            "SELECT 1 FROM rows WHERE job_id=? AND state='failed' AND retryable=1"
+            " AND COALESCE(error_phase, '') != 'validation' LIMIT 1",
+            (job_id,),
+        ).fetchone()
+        return found is not None
 
     def record_rows(self, job_id: str, outcomes: Iterable[RowOutcome], *, done_chunks: Iterable[int] = ()) -> None:
         """Write a batch of row outcomes and finished chunks in one transaction."""

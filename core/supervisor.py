@@ -61,7 +61,9 @@ def start_runner(
     env.pop("WORKOS_SECRET_KEY", None)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     options = detached_popen_options() if detached else child_popen_options()
-    with log_path.open("ab") as log:
+    # Private: a runner's log may name rows' emails.
+    descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(descriptor, "ab") as log:
         process = subprocess.Popen(
             [*runner_command(job_id, checkpoint_dir, lead=lead, undo=undo), *extra],
             stdin=subprocess.DEVNULL,

@@ -76,6 +76,12 @@ _MIGRATION_FLAGS: dict[str, Callable[[Any], Any]] = {
     "global_rate_limit": click.option(
         "--global-rate-limit", type=float, help="All requests per second (default 100 = WorkOS's 6,000/60 s)."
     ),
+    "max_outage": click.option(
+        "--max-outage",
+        type=float,
+        metavar="SECONDS",
+        help="Stop as interrupted (rows pending) once WorkOS is unreachable this long (default 900; 0: no breaker).",
+    ),
     "on_existing_user": click.option(
         "--on-existing-user",
         type=click.Choice(["adopt", "update", "skip", "fail"]),
@@ -106,6 +112,11 @@ _MIGRATION_FLAGS: dict[str, Callable[[Any], Any]] = {
     "retry_failed": click.option(
         "--retry-failed", is_flag=True, default=None, help="On resume, send failed rows again."
     ),
+    "retry_transient": click.option(
+        "--retry-transient/--no-retry-transient",
+        default=None,
+        help="On resume, send again rows that failed for a transient cause (5xx, timeouts, 429s; the default).",
+    ),
     "checkpoint_dir": click.option(
         "--checkpoint-dir", type=click.Path(path_type=Path), help="Job store directory (default .workos-checkpoints)."
     ),
@@ -130,9 +141,11 @@ def core_errors() -> Iterator[None]:
         fail(f"❌ {exc}")
 
 
-_PLAN_IGNORES = frozenset({"dry_run", "quiet", "yes", "resume", "retry_failed"})
+_PLAN_IGNORES = frozenset({"dry_run", "quiet", "yes", "resume", "retry_failed", "retry_transient"})
 """Flags that change how a run goes, not what a plan says: ``plan`` does not offer them (``execute --plan`` does)."""
-_RESUME_FLAGS = ("concurrency", "workers", "rate_limit", "read_rate_limit", "global_rate_limit", "errors_out")
+_RESUME_FLAGS = (
+    "concurrency", "workers", "rate_limit", "read_rate_limit", "global_rate_limit", "max_outage", "errors_out"
+)  # fmt: skip
 """The flags ``resume`` takes besides its own: the options a resume may change (core.orchestrator.RESUME_MAY_CHANGE)."""
 
 
@@ -561,6 +574,7 @@ def _execute(options: MigrationOptions, *, as_json: bool) -> None:
             options.checkpoint_dir,
             options.resume if isinstance(options.resume, str) else options.job_id,
             retry_failed=options.retry_failed,
+            retry_transient=options.retry_transient,
             changes={name: getattr(options, name) for name in options.model_fields_set},
             quiet=options.quiet,
             as_json=as_json,
@@ -583,6 +597,7 @@ def _resume(
     job_id: str | None,
     *,
     retry_failed: bool,
+    retry_transient: bool = True,
     changes: dict[str, Any],
     quiet: bool,
     as_json: bool,
@@ -593,7 +608,9 @@ def _resume(
         fail(f"❌ No jobs in {checkpoint_dir}: nothing to resume.")
     with core_errors():
         _need_key()
-        reopened = reopen_job(store, job_id, retry_failed=retry_failed, changes=changes)
+        reopened = reopen_job(
+            store, job_id, retry_failed=retry_failed, retry_transient=retry_transient, changes=changes
+        )
         click.echo(render_reopened(reopened), err=True)
         options = reopened.job.options.model_copy(update={"quiet": quiet or as_json})
         _run(store, reopened.job, options, as_json=as_json)
@@ -654,21 +671,38 @@ def _resume_flags(func: F) -> F:
 @main.command()
 @click.argument("job_id", required=False)
 @_checkpoint_option
-@click.option("--retry-failed", is_flag=True, help="Send the rows that failed again (validation failures stay).")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Also send again rows that failed for an option or the environment (never those needing a file fix).",
+)
+@click.option(
+    "--no-retry-transient",
+    is_flag=True,
+    help="Leave rows that failed for a transient cause (5xx, timeouts, 429s) failed instead of sending them again.",
+)
 @_resume_flags
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @json_option
 def resume(
-    job_id: str | None, checkpoint_dir: Path, retry_failed: bool, quiet: bool, as_json: bool, **changes: Any
+    job_id: str | None,
+    checkpoint_dir: Path,
+    retry_failed: bool,
+    no_retry_transient: bool,
+    quiet: bool,
+    as_json: bool,
+    **changes: Any,
 ) -> None:
     """Continue an interrupted, cancelled or failed job: the one named, else the newest one that can be resumed.
 
     Says which job it picked. --concurrency, --workers, the rate limits and --errors-out change the job from
     now on; its CSV, organization and modes never change. Refuses a CSV that changed since the job began;
-    never sends a finished row again. Exit codes as execute's.
+    never sends a finished row again. Rows that failed for a transient cause (5xx, timeouts, unknown outcomes,
+    connection errors, 429s) are sent again unless --no-retry-transient. Exit codes as execute's.
     """
     given = {name: value for name, value in changes.items() if value is not None}
-    _resume(checkpoint_dir, job_id, retry_failed=retry_failed, changes=given, quiet=quiet, as_json=as_json)
+    _resume(checkpoint_dir, job_id, retry_failed=retry_failed, retry_transient=not no_retry_transient, changes=given,
+            quiet=quiet, as_json=as_json)  # fmt: skip
 
 
 @main.command()

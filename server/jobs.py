@@ -153,9 +153,18 @@ def start_job(
 
 
 def resume_job(
-    store: JobStore, job_id: str, *, retry_failed: bool, confirmation: str, api_key: str
+    store: JobStore,
+    job_id: str,
+    *,
+    retry_failed: bool,
+    confirmation: str,
+    api_key: str,
+    retry_transient: bool = True,
 ) -> tuple[JobStatus, bool]:
     """Resume ``job_id`` in a new worker, or leave it be when a worker already runs it.
+
+    Rows that failed for a transient cause are sent again unless ``retry_transient`` is False; ``retry_failed``
+    also sends those an option or the environment caused; rows that need a file fix never are.
 
     Returns the status and whether a worker was started. Raises ``JobStateError`` (unknown job, nothing to
     resume) or ``SourceError`` (the file is missing or changed).
@@ -163,14 +172,15 @@ def resume_job(
     if worker_running(store, job_id):
         return job_status(store, job_id), False
     job = store.get_job(job_id)
-    if job.state is JobState.COMPLETED_WITH_ERRORS and not retry_failed:
+    transient = retry_transient and store.has_retryable_failures(job_id)
+    if job.state is JobState.COMPLETED_WITH_ERRORS and not retry_failed and not transient:
         raise JobStateError(
             f"job {job_id!r} is completed with errors: every row has an outcome. Call analyze_errors to see which "
             "failures a retry can fix, then resume_migration with retry_failed=true to send those rows again"
         )
     if job.state is not JobState.PREPARING:
         # A job still preparing has its checks and setup pass done by the worker itself.
-        start_resume(store, job_id, retry_failed=retry_failed)
+        start_resume(store, job_id, retry_failed=retry_failed, retry_transient=retry_transient)
     history = f"{job.confirmation}; resume: {confirmation}" if job.confirmation else confirmation
     store.set_confirmation(job_id, history)
     # The worker honours a cancel flag it finds before taking the job, so an earlier cancel must not stop it.
@@ -248,6 +258,9 @@ def job_status(store: JobStore, job_id: str, *, since: str | None = None, errors
         eta_seconds=eta,
         retries=result.retries,
         rate_limited=result.rate_limited,
+        circuit=result.circuit,
+        outage_since=result.outage_since,
+        outage_seconds=result.outage_seconds,
         last_error=job.last_error,
         new_failures=new_failures,
         new_errors=[ErrorSample.of(outcome) for outcome in samples],

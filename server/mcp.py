@@ -60,6 +60,7 @@ from server.models import (
     JobIdArg,
     JobList,
     JobStatus,
+    MaxOutageArg,
     OnExistingUserArg,
     OrgExternalIdArg,
     OrgIdArg,
@@ -248,6 +249,7 @@ async def plan_migration(
     rate_limit: RateLimitArg = 50.0,
     on_existing_user: OnExistingUserArg = "adopt",
     require_membership: RequireMembershipArg = False,
+    max_outage: MaxOutageArg = 900.0,
     job_id: JobIdArg = None,
 ) -> Annotated[CallToolResult, PlanResult]:
     """Plan a migration of a CSV of users into WorkOS, without any API call or write: call this first.
@@ -266,6 +268,7 @@ async def plan_migration(
         rate_limit=rate_limit,
         on_existing_user=on_existing_user,
         require_membership=require_membership,
+        max_outage=max_outage,
         job_id=job_id,
     )
     workspace = await _workspace(ctx)
@@ -587,6 +590,10 @@ async def resume_migration(
     retry_failed: Annotated[
         bool, Field(description="Also send the failed rows again (use after analyze_errors says they are retryable).")
     ] = False,
+    retry_transient: Annotated[
+        bool,
+        Field(description="Send again rows that failed for a transient cause (5xx, timeouts, 429s); false keeps them."),
+    ] = True,
     confirmation_code: CodeArg = None,
 ) -> Annotated[CallToolResult, ResumeResult]:
     """Resume an interrupted, cancelled or failed job in a background worker; safe to call again.
@@ -602,7 +609,12 @@ async def resume_migration(
             return _reply(running, running.text(status))
         confirmation = settle(answer, resumption.question, mode=settings.confirm_mode)
         status, started = jobs.resume_job(
-            state.store, job_id, retry_failed=retry_failed, confirmation=confirmation.record, api_key=settings.key
+            state.store,
+            job_id,
+            retry_failed=retry_failed,
+            retry_transient=retry_transient,
+            confirmation=confirmation.record,
+            api_key=settings.key,
         )
     result = ResumeResult.of(status, started=started, confirmation=confirmation.record if started else None)
     return _reply(result, result.text(status))

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -94,6 +95,7 @@ ChunkSizeArg = Annotated[int, _option("chunk_size")]
 RateLimitArg = Annotated[float, _option("rate_limit")]
 OnExistingUserArg = Annotated[OnExistingUser, _option("on_existing_user")]
 RequireMembershipArg = Annotated[bool, _option("require_membership")]
+MaxOutageArg = Annotated[float, _option("max_outage")]
 JobIdArg = Annotated[str | None, _option("job_id")]
 
 
@@ -111,6 +113,7 @@ class PlanArguments(BaseModel):
     rate_limit: RateLimitArg = 50.0
     on_existing_user: OnExistingUserArg = "adopt"
     require_membership: RequireMembershipArg = False
+    max_outage: MaxOutageArg = 900.0
     job_id: JobIdArg = None
 
     def options(self, settings: ServerSettings, workspace: Workspace) -> MigrationOptions:
@@ -469,6 +472,12 @@ class JobStatus(BaseModel):
     eta_seconds: float | None
     retries: int
     rate_limited: int = Field(description="429 answers so far.")
+    circuit: Literal["closed", "open"] = Field(
+        default="closed",
+        description="open while WorkOS looks down: every request waits and probes; no row fails meanwhile.",
+    )
+    outage_since: float | None = Field(default=None, description="When the current outage began (Unix time).")
+    outage_seconds: float = Field(default=0.0, description="Seconds WorkOS was unreachable during this job.")
     last_error: Untrusted | None
     new_failures: int = Field(description="Failed since the cursor given as since.")
     new_errors: list[ErrorSample] = Field(description="The latest 5 of them.")
@@ -490,6 +499,10 @@ class JobStatus(BaseModel):
             lines.append(
                 f"Rate {self.rows_per_second:g} rows/s{eta}; {self.retries:,} retries, {self.rate_limited:,} 429s."
             )
+        if self.circuit == "open" or self.outage_seconds:
+            since = time.strftime("%H:%M:%S UTC", time.gmtime(self.outage_since)) if self.outage_since else None
+            now = f"unreachable now (since {since}), requests wait; " if self.circuit == "open" else ""
+            lines.append(f"WorkOS {now}{self.outage_seconds:,.1f} s of outage so far; no row failed for it.")
         if self.last_error or self.new_errors:
             lines.insert(0, NOTICE)
         if self.last_error:

@@ -6,6 +6,7 @@ Pure functions from core's pydantic results to strings, so the CLI only prints a
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from core.analyze import ErrorAnalysis, ErrorGroup
@@ -260,6 +261,8 @@ def render_result(result: MigrationResult) -> str:
             f"Retries:      {result.retries:,}   429s: {result.rate_limited:,}",
             f"Duration:     {result.duration_seconds:,.1f} s ({result.rows_per_second:,.1f} rows/s)",
         ]
+        if result.circuit == "open" or result.outage_seconds:
+            lines.append(f"WorkOS down:  {outage_text(result)}")
     if result.last_error:
         lines.append(f"Error:        {result.last_error}")
     if result.failed:
@@ -271,6 +274,15 @@ def render_result(result: MigrationResult) -> str:
     if result.resume_command:
         lines.append(f"Resume:       {result.resume_command}")
     return "\n".join(lines)
+
+
+def outage_text(result: MigrationResult) -> str:
+    """The job's WorkOS outage: open now (since when) or how long it lasted; no row fails for it."""
+    total = f"{result.outage_seconds:,.1f} s in all"
+    if result.circuit == "open" and result.outage_since is not None:
+        since = time.strftime("%H:%M:%S UTC", time.gmtime(result.outage_since))
+        return f"now (circuit open since {since}: every request waits for WorkOS), {total}"
+    return f"{total} (circuit breaker: requests waited, no row failed for it)"
 
 
 def render_reopened(reopened: Reopened) -> str:

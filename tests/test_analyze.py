@@ -84,7 +84,7 @@ async def test_rerunning_the_retry_file_reaches_the_state_of_the_original_csv_mi
     importer.sandbox.configure(
         faults=[fault(USERS_ROUTE, 0.85), fault(MEMBERSHIPS_ROUTE, 0.85), fault(ORGS_ROUTE, 0.5)], fault_seed=11
     )
-    first = await importer.run(source, create_org_if_missing=True, concurrency=1)
+    first = await importer.run(source, create_org_if_missing=True, concurrency=1, max_outage=0)
     assert first.invalid == 2 and first.failed > first.invalid
 
     retry = tmp_path / "retry.csv"
@@ -119,7 +119,7 @@ async def test_retryable_failures_of_a_fault_run_are_grouped_with_reasons_and_ex
 ) -> None:
     source = write_users([org_row(f"u{index}@example.com", "acme") for index in range(20)])
     importer.sandbox.configure(faults=[fault(USERS_ROUTE, 0.8), fault(MEMBERSHIPS_ROUTE, 0.8)], fault_seed=3)
-    result = await importer.run(source, create_org_if_missing=True, concurrency=1)
+    result = await importer.run(source, create_org_if_missing=True, concurrency=1, max_outage=0)
     failed = {o.row: o for o in importer.store().iter_rows(result.job_id, state=RowState.FAILED)}
 
     analysis = analyze(importer, result.job_id)
@@ -201,7 +201,7 @@ async def test_each_failed_row_of_a_multi_org_user_is_kept_and_the_rerun_adopts_
     source = write_users(rows)
     # Four attempts per row: the first two rows (ada in acme and beta) lose their memberships.
     importer.sandbox.add_hook("POST", "/user_management/organization_memberships", 500, count=8)
-    first = await importer.run(source, create_org_if_missing=True, on_existing_user="fail", concurrency=1)
+    first = await importer.run(source, create_org_if_missing=True, on_existing_user="fail", concurrency=1, max_outage=0)
     assert (first.failed, first.users_created) == (2, 2)
 
     retry = tmp_path / "retry.csv"
@@ -231,7 +231,7 @@ async def test_retry_csv_keeps_the_header_column_order_and_every_field_of_the_so
     ]
     source = write_csv(header, rows, bom=True)
     importer.sandbox.configure(faults=[fault(USERS_ROUTE, 1.0)])
-    result = await importer.run(source)
+    result = await importer.run(source, max_outage=0)
     assert result.failed == 3
 
     retry = tmp_path / "retry.csv"
@@ -249,7 +249,7 @@ async def test_retry_csv_is_refused_when_the_source_changed_since_the_run(
 ) -> None:
     source = write_users([{"email": "a@example.com"}, {"email": "b@example.com"}])
     importer.sandbox.configure(faults=[fault(USERS_ROUTE, 1.0)])
-    result = await importer.run(source)
+    result = await importer.run(source, max_outage=0)
     source.write_text(source.read_text().replace("b@example.com", "c@example.com"))
 
     retry = tmp_path / "retry.csv"
@@ -263,7 +263,7 @@ async def test_an_errors_file_without_its_job_record_rebuilds_rows_checked_by_em
 ) -> None:
     source = write_users([org_row(f"u{index}@example.com", "acme") for index in range(4)])
     importer.sandbox.configure(faults=[fault(USERS_ROUTE, 1.0)])
-    result = await importer.run(source, create_org_if_missing=True)
+    result = await importer.run(source, create_org_if_missing=True, max_outage=0)
     assert result.errors_file is not None
     errors = shutil.copy(result.errors_file, tmp_path / "errors.jsonl")
     elsewhere = tmp_path / "no-store"
@@ -289,7 +289,9 @@ async def test_the_job_errors_file_finds_its_job_in_the_store_above_it(
 ) -> None:
     source = write_users([org_row("a@example.com", "acme")])
     importer.sandbox.configure(faults=[fault(USERS_ROUTE, 1.0)])
-    result = await importer.run(source, org_external_id="acme", org_name="Acme", create_org_if_missing=True)
+    result = await importer.run(
+        source, org_external_id="acme", org_name="Acme", create_org_if_missing=True, max_outage=0
+    )
     assert result.errors_file is not None
 
     analysis = analyze_errors(errors_file=Path(result.errors_file), retry_csv=tmp_path / "retry.csv")
@@ -305,7 +307,7 @@ async def test_the_ledger_and_its_jsonl_and_csv_errors_files_give_the_same_analy
     source = write_users([*rows, {"email": "bad"}])
     importer.sandbox.configure(faults=[fault(USERS_ROUTE, 0.8)], fault_seed=5)
     errors_csv = tmp_path / "errors.csv"
-    result = await importer.run(source, create_org_if_missing=True, concurrency=1, errors_out=errors_csv)
+    result = await importer.run(source, create_org_if_missing=True, concurrency=1, errors_out=errors_csv, max_outage=0)
     assert result.errors_file is not None
 
     def shape(analysis: ErrorAnalysis) -> list[tuple[Any, ...]]:

@@ -33,7 +33,7 @@ async def failed_job(importer: ImportRun, write_users: CsvWriter) -> str:
         {"email": "broken"},
     ]
     importer.sandbox.add_hook("POST", "/user_management/users", 500, count=8)
-    result = await importer.run(write_users(rows), concurrency=1)
+    result = await importer.run(write_users(rows), concurrency=1, max_outage=0)
     assert (result.failed, result.invalid) == (4, 1)
     return result.job_id
 

@@ -47,7 +47,14 @@ async def test_plan_execute_follow_analyse_and_retry_imports_every_valid_row_onc
         plan = await call(
             client,
             "plan_migration",
-            {"csv_path": path.name, "create_org_if_missing": True, "rate_limit": 5000, "concurrency": 8},
+            # max_outage 0: 80% failures would be an outage the breaker waits out; here rows must fail.
+            {
+                "csv_path": path.name,
+                "create_org_if_missing": True,
+                "rate_limit": 5000,
+                "concurrency": 8,
+                "max_outage": 0,
+            },
         )
         started = await call(client, "execute_migration", {"plan_id": plan["plan_id"]})
         first = await finished(client, started["job_id"])

@@ -13,9 +13,10 @@ from mcp import Client
 
 from core import runloop
 from core.csvsource import CsvSource
-from core.engine import execute_job, prepare_job
+from core.engine import execute_job, prepare_job, start_resume
+from core.errorlog import iter_records, write_errors
 from core.errors import JobStateError, SourceError, StoreError
-from core.store import STORE_FILENAME, JobState, JobStore, RowState
+from core.store import STORE_FILENAME, JobState, JobStore, RowOutcome, RowState
 from core.validation import validate_csv
 from core.workos.client import WorkOSClient
 from core.workos.sandbox import SandboxHandle
@@ -236,3 +237,93 @@ async def test_workers_on_a_tiny_job_or_a_resume_with_nothing_left_never_hang(
             store.set_state(job.id, JobState.CANCELLED)
             again = await execute_job(store, job.id, api_key=importer.sandbox.api_key)
             assert again.state is JobState.COMPLETED and again.succeeded == 1
+
+
+# -- resuming what failed ---------------------------------------------------------------------------------
+
+
+async def test_resume_sends_rows_that_failed_for_a_transient_cause_again_by_default(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    sandbox.add_hook("POST", "/user_management/users", 500, count=8)  # 4 sends each: the first two rows fail
+    first = await importer.run(write_rows(tmp_path / "users.csv", people(5)), concurrency=1, max_outage=0)
+    assert (first.state, first.failed) == (JobState.COMPLETED_WITH_ERRORS, 2)
+    store = importer.store()
+    start_resume(store, first.job_id, retry_transient=False)  # --no-retry-transient: left as they are
+    kept = await execute_job(store, first.job_id, api_key=sandbox.api_key)
+    assert (kept.state, kept.failed) == (JobState.COMPLETED_WITH_ERRORS, 2)
+    start_resume(store, first.job_id)
+    again = await execute_job(store, first.job_id, api_key=sandbox.api_key)
+    assert (again.state, again.succeeded, again.failed) == (JobState.COMPLETED, 5, 0)
+    assert len(sandbox.state()["users"]) == 5
+
+
+async def test_resume_never_sends_a_row_that_needs_a_fix_in_the_file(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    sandbox.add_hook(
+        "POST", "/user_management/users", 400, body={"message": "Invalid metadata", "code": "invalid_metadata"}, count=1
+    )
+    first = await importer.run(write_rows(tmp_path / "users.csv", [{"email": "bad@"}, *people(3)]), concurrency=1)
+    assert (first.failed, first.invalid) == (2, 1)
+    store = importer.store()
+    start_resume(store, first.job_id, retry_failed=True)
+    again = await execute_job(store, first.job_id, api_key=sandbox.api_key)
+    assert (again.failed, again.invalid, again.succeeded) == (2, 1, 2)
+    assert sandbox.stats()["routes"]["POST /user_management/users"]["requests"] == 3
+
+
+# -- private files and exact counters ---------------------------------------------------------------------
+
+
+def test_a_csv_errors_file_is_private_and_escapes_formula_cells(tmp_path: Path) -> None:
+    outcome = RowOutcome(
+        row=2, chunk=0, state=RowState.FAILED, email="=HYPERLINK(1)@x.com", error_phase="user",
+        error_code="x", error_message="-1+1 @SUM(A1)", retryable=False,
+    )  # fmt: skip
+    path = tmp_path / "errors.csv"
+    write_errors([outcome], path, job_id="job-1")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text()
+    assert "'=HYPERLINK(1)@x.com" in text and "'-1+1 @SUM(A1)" in text
+    [(_, record)] = list(iter_records(path, lambda line, why: None))
+    assert record["email"] == "=HYPERLINK(1)@x.com" and record["message"] == "-1+1 @SUM(A1)"
+
+
+async def test_workers_count_a_user_another_runner_created_as_reused_not_adopted(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    # Two chunks with the same emails in opposite orders: the two runners meet on the same emails at once.
+    emails = [f"u{i}@example.com" for i in range(100)]
+    rows = [{"email": email, "org_external_id": "org-a", "org_name": "A"} for email in emails]
+    rows += [{"email": email, "org_external_id": "org-b", "org_name": "B"} for email in reversed(emails)]
+    sandbox.configure(latency_ms=40)  # slow enough that the helper starts while the lead is in its chunk
+    store = importer.store()
+    options = importer.options(write_rows(tmp_path / "users.csv", rows), workers=2, chunk_size=100, concurrency=4,
+                               create_org_if_missing=True)  # fmt: skip
+    job = prepare_job(store, options)
+    result = await execute_job(store, job.id, api_key=sandbox.api_key)
+    assert (result.state, result.users_created, result.users_adopted) == (JobState.COMPLETED, 100, 0)
+    assert result.memberships_created == 200 and len(sandbox.state()["users"]) == 100
+    assert stat.S_IMODE((store.job_dir(job.id) / "worker-1.log").stat().st_mode) == 0o600
+
+
+async def test_a_membership_out_of_attempts_keeps_its_status_and_request_id(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    sandbox.add_hook("POST", "/user_management/organization_memberships", 500, count=4)
+    rows = [{"email": "a@x.com", "org_external_id": "acme", "org_name": "Acme"}]
+    result = await importer.run(write_rows(tmp_path / "users.csv", rows), create_org_if_missing=True, max_outage=0)
+    (failed,) = importer.store().iter_rows(result.job_id, state=RowState.FAILED)
+    assert (failed.error_phase, failed.error_code, failed.error_status) == ("membership", "outcome_unknown", 500)
+    assert failed.request_id is not None and failed.retryable
+
+
+async def test_an_organization_create_sent_again_counts_as_a_retry(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    sandbox.add_hook("POST", "/organizations", 500, count=1)  # refused before it was applied: sent again
+    rows = [{"email": "a@x.com", "org_external_id": "acme", "org_name": "Acme"}]
+    result = await importer.run(write_rows(tmp_path / "users.csv", rows), create_org_if_missing=True)
+    assert (result.succeeded, result.retries) == (1, 1)
+    assert sandbox.stats()["routes"]["POST /organizations"]["requests"] == 2

@@ -13,6 +13,7 @@ import os
 import random
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,9 +109,21 @@ def _seed(api: httpx2.Client, emails: list[str], records: list[dict[str, str]]) 
 
 
 def run_torture(
-    sandbox: SandboxHandle, work: Path, *, rows: int, kills: int = 3, seed: int = 20261130, concurrency: int = 16
+    sandbox: SandboxHandle,
+    work: Path,
+    *,
+    rows: int,
+    kills: int = 3,
+    seed: int = 20261130,
+    concurrency: int = 16,
+    outages: int = 0,
+    outage_seconds: float = 20.0,
 ) -> TortureReport:
-    """Run the scenario and return what it found; ``problems`` is empty when every invariant holds."""
+    """Run the scenario and return what it found; ``problems`` is empty when every invariant holds.
+
+    ``outages``: that many times, at random moments of the run, the sandbox answers 503 to every request for
+    ``outage_seconds`` (the circuit breaker must hold the rows: none may fail for it).
+    """
     rng = random.Random(seed)
     records, invalid, preexisting = _scenario(rows, rng)
     csv_path = write_rows(work / "torture.csv", records)
@@ -148,6 +161,10 @@ def run_torture(
     command = runner_command(job.id, checkpoint, lead=True)
     done_kills = 0
     exit_code = None
+    outage_thread = threading.Thread(
+        target=_outages, args=(sandbox, outages, outage_seconds, random.Random(seed + 1)), daemon=True
+    )
+    outage_thread.start()
     while exit_code is None:
         runner = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
         if done_kills < kills:
@@ -159,7 +176,8 @@ def run_torture(
                 done_kills += 1
                 start_resume(store, job.id)
                 continue
-        exit_code = runner.wait(timeout=600)
+        exit_code = runner.wait(timeout=1800)
+    outage_thread.join()
     seconds = time.monotonic() - started
     result = job_result(store, job.id)
     report = TortureReport(rows, invalid, done_kills, seconds, result.state, exit_code, job_id=job.id, before=before)
@@ -169,6 +187,16 @@ def run_torture(
     report.requests = stats["totals"]["requests"]
     report.faults_seen = {k: v for k, v in stats["totals"].items() if k in ("5xx", "429", "dropped")}
     return report
+
+
+def _outages(sandbox: SandboxHandle, count: int, seconds: float, rng: random.Random) -> None:
+    """Make the sandbox answer 503 to everything for ``seconds``, ``count`` times, a few seconds apart."""
+    with httpx2.Client(base_url=sandbox.url) as admin:
+        for _ in range(count):
+            time.sleep(rng.uniform(2.0, 6.0))
+            hook = admin.post("/_emulate/hooks", json={"method": "*", "path": "*", "status": 503}).json()
+            time.sleep(seconds)
+            admin.delete(f"/_emulate/hooks/{hook['id']}")
 
 
 def _check(

@@ -46,6 +46,7 @@ from core.errors import (
     WorkOSError,
 )
 from core.options import DEFAULT_BASE_URL
+from core.workos.breaker import CircuitBreaker, is_outage, route_key
 from core.workos.limits import LimiterStats, RateLimiter, RetryPolicy, parse_retry_after, request_kind
 from core.workos.models import (
     Authenticated,
@@ -204,6 +205,7 @@ class WorkOSClient:
         base_url: str = DEFAULT_BASE_URL,
         limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
         concurrency: int = 10,
         timeout: float = 30.0,
         transport: httpx2.AsyncBaseTransport | None = None,
@@ -217,6 +219,7 @@ class WorkOSClient:
         self._api_key = api_key
         self._limiter = limiter or RateLimiter()
         self._retry = retry or RetryPolicy()
+        self._breaker = breaker or CircuitBreaker()
         self._errors: Counter[str] = Counter()
         limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self._http = httpx2.AsyncClient(
@@ -264,6 +267,11 @@ class WorkOSClient:
     def limiter(self) -> RateLimiter:
         """The rate limiter every attempt waits on."""
         return self._limiter
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The circuit breaker every attempt passes (shared by every task of a runner)."""
+        return self._breaker
 
     @property
     def stats(self) -> ClientStats:
@@ -497,6 +505,7 @@ class WorkOSClient:
         """Send with the limiter and retry policy; return the 2xx answer or raise. A 404 under ``missing_ok``
         is an expected miss: raised as ``NotFound`` but not counted as an error."""
         kind = request_kind(method, path)
+        route = route_key(method, path)
         try:
             content = None if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         except (UnicodeEncodeError, RecursionError, TypeError, ValueError) as exc:
@@ -506,24 +515,41 @@ class WorkOSClient:
                 code="unencodable_body",
             ) from None
         headers = None if content is None else {"Content-Type": "application/json"}
-        attempt = 0
+        attempt = 0  # attempts against the retry budget; one that fails while the circuit is open is free
+        sent = 0
         while True:
             attempt += 1
-            sent_at = await self._limiter.acquire(kind, retry=attempt > 1)
+            probe = await self._breaker.admit(route)
             cause: httpx2.HTTPError | None = None
             try:
-                response = await self._http.request(method, path, params=params, content=content, headers=headers)
-            except httpx2.HTTPError as exc:
-                cause = exc
-                error = to_workos_error(exc, method=method, path=path, secrets=self._secrets(secrets))
-            else:
-                if response.status_code != 429:
-                    self._limiter.on_success(kind)
-                if response.is_success:
-                    return response
-                error = to_workos_error(response, method=method, path=path, secrets=self._secrets(secrets))
-                if isinstance(error, RateLimited):
-                    self._limiter.on_rate_limited(error.retry_after, kind=kind, sent_at=sent_at)
+                sent_at = await self._limiter.acquire(kind, retry=sent > 0)
+                sent += 1
+                try:
+                    response = await self._http.request(method, path, params=params, content=content, headers=headers)
+                except httpx2.HTTPError as exc:
+                    cause = exc
+                    error = to_workos_error(exc, method=method, path=path, secrets=self._secrets(secrets))
+                else:
+                    if response.status_code != 429:
+                        self._limiter.on_success(kind)
+                    if response.is_success:
+                        self._breaker.record(route, outage=False, probe=probe)
+                        probe = False
+                        return response
+                    error = to_workos_error(response, method=method, path=path, secrets=self._secrets(secrets))
+                    if isinstance(error, RateLimited):
+                        self._limiter.on_rate_limited(error.retry_after, kind=kind, sent_at=sent_at)
+                outage = is_outage(error)
+                self._breaker.record(route, outage=outage, probe=probe)
+                probe = False
+            finally:
+                if probe:  # cancelled before its answer: another request may probe
+                    self._breaker.release_probe(route)
+            if outage and self._breaker.circuit_open(route):
+                error.during_outage = True
+                if _should_retry(error, method):
+                    attempt -= 1  # the API's failure, not the request's: wait at the breaker, then send again
+                    continue
             if attempt >= self._retry.attempts or not _should_retry(error, method):
                 if not (missing_ok and isinstance(error, NotFound)):
                     self._errors[type(error).__name__] += 1
