@@ -180,9 +180,11 @@ class NextCall(BaseModel):
 
     @classmethod
     def of(cls, step: NextAction) -> NextCall:
-        arguments = dict(step.arguments)
+        # the server keeps its jobs in its own state dir: a CLI checkpoint dir is no tool argument
+        arguments = {name: value for name, value in step.arguments.items() if name != "checkpoint_dir"}
         tool = {
             Action.PLAN: "plan_migration",
+            Action.RUN: "plan_migration",  # a tool executes only a plan the user was shown
             Action.FIX: "validate_csv",
             Action.EXECUTE: "execute_migration",
             Action.FOLLOW: "get_migration_status",

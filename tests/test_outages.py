@@ -167,7 +167,7 @@ async def test_an_outage_longer_than_max_outage_stops_interrupted_then_resume_co
     assert (stopped.state, stopped.failed) == (JobState.INTERRUPTED, 0)
     assert stopped.pending == 80 and stopped.exit_code == 2
     assert stopped.last_error is not None and stopped.last_error.startswith("WorkOS unreachable since ")
-    assert stopped.resume_command is not None and stopped.outage_seconds >= 1
+    assert stopped.resume_step is not None and stopped.outage_seconds >= 1
     assert not list(importer.store().iter_rows(stopped.job_id, state=RowState.FAILED))
     assert "WorkOS down:" in render_result(stopped)
     status = jobs.job_status(importer.store(), stopped.job_id)
