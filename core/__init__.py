@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from core.planner import MigrationPlan, plan
     from core.records import Issue, RowValidator, UserRecord, to_record
     from core.rules import RULES
+    from core.steps import Action, NextAction
     from core.validation import ValidationReport, validate_csv
 
 _EXPORTS = {
@@ -67,12 +68,15 @@ _EXPORTS = {
     "UserRecord": "core.records",
     "to_record": "core.records",
     "RULES": "core.rules",
+    "Action": "core.steps",
+    "NextAction": "core.steps",
     "ValidationReport": "core.validation",
     "validate_csv": "core.validation",
 }
 
 __all__ = [
     "RULES",
+    "Action",
     "AuthenticationError",
     "Columns",
     "Conflict",
@@ -86,6 +90,7 @@ __all__ = [
     "MigrationOptions",
     "MigrationOrchestrator",
     "MigrationPlan",
+    "NextAction",
     "NotFound",
     "OptionsError",
     "RateLimited",

@@ -15,7 +15,6 @@ front doors.
 from __future__ import annotations
 
 import logging
-import shlex
 from collections import Counter
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -29,7 +28,8 @@ from core.errors import JobStateError, OptionsError, SourceError
 from core.failures import RERUN_SUGGESTION, Category, Severity, Verdict, classify, normalise_message
 from core.options import output_problem
 from core.outfile import private_output
-from core.retrycsv import RowSet, email_check, rerun_command, write_retry_csv
+from core.retrycsv import RowSet, email_check, rerun_step, write_retry_csv
+from core.steps import Action, NextAction, job_arguments, resume_step
 from core.store import STORE_FILENAME, Job, JobStore
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "ErrorGroup",
     "ExampleRow",
     "RetryFile",
+    "Suggestion",
     "analyze_errors",
 ]
 
@@ -78,6 +79,13 @@ class ErrorGroup(BaseModel):
     examples: list[ExampleRow] = Field(description=f"Up to {_EXAMPLES} rows of this group.")
 
 
+class Suggestion(BaseModel):
+    """What to do about some failures: advice, and the step that does it when there is one (data, not CLI text)."""
+
+    text: str
+    step: NextAction | None = None
+
+
 class RetryFile(BaseModel):
     """The retry CSV that was written."""
 
@@ -104,9 +112,9 @@ class ErrorAnalysis(BaseModel):
     bad_lines: int = Field(description="Lines of the errors file skipped as unreadable.")
     pending_rows: int = Field(description="Rows of the job without any outcome yet (resume the job for them).")
     groups: list[ErrorGroup] = Field(description="Largest first.")
-    suggestions: list[str]
+    suggestions: list[Suggestion]
     retry_file: RetryFile | None
-    rerun_command: str | None = Field(description="The exact command that imports the retry file.")
+    rerun_step: NextAction | None = Field(description="The import that re-runs the retry file.")
     warnings: list[str]
     exit_code: int = Field(
         description="0: something to retry, or nothing failed; 1: failures, none retryable; 2: unusable input."
@@ -432,8 +440,8 @@ def _retry(
     warnings: list[str],
     *,
     overwrite: bool,
-) -> tuple[RetryFile | None, str | None]:
-    """Write the retry file when asked and there is something in it; returns it and the re-run command."""
+) -> tuple[RetryFile | None, NextAction | None]:
+    """Write the retry file when asked and there is something in it; returns it and the re-run step."""
     if retry_csv is None:
         return None, None
     rows, others = tally.retry, tally.others
@@ -493,7 +501,7 @@ def _retry(
         retryable_rows=retryable,
         non_retryable_rows=extra,
     )
-    return written, rerun_command(options, retry_csv)
+    return written, rerun_step(options, retry_csv)
 
 
 def _result(
@@ -505,7 +513,7 @@ def _result(
     source_csv: Path | None,
     pending: int,
     retry_file: RetryFile | None,
-    command: str | None,
+    command: NextAction | None,
     warnings: list[str],
 ) -> ErrorAnalysis:
     total = tally.failures
@@ -536,7 +544,7 @@ def _result(
         groups=[_group_model(group, total) for group in groups],
         suggestions=_suggestions(groups, tally, job, job_id, errors_file, pending, command),
         retry_file=retry_file,
-        rerun_command=command,
+        rerun_step=command,
         warnings=warnings,
         exit_code=exit_code,
     )
@@ -568,22 +576,28 @@ def _suggestions(
     job_id: str | None,
     errors_file: Path | None,
     pending: int,
-    command: str | None,
-) -> list[str]:
+    command: NextAction | None,
+) -> list[Suggestion]:
     """The actions, most rows first: resume, re-run the transient failures, then each distinct fix."""
-    found: list[str] = []
+    found: list[Suggestion] = []
     if pending and job is not None:
-        found.append(f"Finish the {pending:,} rows without an outcome first: workos-migrate resume {job.id}")
+        found.append(Suggestion(text=f"Finish the {pending:,} rows without an outcome first", step=resume_step(job)))
     if tally.retryable:
         share = tally.retryable / tally.failures
         if command:
             found.append(
-                f"Re-run the {tally.retryable:,} retryable rows ({share:.0%} of failures) with the re-run command."
+                Suggestion(
+                    text=f"Re-run the {tally.retryable:,} retryable rows ({share:.0%} of failures) with the re-run "
+                    "command."
+                )
             )
         else:
             found.append(
-                f"Write the {tally.retryable:,} retryable rows ({share:.0%} of failures) to a retry file and re-run "
-                f"it: {_analyze_command(job_id, errors_file, job)} --retry-csv retry.csv"
+                Suggestion(
+                    text=f"Write the {tally.retryable:,} retryable rows ({share:.0%} of failures) to a retry file "
+                    "and re-run it",
+                    step=_write_retry_step(job_id, errors_file, job),
+                )
             )
     rows_by_advice: dict[str, int] = {}
     codes: dict[str, list[str]] = {}
@@ -595,18 +609,19 @@ def _suggestions(
         if group.code not in codes.setdefault(advice, []):
             codes[advice].append(group.code)
     for advice, count in sorted(rows_by_advice.items(), key=lambda item: -item[1]):
-        found.append(f"{', '.join(codes[advice][:3])} ({_rows(count)}): {advice}")
+        found.append(Suggestion(text=f"{', '.join(codes[advice][:3])} ({_rows(count)}): {advice}"))
     return found[:_SUGGESTIONS]
 
 
-def _analyze_command(job_id: str | None, errors_file: Path | None, job: Job | None) -> str:
+def _write_retry_step(job_id: str | None, errors_file: Path | None, job: Job | None) -> NextAction:
+    arguments: dict[str, str | int | float | bool]
     if errors_file is not None:
-        return shlex.join(["workos-migrate", "analyze", "--errors", str(errors_file)])
-    parts = ["workos-migrate", "analyze", job_id or (job.id if job is not None else "")]
-    directory = job.options.checkpoint_dir if job is not None else DEFAULT_CHECKPOINT_DIR
-    if directory != DEFAULT_CHECKPOINT_DIR:
-        parts += ["--checkpoint-dir", str(directory)]
-    return shlex.join(part for part in parts if part)
+        arguments = {"errors": str(errors_file)}
+    else:
+        name = job_id or (job.id if job is not None else "")
+        arguments = job_arguments(name, job.options.checkpoint_dir if job is not None else DEFAULT_CHECKPOINT_DIR)
+    arguments["retry_csv"] = "retry.csv"
+    return NextAction(action=Action.ANALYZE, arguments=arguments, why="write the retryable rows to a retry file")
 
 
 def _rows(count: int) -> str:

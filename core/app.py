@@ -19,14 +19,13 @@ import hashlib
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from core.analyze import ErrorAnalysis
 from core.csvsource import sha256_file
 from core.engine import MigrationResult
 from core.errors import JobStateError, OptionsError, SourceError
 from core.options import MigrationOptions
 from core.planner import MigrationPlan
+from core.steps import Action, NextAction
 from core.store import Job, JobCounts, JobState, JobStore, UndoState
 from core.undo import UndoResult
 
@@ -164,32 +163,6 @@ def job_for_plan(store: JobStore, job_id: str, plan_hash: str) -> Job | None:
 
 
 # -- what comes next --------------------------------------------------------------------------------
-
-
-class Action(StrEnum):
-    """What to do next. The CLI renders each as a command, the MCP server as a tool call."""
-
-    PLAN = "plan"  # plan (again): arguments are options
-    FIX = "fix"  # validate with auto_fix, then plan the fixed copy
-    EXECUTE = "execute"  # run a plan: plan_id
-    FOLLOW = "follow"  # watch a running job: job_id
-    CHECK_LATER = "check_later"  # a long job: stop following, look again later: job_id
-    RESUME = "resume"  # continue a job: job_id, retry_failed
-    ANALYZE = "analyze"  # explain a job's failures: job_id
-    UNDO = "undo"  # take back what a job created, or follow an undo under way: job_id
-    VERIFY = "verify"  # compare the environment with a job's file: job_id
-    FIX_DATA = "fix_data"  # change the file; no call helps before that
-    NOTHING = "nothing"  # done
-
-
-class NextAction(BaseModel):
-    """The next step, as data: an action and its arguments (option names), and why."""
-
-    model_config = ConfigDict(frozen=True)
-
-    action: Action
-    arguments: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    why: str
 
 
 def plan_next(plan: MigrationPlan, plan_id: str) -> NextAction:

@@ -17,7 +17,7 @@ import anyio
 from core.environment import know_environment
 from core.preparation import prepare_job, record_job, start_resume
 from core.runloop import RunEnd, RunStats, migration_errors_alone, run_job
-from core.settle import MigrationResult, analyze_command, finish_job, job_result, resume_command
+from core.settle import MigrationResult, finish_job, job_result
 from core.store import JobStore
 from core.supervisor import start_runner, wait_for
 from core.workos.breaker import BreakerPolicy
@@ -25,13 +25,11 @@ from core.workos.breaker import BreakerPolicy
 __all__ = [
     "MigrationResult",
     "RunStats",
-    "analyze_command",
     "execute_job",
     "finish_job",
     "job_result",
     "prepare_job",
     "record_job",
-    "resume_command",
     "run_job",
     "start_resume",
 ]

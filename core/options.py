@@ -9,7 +9,6 @@ Reading the CSV itself is left to ``csvsource``.
 from __future__ import annotations
 
 import os
-import shlex
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,8 +22,8 @@ __all__ = [
     "OnExistingMembership",
     "OnExistingUser",
     "check_paths",
-    "execute_command",
     "flag_name",
+    "option_arguments",
     "output_problem",
 ]
 
@@ -196,13 +195,16 @@ def flag_name(field: str) -> str:
     return "--" + ("csv" if field == "csv_path" else field.replace("_", "-"))
 
 
-# Fields that say how a command runs, not what it does: left out of a command line built from options.
+# Fields that say how a command runs, not what it does: left out of ``option_arguments``.
 _RUN_CONTROL = frozenset({"csv_path", "quiet", "yes", "base_url"})
 
 
-def execute_command(options: MigrationOptions) -> str:
-    """The ``workos-migrate execute`` command that runs ``options``: the CSV plus every non-default option."""
-    parts = ["workos-migrate", "execute", "--csv", str(options.csv_path)]
+def option_arguments(options: MigrationOptions) -> dict[str, str | int | float | bool]:
+    """The options that say what ``options`` does: the CSV plus every non-default option, in field order.
+
+    Option names as keys (data, not CLI text): ``server.render.command_for`` spells them as flags.
+    """
+    arguments: dict[str, str | int | float | bool] = {"csv_path": str(options.csv_path)}
     defaults = MigrationOptions.model_construct(csv_path=options.csv_path)
     for name in MigrationOptions.model_fields:
         if name in _RUN_CONTROL:
@@ -210,11 +212,8 @@ def execute_command(options: MigrationOptions) -> str:
         value = getattr(options, name)
         if value == getattr(defaults, name, None) or value is None or value is False:
             continue
-        if value is True:
-            parts.append(flag_name(name))
-        else:
-            parts += [flag_name(name), f"{value:g}" if isinstance(value, float) else str(value)]
-    return shlex.join(parts)
+        arguments[name] = value if isinstance(value, str | int | float | bool) else str(value)
+    return arguments
 
 
 def _messages(exc: ValidationError) -> list[str]:

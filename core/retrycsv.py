@@ -20,10 +20,11 @@ from pathlib import Path
 
 from core.csvsource import CsvSource, sha256_file
 from core.errors import SourceError
-from core.options import MigrationOptions, execute_command
+from core.options import MigrationOptions
 from core.outfile import private_output
+from core.steps import NextAction, run_step
 
-__all__ = ["RowSet", "email_check", "rerun_command", "rerun_options", "write_retry_csv"]
+__all__ = ["RowSet", "email_check", "rerun_options", "rerun_step", "write_retry_csv"]
 
 # A row number (at most errorlog.MAX_ROW) is packed with its 32-bit email check into one 64-bit value.
 _ROW_SHIFT = 32
@@ -165,12 +166,12 @@ def rerun_options(options: MigrationOptions | None, retry_csv: Path) -> Migratio
     )
 
 
-def rerun_command(options: MigrationOptions | None, retry_csv: Path) -> str:
-    """The exact ``workos-migrate execute`` command that re-runs ``retry_csv`` (see ``rerun_options``).
+def rerun_step(options: MigrationOptions | None, retry_csv: Path) -> NextAction:
+    """The import that re-runs ``retry_csv`` (see ``rerun_options``), as data.
 
-    ``adopt`` is the default, so it is spelled out only when it replaces the first run's policy.
+    ``adopt`` is the default, so it is named (last) only when it replaces the first run's policy.
     """
-    command = execute_command(rerun_options(options, retry_csv))
+    step = run_step(rerun_options(options, retry_csv), why="import the retry file")
     if options is not None and options.on_existing_user in ("skip", "fail"):
-        command += " --on-existing-user adopt"
-    return command
+        step = step.model_copy(update={"arguments": {**step.arguments, "on_existing_user": "adopt"}})
+    return step

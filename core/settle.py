@@ -7,16 +7,16 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from core.errorlog import write_errors
 from core.errors import StoreError
-from core.store import RESUMABLE_STATES, Job, JobState, JobStore, RowState
+from core.steps import NextAction, analyze_step, resume_step
+from core.store import RESUMABLE_STATES, JobState, JobStore, RowState
 
-__all__ = ["MigrationResult", "RunSummary", "analyze_command", "finish_job", "job_result", "resume_command"]
+__all__ = ["MigrationResult", "RunSummary", "finish_job", "job_result"]
 
 
 class RunSummary(BaseModel):
@@ -56,8 +56,10 @@ class MigrationResult(BaseModel):
     rows_per_second: float
     errors_file: str | None = Field(default=None, description="The job's own errors.jsonl.")
     errors_out: str | None = Field(default=None, description="The --errors-out copy, when asked for.")
-    resume_command: str | None = Field(default=None, description="How to continue, when rows remain.")
-    analyze_command: str | None = Field(default=None, description="How to analyse the failed rows, when some failed.")
+    resume_step: NextAction | None = Field(default=None, description="How to continue, when rows remain.")
+    analyze_step: NextAction | None = Field(
+        default=None, description="How to analyse the failed rows, when some failed."
+    )
     last_error: str | None = None
     circuit: Literal["closed", "open"] = Field(
         default="closed",
@@ -160,26 +162,10 @@ def job_result(store: JobStore, job_id: str) -> MigrationResult:
         rows_per_second=round(processed / duration, 2) if duration > 0 else 0.0,
         errors_file=str(errors_file) if errors_file.exists() else None,
         errors_out=str(job.options.errors_out) if job.options.errors_out else None,
-        resume_command=resume_command(job) if pending and job.state in RESUMABLE_STATES else None,
-        analyze_command=analyze_command(job) if counts.failed and not dry else None,
+        resume_step=resume_step(job) if pending and job.state in RESUMABLE_STATES else None,
+        analyze_step=analyze_step(job) if counts.failed and not dry else None,
         last_error=job.last_error,
         circuit="open" if outage.open_since is not None else "closed",
         outage_since=outage.open_since,
         outage_seconds=outage.seconds,
     )
-
-
-def resume_command(job: Job) -> str:
-    """The command that continues ``job``."""
-    return _job_command("resume", job)
-
-
-def analyze_command(job: Job) -> str:
-    """The command that analyses the failed rows of ``job`` (in its own checkpoint directory)."""
-    return _job_command("analyze", job)
-
-
-def _job_command(verb: str, job: Job) -> str:
-    directory = job.options.checkpoint_dir
-    extra = [] if str(directory) == ".workos-checkpoints" else ["--checkpoint-dir", str(directory)]
-    return shlex.join(["workos-migrate", verb, job.id, *extra])

@@ -22,17 +22,19 @@ import click
 
 from core import MigrationOptions, MigrationOrchestrator, analyze_errors, validate_csv
 from core.app import ConfirmReason, plan_reasons
-from core.engine import MigrationResult, RunStats, execute_job, job_result, resume_command
+from core.engine import MigrationResult, RunStats, execute_job, job_result
 from core.errors import MigrationError, OptionsError
 from core.orchestrator import dry_run, reopen_job
 from core.planner import key_kind
 from core.platform import watch_stop_signals
 from core.preflight import verify_org_option
 from core.runner import api_key_from_env
+from core.steps import resume_step
 from core.store import STORE_FILENAME, Job, JobStore, UndoState
 from core.undo import UndoPreview, UndoProgress, UndoResult, preview_undo, run_undo
 from server.progress import Counts, follow
 from server.render import (
+    command_for,
     configuration_errors,
     render_analysis,
     render_brief,
@@ -543,7 +545,8 @@ async def _run_job(store: JobStore, job: Job, *, quiet: bool) -> tuple[Migration
     def on_stop(name: str) -> None:
         signum = signal.Signals[name].value
         if stop.is_set():
-            click.echo(f"\nForced stop. Rows in flight are reconciled on resume: {resume_command(job)}", err=True)
+            resume = command_for(resume_step(job))
+            click.echo(f"\nForced stop. Rows in flight are reconciled on resume: {resume}", err=True)
             os._exit(128 + signum)
         click.echo("\nStopping: finishing rows in flight (press Ctrl-C again to force)...", err=True)
         stopped_by.append(signum)
@@ -567,7 +570,7 @@ def _finish(result: MigrationResult, *, as_json: bool, signum: int | None = None
 def _run(store: JobStore, job: Job, options: MigrationOptions, *, as_json: bool) -> NoReturn:
     """Run a prepared or reopened job and finish with its summary."""
     if not options.quiet:
-        click.echo(f"Job {job.id}: {job.total_rows:,} rows. Interrupted? {resume_command(job)}")
+        click.echo(f"Job {job.id}: {job.total_rows:,} rows. Interrupted? {command_for(resume_step(job))}")
     result, signum = anyio.run(lambda: _run_job(store, job, quiet=options.quiet))
     _finish(result, as_json=as_json, signum=signum)
 

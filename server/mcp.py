@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 import anyio
 from mcp import MCPDeprecationWarning, MCPError
@@ -53,6 +53,7 @@ from server.models import (
     CheckLiveArg,
     ChunkSizeArg,
     ConcurrencyArg,
+    ConversionResult,
     CreateOrgArg,
     CsvPathArg,
     ErrorSample,
@@ -94,6 +95,8 @@ Workflow: plan_migration (read-only) -> show the summary, warnings and issues to
 with the plan_id once the user agrees -> get_migration_status (pass the cursor back as since) while it runs;
 for long jobs stop following and check back when the user asks -> analyze_errors if rows failed ->
 resume_migration with retry_failed=true for retryable failures, with the user's agreement.
+A provider's own export (Auth0, Firebase, Clerk, Cognito, Supabase, Keycloak, Django) goes through
+convert_export first; tell the user who must reset their password and why.
 The server holds confirmations: clients with forms show the user a form; otherwise a refusal carries a
 question and a confirmation code: show both to the user, wait for their answer, and send the code only if
 they confirm. Never invent or reuse a code. Jobs run in their own process and survive the end of the
@@ -804,6 +807,67 @@ def guided_migration(
 # -- the server ---------------------------------------------------------------------------------------
 
 
+# -- conversion -----------------------------------------------------------------------------------------
+
+_EXPORT_FILES = ("passwords", "hash_config", "org_members", "memberships", "groups", "identities", "mfa_factors")
+_EXPORT_SETTINGS = ("org_attribute", "role_attribute")
+_EXPORT_OUTPUTS = ("report_path", "reset_list_path")
+
+
+async def convert_export(
+    ctx: Context,
+    source: Literal["auth0", "firebase", "clerk", "cognito", "supabase", "keycloak", "django"],
+    users: Annotated[list[str], Field(min_length=1, description="Export file(s); keycloak: a dir.")],
+    out_csv: Annotated[str, Field(description="The CSV to write.")],
+    files: Annotated[
+        dict[str, str] | None,
+        Field(description="More inputs by name: " + ", ".join((*_EXPORT_FILES, *_EXPORT_SETTINGS, *_EXPORT_OUTPUTS))),
+    ] = None,
+    role_map: Annotated[list[str] | None, Field(description="OLD=new role names.")] = None,
+    disabled: Annotated[Literal["skip", "import"], Field(description="import: without password.")] = "skip",
+    overwrite: OverwriteArg = False,
+) -> Annotated[CallToolResult, ConversionResult]:
+    """Convert a provider's user export to the CSV plan_migration reads (docs/sources.md).
+
+    Returns counts by outcome and reason; never a hash, secret or email.
+    """
+    from core.sources import ConvertOptions, Source, SourceInputs, load_hash_config, parse_role_map
+    from core.sources import convert_export as convert
+
+    state = _state(ctx)
+    _overwrite_allowed(state.settings, overwrite)
+    workspace = await _workspace(ctx)
+    given = dict(files or {})
+    with _translated():
+        if unknown := sorted(set(given) - {*_EXPORT_FILES, *_EXPORT_SETTINGS, *_EXPORT_OUTPUTS}):
+            raise OptionsError(f"files: unknown names {', '.join(map(fence, unknown))} (see the tool's description)")
+        read = {name: workspace.readable(given[name], argument=name) for name in _EXPORT_FILES if name in given}
+        config = read.pop("hash_config", None)
+        inputs = SourceInputs(
+            users=[workspace.readable(value, argument="users") for value in users],
+            hash_config=load_hash_config(config) if config else None,
+            **{name: given.get(name) for name in _EXPORT_SETTINGS},
+            **read,
+        )
+        protected = [*inputs.users, *read.values(), *_job_sources(state.store)]
+
+        def output(value: str | None, argument: str) -> Path | None:
+            if value is None:
+                return None
+            return workspace.writable(value, argument=argument, overwrite=overwrite, protected=protected)
+
+        options = ConvertOptions(
+            out=output(out_csv, "out_csv"),
+            report=output(given.get("report_path"), "report_path"),
+            reset_list=output(given.get("reset_list_path"), "reset_list_path"),
+            disabled=disabled,
+            role_map=parse_role_map(role_map or []),
+        )
+        report = await anyio.to_thread.run_sync(partial(convert, Source(source), inputs, options))
+    result = ConversionResult.of(report)
+    return _reply(result, result.text())
+
+
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
     """One tool of the server: its function, name, title, annotations, and whether read-only mode keeps it."""
@@ -821,6 +885,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(get_migration_status, "get_migration_status", "Migration status", _READ_ONLY, True),
     ToolSpec(list_migrations, "list_migrations", "List migrations", _READ_ONLY, True),
     ToolSpec(analyze_errors, "analyze_errors", "Analyze failed rows", _WRITES_LOCAL_FILE, True),
+    ToolSpec(convert_export, "convert_export", "Convert a provider's export", _WRITES_LOCAL_FILE, True),
     ToolSpec(
         execute_migration,
         "execute_migration",
@@ -888,7 +953,8 @@ def _tool(spec: ToolSpec) -> Tool:
 def _lean(schema: dict[str, Any], *, output: bool) -> None:
     """Drop what pydantic generates and a model does not need, so tools/list stays small: titles (the field
     name again), and in output schemas the required lists (every field is always sent) and the models'
-    docstrings (the tool's description says what comes back). A field's description is said once."""
+    docstrings (the tool's description says what comes back). A field's description is said once, and a
+    union of plain types (``anyOf`` of ``{"type": ...}``, such as an optional string) is one list of types."""
     schema.pop("title", None)
     if output:
         schema.pop("required", None)
@@ -897,6 +963,9 @@ def _lean(schema: dict[str, Any], *, output: bool) -> None:
     for variant in schema.get("anyOf", ()):
         if "description" in variant:
             schema.setdefault("description", variant.pop("description"))
+    variants = schema.get("anyOf")
+    if variants and all(variant.keys() == {"type"} and isinstance(variant["type"], str) for variant in variants):
+        schema["type"] = [variant["type"] for variant in schema.pop("anyOf")]
     for nested in (*schema.get("properties", {}).values(), *schema.get("$defs", {}).values()):
         _lean(nested, output=output)
     if isinstance(items := schema.get("items"), dict):

@@ -18,7 +18,7 @@ import copy
 import re
 import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -35,6 +35,9 @@ from server.settings import ServerSettings
 from server.untrusted import NOTICE, Untrusted, fence
 from server.workspace import Workspace
 
+if TYPE_CHECKING:
+    from core.sources import ConvertReport
+
 __all__ = [
     "MAX_GROUPS_SHOWN",
     "MAX_ISSUES",
@@ -43,6 +46,7 @@ __all__ = [
     "CheckLiveArg",
     "ChunkSizeArg",
     "ConcurrencyArg",
+    "ConversionResult",
     "CreateOrgArg",
     "CsvPathArg",
     "ErrorSample",
@@ -191,9 +195,11 @@ class NextCall(BaseModel):
 
     @classmethod
     def of(cls, step: NextAction) -> NextCall:
-        arguments = dict(step.arguments)
+        # the server keeps its jobs in its own state dir: a CLI checkpoint dir is no tool argument
+        arguments = {name: value for name, value in step.arguments.items() if name != "checkpoint_dir"}
         tool = {
             Action.PLAN: "plan_migration",
+            Action.RUN: "plan_migration",  # a tool executes only a plan the user was shown
             Action.FIX: "validate_csv",
             Action.EXECUTE: "execute_migration",
             Action.FOLLOW: "get_migration_status",
@@ -790,6 +796,55 @@ class AnalysisResult(BaseModel):
         if self.retry_file:
             lines.append(f"Retry file: {fence(self.retry_file)} ({self.retry_rows:,} rows, with the source's hashes)")
         lines += [f"Warning: {fence(warning)}" for warning in self.warnings]
+        lines.append(self.next.text())
+        return "\n".join(lines)
+
+
+class ConversionResult(BaseModel):
+    """A provider's export converted to the canonical CSV. Counts only: no hash, secret or email."""
+
+    source: str
+    converted: int
+    reset: int
+    skipped: int
+    reasons: dict[str, dict[str, int]]
+    roles_dropped: list[Untrusted]
+    warnings: list[str]
+    out_csv: Untrusted
+    next: NextCall
+
+    @classmethod
+    def of(cls, report: ConvertReport) -> ConversionResult:
+        return cls(
+            source=report.source,
+            converted=report.converted,
+            reset=report.reset,
+            skipped=report.skipped,
+            reasons=report.reasons,
+            roles_dropped=list(report.roles_dropped),
+            warnings=report.warnings,
+            out_csv=report.out,
+            next=NextCall.of(
+                NextAction(
+                    action=Action.PLAN,
+                    arguments={"csv_path": report.out},
+                    why="the CSV is written: plan it (planning checks every row); tell the user who must reset",
+                )
+            ),
+        )
+
+    def text(self) -> str:
+        lines = [
+            NOTICE,
+            f"{self.source}: {self.converted:,} users keep their password, {self.reset:,} must reset it, "
+            f"{self.skipped:,} skipped; written to {fence(self.out_csv)}.",
+        ]
+        for outcome, reasons in self.reasons.items():
+            if reasons:
+                lines.append(f"{outcome}: " + ", ".join(f"{reason} {count:,}" for reason, count in reasons.items()))
+        lines += [f"Warning: {warning}" for warning in self.warnings]
+        if self.roles_dropped:
+            lines.append("Role names left out: " + ", ".join(fence(name) for name in self.roles_dropped[:10]))
         lines.append(self.next.text())
         return "\n".join(lines)
 

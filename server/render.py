@@ -6,16 +6,18 @@ Pure functions from core's pydantic results to strings, so the CLI only prints a
 
 from __future__ import annotations
 
+import shlex
 import time
 from typing import TYPE_CHECKING
 
-from core.analyze import ErrorAnalysis, ErrorGroup
+from core.analyze import ErrorAnalysis, ErrorGroup, Suggestion
 from core.app import LARGE_IMPORT_ROWS
 from core.engine import MigrationResult
 from core.live import LiveCheck, rows_text
-from core.options import execute_command
+from core.options import MigrationOptions, flag_name
 from core.orchestrator import Reopened
 from core.planner import IssueSummary, MigrationPlan
+from core.steps import Action, NextAction, run_step
 from core.store import JobState
 from core.validation import ValidationReport
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LARGE_IMPORT_ROWS",
+    "command_for",
     "configuration_errors",
     "execute_command",
     "render_analysis",
@@ -36,7 +39,57 @@ __all__ = [
     "render_reopened",
     "render_result",
     "render_validation",
+    "suggestion_text",
 ]
+
+# -- next steps as commands -------------------------------------------------------------------------
+
+# The command each action runs; core.steps.NextAction carries option names, spelled here as flags.
+_COMMANDS = {
+    Action.PLAN: "plan",
+    Action.RUN: "execute",
+    Action.FOLLOW: "status",
+    Action.CHECK_LATER: "status",
+    Action.RESUME: "resume",
+    Action.ANALYZE: "analyze",
+}
+
+
+def command_for(step: NextAction) -> str:
+    """The ``workos-migrate`` command line that takes ``step``: the job id first, then each argument as a flag.
+
+    True is a bare flag, False is left out, floats are written short (``2.5``, ``50``). Raises ``ValueError``
+    for an action no command takes (``execute`` of a kept plan, fixing the data, nothing; ``fix``,
+    whose ``validate --auto-fix`` needs a name for the fixed copy).
+    """
+    command = _COMMANDS.get(step.action)
+    if command is None:
+        raise ValueError(f"no workos-migrate command takes the step {step.action.value!r}")
+    parts = ["workos-migrate", command]
+    job_id = step.arguments.get("job_id")
+    if job_id:
+        parts.append(str(job_id))
+    for name, value in step.arguments.items():
+        if name == "job_id" or value is False:
+            continue
+        if value is True:
+            parts.append(flag_name(name))
+        else:
+            parts += [flag_name(name), f"{value:g}" if isinstance(value, float) else str(value)]
+    return shlex.join(parts)
+
+
+def execute_command(options: MigrationOptions) -> str:
+    """The ``workos-migrate execute`` command that runs ``options``: the CSV plus every non-default option."""
+    return command_for(run_step(options, why="execute the plan"))
+
+
+def suggestion_text(suggestion: Suggestion) -> str:
+    """A suggestion, followed by the command that takes it when there is one."""
+    if suggestion.step is None:
+        return suggestion.text
+    return f"{suggestion.text}: {command_for(suggestion.step)}"
+
 
 # Above this many rows an import asks for confirmation (the orchestrator document's threshold).
 
@@ -297,10 +350,10 @@ def render_result(result: MigrationResult) -> str:
         where = result.errors_out or result.errors_file
         if where:
             lines.append(f"Errors:       {where}")
-        if result.analyze_command:
-            lines.append(f"Analyze:      {result.analyze_command}")
-    if result.resume_command:
-        lines.append(f"Resume:       {result.resume_command}")
+        if result.analyze_step:
+            lines.append(f"Analyze:      {command_for(result.analyze_step)}")
+    if result.resume_step:
+        lines.append(f"Resume:       {command_for(result.resume_step)}")
     return "\n".join(lines)
 
 
@@ -382,7 +435,7 @@ def render_analysis(analysis: ErrorAnalysis) -> str:
         if hidden > 0:
             lines.append(f"  ... and {hidden:,} more groups (--json or --report shows all)")
     if analysis.suggestions:
-        lines += ["", "Suggestions:", *(f"  • {item}" for item in analysis.suggestions)]
+        lines += ["", "Suggestions:", *(f"  • {suggestion_text(item)}" for item in analysis.suggestions)]
     if analysis.warnings:
         lines += ["", "⚠️  Warnings:", *(f"  • {item}" for item in analysis.warnings)]
     lines.append("")
@@ -390,8 +443,8 @@ def render_analysis(analysis: ErrorAnalysis) -> str:
     if retry is not None:
         extra = f", {retry.non_retryable_rows:,} to fix first" if retry.non_retryable_rows else ""
         lines.append(f"Retry file:  {retry.path} ({retry.retryable_rows:,} retryable rows{extra})")
-    if analysis.rerun_command:
-        lines.append(f"To re-run:   {analysis.rerun_command}")
+    if analysis.rerun_step:
+        lines.append(f"To re-run:   {command_for(analysis.rerun_step)}")
     elif not analysis.failures and not analysis.bad_lines and not analysis.pending_rows:
         lines.append("Nothing failed: there is nothing to retry.")
     elif analysis.failures and analysis.exit_code == 1:

@@ -328,16 +328,17 @@ def _cognito_user(username: str, attributes: dict[str, str], **extra: Any) -> di
 def write_cognito(directory: Path) -> Sample:
     page1 = {
         "Users": [
-            _cognito_user(
-                "22704aa3-fc10-479a-97eb-2af5806bd327",
-                {"sub": "22704aa3-fc10-479a-97eb-2af5806bd327", "email": "omar@initech.com", "email_verified": "true",
-                 "given_name": "Omar", "custom:tenant_id": "initech"},
-            ),
+            # The federated twin comes first: the native user still wins the shared email.
             _cognito_user(
                 "Google_118234567890123456789",
                 {"sub": "9c1e0000-0000-0000-0000-000000000001", "email": "omar@initech.com",
                  "identities": '[{"providerName":"Google","userId":"118234567890123456789"}]'},
                 UserStatus="EXTERNAL_PROVIDER",
+            ),
+            _cognito_user(
+                "22704aa3-fc10-479a-97eb-2af5806bd327",
+                {"sub": "22704aa3-fc10-479a-97eb-2af5806bd327", "email": "omar@initech.com", "email_verified": "true",
+                 "given_name": "Omar", "custom:tenant_id": "initech"},
             ),
         ],
         "PaginationToken": "CAISlAIIARLtAQgDEuwB",

@@ -17,6 +17,7 @@ from core.engine import MigrationResult
 from core.errors import JobStateError, OptionsError, SourceError
 from core.options import MigrationOptions
 from core.store import RowState
+from server.render import command_for, suggestion_text
 from tests.conftest import BCRYPT, FIREBASE, TOTP, CsvWriter, ImportRun
 
 pytestmark = pytest.mark.anyio
@@ -93,10 +94,10 @@ async def test_rerunning_the_retry_file_reaches_the_state_of_the_original_csv_mi
     assert analysis.failures == first.failed and analysis.retryable == first.failed - 2
     assert {g.phase for g in analysis.groups if g.retryable} <= {"organization", "user", "membership"}
     assert analysis.retry_file is not None and analysis.retry_file.rows == analysis.retryable
-    assert analysis.rerun_command is not None and "--create-org-if-missing" in analysis.rerun_command
+    assert "--create-org-if-missing" in _rerun(analysis)
 
     importer.sandbox.configure(faults=[])
-    second = await run_command(importer, analysis.rerun_command)
+    second = await run_command(importer, _rerun(analysis))
     assert (second.failed, second.total_rows) == (0, analysis.retryable)
 
     state = importer.sandbox.state()
@@ -133,7 +134,7 @@ async def test_retryable_failures_of_a_fault_run_are_grouped_with_reasons_and_ex
         assert 1 <= len(group.examples) <= 3
         for example in group.examples:
             assert failed[example.row].email == example.email and failed[example.row].error_phase == group.phase
-    assert any("--retry-csv retry.csv" in item for item in analysis.suggestions)
+    assert any("--retry-csv retry.csv" in item for item in map(suggestion_text, analysis.suggestions))
 
 
 async def test_validation_failures_are_not_retryable_and_say_which_column_rule_and_example(
@@ -185,7 +186,7 @@ async def test_existing_users_refused_by_the_fail_policy_are_explained_as_policy
     assert included.exit_code == 0 and included.retry_file is not None
     assert (included.retry_file.retryable_rows, included.retry_file.non_retryable_rows) == (0, 1)
     assert read_csv(tmp_path / "retry.csv")[1][0] == "old@example.com"
-    assert included.rerun_command is not None and "--on-existing-user adopt" in included.rerun_command
+    assert "--on-existing-user adopt" in _rerun(included)
     assert any("adopts the users of the non-retryable rows" in warning for warning in included.warnings)
 
 
@@ -208,12 +209,12 @@ async def test_each_failed_row_of_a_multi_org_user_is_kept_and_the_rerun_adopts_
     analysis = analyze(importer, first.job_id, retry_csv=retry)
     assert [group.phase for group in analysis.groups] == ["membership"] and analysis.groups[0].retryable
     assert read_csv(retry) == [list(rows[0]), list(rows[0].values()), list(rows[1].values())]
-    assert analysis.rerun_command is not None and "--on-existing-user adopt" in analysis.rerun_command
+    assert "--on-existing-user adopt" in _rerun(analysis)
     assert any("--on-existing-user fail" in warning for warning in analysis.warnings)
 
     refused = await importer.run(retry, create_org_if_missing=True, on_existing_user="fail")
     assert refused.failed == 2, "the first run's policy would refuse the user it created itself"
-    second = await run_command(importer, analysis.rerun_command)
+    second = await run_command(importer, _rerun(analysis))
     assert (second.failed, second.users_adopted, second.users_created, second.memberships_created) == (0, 1, 0, 2)
     users, memberships, _ = snapshot(importer.sandbox.state())
     assert users == ["ada@example.com", "bob@example.com"]
@@ -275,7 +276,7 @@ async def test_an_errors_file_without_its_job_record_rebuilds_rows_checked_by_em
     analysis = analyze_errors(errors_file=Path(errors), checkpoint_dir=elsewhere, source_csv=source, retry_csv=retry)
     assert analysis.job_id == result.job_id and analysis.job_state is None
     assert analysis.retry_file is not None and analysis.retry_file.rows == 4
-    assert analysis.rerun_command == f"workos-migrate execute --csv {retry}"
+    assert _rerun(analysis) == f"workos-migrate execute --csv {retry}"
     warnings = " ".join(analysis.warnings)
     assert "was not found" in warnings and "by email" in warnings and "organization options" in warnings
 
@@ -296,8 +297,7 @@ async def test_the_job_errors_file_finds_its_job_in_the_store_above_it(
 
     analysis = analyze_errors(errors_file=Path(result.errors_file), retry_csv=tmp_path / "retry.csv")
     assert analysis.job_state == "completed_with_errors" and analysis.source_csv == str(source.resolve())
-    assert analysis.rerun_command is not None
-    assert "--org-external-id acme --org-name Acme --create-org-if-missing" in analysis.rerun_command
+    assert "--org-external-id acme --org-name Acme --create-org-if-missing" in _rerun(analysis)
 
 
 async def test_the_ledger_and_its_jsonl_and_csv_errors_files_give_the_same_analysis(
@@ -331,7 +331,7 @@ async def test_rows_without_an_outcome_are_pointed_to_resume(importer: ImportRun
     prepared = prepare_job(job, importer.options(source))
     analysis = analyze(importer, prepared.id)
     assert analysis.pending_rows == 3 and analysis.failures == 0 and analysis.exit_code == 1
-    assert any(f"workos-migrate resume {prepared.id}" in item for item in analysis.suggestions)
+    assert any(f"workos-migrate resume {prepared.id}" in item for item in map(suggestion_text, analysis.suggestions))
 
 
 # -- hand-made errors files -----------------------------------------------------------------------------
@@ -449,4 +449,10 @@ def test_the_report_is_the_analysis_as_json(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     analysis = analyze_errors(errors_file=errors, checkpoint_dir=tmp_path / "none", report=report)
     assert ErrorAnalysis.model_validate_json(report.read_text()) == analysis
-    assert any("lower --rate-limit" in item for item in analysis.suggestions)
+    assert any("lower --rate-limit" in item for item in map(suggestion_text, analysis.suggestions))
+
+
+def _rerun(analysis: ErrorAnalysis) -> str:
+    """The re-run step as the CLI prints it."""
+    assert analysis.rerun_step is not None
+    return command_for(analysis.rerun_step)

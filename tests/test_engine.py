@@ -271,7 +271,7 @@ async def test_unknown_single_org_stops_the_job_before_any_user_is_sent(
     assert result.state is JobState.FAILED and result.exit_code == 2
     assert result.last_error and "org_01NOPE" in result.last_error
     assert importer.sandbox.state()["users"] == []
-    assert result.resume_command is not None
+    assert result.resume_step is not None
 
 
 async def test_single_org_created_from_external_id_and_name(importer: ImportRun, write_users: CsvWriter) -> None:

@@ -20,7 +20,14 @@ from tests.mcp_support import call, confirmed, finished, refused, server_setting
 pytestmark = pytest.mark.anyio
 
 WRITE_TOOLS = {"execute_migration", "resume_migration", "cancel_migration", "undo_migration"}
-READ_TOOLS = {"plan_migration", "validate_csv", "get_migration_status", "list_migrations", "analyze_errors"}
+READ_TOOLS = {
+    "plan_migration",
+    "validate_csv",
+    "get_migration_status",
+    "list_migrations",
+    "analyze_errors",
+    "convert_export",
+}
 
 
 @pytest.fixture(params=["legacy", "auto"])

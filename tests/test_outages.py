@@ -14,6 +14,8 @@ from core.engine import MigrationResult, execute_job, prepare_job, start_resume
 from core.errors import ServerError, TransportError, WorkOSUnavailable
 from core.store import JobState, RowState
 from core.workos.breaker import BreakerPolicy, CircuitBreaker, is_outage, route_key
+from core.workos.client import WorkOSClient
+from core.workos.limits import RateLimiter, RetryPolicy
 from core.workos.sandbox import Sandbox, SandboxHandle, running_sandbox
 from server import jobs
 from server.render import render_result
@@ -87,6 +89,34 @@ async def test_a_breaker_open_longer_than_max_outage_gives_up() -> None:
         while True:
             probe = await breaker.admit("POST /organizations")
             breaker.record("POST /organizations", outage=True, probe=probe)
+
+
+async def test_a_route_with_few_calls_spends_no_attempt_while_another_routes_circuit_is_open() -> None:
+    """Measured: a refused-connections outage failed a row whose lookup route had not yet seen enough answers to
+    open its own circuit, so the lookup spent its attempts while the API as a whole was known to be down."""
+    breaker = CircuitBreaker(FAST_PROBES)
+    for _ in range(FAST_PROBES.threshold):
+        breaker.record("POST /user_management/users", outage=True, probe=False)
+    assert breaker.is_open
+    refused = [httpx2.ConnectError("refused")] * 6
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if refused:
+            raise refused.pop()
+        return httpx2.Response(200, json={"object": "list", "data": [], "list_metadata": {"after": None}})
+
+    client = WorkOSClient(
+        api_key="sk_test_outage",
+        base_url="https://workos.test",
+        limiter=RateLimiter(write_rate=1e6, read_rate=1e6, general_rate=1e6, max_pause=0.01, pause_base=0.001),
+        retry=RetryPolicy(attempts=3, base=0.0),
+        breaker=breaker,
+        transport=httpx2.MockTransport(handler),
+    )
+    async with client:
+        with anyio.fail_after(10):
+            assert await client.find_user_by_email("ada@example.com") is None
+    assert refused == []
 
 
 def test_routes_are_keyed_without_their_ids() -> None:
@@ -169,7 +199,7 @@ async def test_an_outage_longer_than_max_outage_stops_interrupted_then_resume_co
     assert (stopped.state, stopped.failed) == (JobState.INTERRUPTED, 0)
     assert stopped.pending == 80 and stopped.exit_code == 2
     assert stopped.last_error is not None and stopped.last_error.startswith("WorkOS unreachable since ")
-    assert stopped.resume_command is not None and stopped.outage_seconds >= 1
+    assert stopped.resume_step is not None and stopped.outage_seconds >= 1
     assert not list(importer.store().iter_rows(stopped.job_id, state=RowState.FAILED))
     assert "WorkOS down:" in render_result(stopped)
     status = jobs.job_status(importer.store(), stopped.job_id)

@@ -18,6 +18,7 @@ from core.engine import RunStats, execute_job, job_result, prepare_job, record_j
 from core.errors import JobStateError, SourceError
 from core.store import JobState, RowState
 from core.supervisor import runner_command
+from server.render import command_for
 from tests.conftest import ImportRun, write_rows
 from tests.test_engine import memberships, seed_org
 
@@ -54,7 +55,8 @@ async def run_until(importer: ImportRun, job_id: str, done_rows: int) -> None:
         result = await execute_job(importer.store(), job_id, api_key=importer.sandbox.api_key, stop=stop, stats=stats)
         tasks.cancel_scope.cancel()
     assert result.state is JobState.CANCELLED
-    assert result.pending > 0 and result.resume_command == f"workos-migrate resume {job_id} --checkpoint-dir " + str(
+    assert result.pending > 0 and result.resume_step is not None
+    assert command_for(result.resume_step) == f"workos-migrate resume {job_id} --checkpoint-dir " + str(
         importer.checkpoint_dir
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -226,3 +227,62 @@ def test_the_cli_converts_and_exits_2_on_a_bad_input(tmp_path: Path) -> None:
     bad_map = runner.invoke(main, [*args, "--role-map", "admin"])
     assert bad_map.exit_code == 2 and "--role-map 'admin'" in bad_map.output
     assert "Traceback" not in missing.output + bad_map.output
+
+
+def test_role_names_that_are_not_slugs_are_counted_and_left_out(tmp_path: Path) -> None:
+    from core.sources.convert import convert_users
+    from core.sources.model import Membership, SourceUser
+    from core.sources.spill import Spill
+
+    users = [
+        SourceUser(
+            source_id=f"u{n}", email=f"u{n}@x.io", memberships=[Membership("acme", "Acme", ("Billing Admin", "Admin"))]
+        )
+        for n in range(3)
+    ]
+    users.append(SourceUser(source_id="r", email="r@x.io", roles=("admin",)))
+    options = ConvertOptions(out=tmp_path / "out.csv", role_map={"Admin": "admin"})
+    with Spill() as spill:
+        report = convert_users("test", iter(users), options, spill, [])
+    assert report.roles_dropped == {"Billing Admin": 3}
+    assert any("1 role names are not WorkOS slugs" in warning for warning in report.warnings)
+    assert any("1 users have roles but no organization" in warning for warning in report.warnings)
+    assert {row["role_slugs"] for row in read_csv(options.out)} == {"admin", ""}
+
+
+def test_supabase_json_rows_and_keycloak_users_in_the_realm_file(tmp_path: Path) -> None:
+    rows = [
+        {"id": "u1", "email": "lin@umbrella.co", "encrypted_password": "$2a$04$" + "a" * 53,
+         "email_confirmed_at": "2024-06-29 20:25:06+00", "raw_app_meta_data": {"provider": "email", "org": "umb"},
+         "raw_user_meta_data": {"full_name": "Lin Chen"}, "banned_until": None, "deleted_at": None},
+        {"id": "u2", "email": "gail@umbrella.co", "encrypted_password": "",
+         "raw_app_meta_data": {"provider": "github", "providers": ["github"]}},
+    ]  # fmt: skip
+    users = tmp_path / "users.ndjson"
+    users.write_text("\n".join(json.dumps(row) for row in rows))
+    options = ConvertOptions(out=tmp_path / "out.csv", reset_list=tmp_path / "reset.csv")
+    report = convert_export(Source.SUPABASE, SourceInputs(users=[users], org_attribute="org"), options)
+    assert report.reasons == {"converted": {"bcrypt": 1}, "reset": {"social_only": 1}, "skipped": {}}
+    lin = next(row for row in read_csv(options.out) if row["email"] == "lin@umbrella.co")
+    assert (lin["first_name"], lin["last_name"], lin["org_external_id"]) == ("Lin", "Chen", "umb")
+    realm = tmp_path / "acme-realm.json"
+    realm.write_text(json.dumps({"realm": "acme", "users": [{"id": "k1", "email": "k@acme.eu", "enabled": True}]}))
+    keycloak = convert_export(Source.KEYCLOAK, SourceInputs(users=[realm]), ConvertOptions(out=tmp_path / "k.csv"))
+    assert keycloak.reasons["reset"] == {"no_hash_exported": 1}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "acme-realm.json").write_text('{"realm": "acme", "roles": {}}')
+    nothing = convert_export(Source.KEYCLOAK, SourceInputs(users=[empty]), ConvertOptions(out=tmp_path / "e.csv"))
+    assert nothing.input_users == 0 and any("hold no users" in warning for warning in nothing.warnings)
+
+
+def test_nothing_secret_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("clerk", "keycloak", "supabase"):
+        directory = tmp_path / name
+        directory.mkdir()
+        _, _, options = convert(directory, name)
+        secrets = [row["password_hash"] for row in read_csv(options.out) if row["password_hash"]]
+        secrets += [row["totp_secret"] for row in read_csv(options.out) if row["totp_secret"]]
+        assert secrets
+        assert not any(secret in caplog.text for secret in secrets)

@@ -5,7 +5,7 @@
 - skipped (not in the CSV), by a stated policy: no email (``no_email``, ``phone_only``), an email WorkOS
   would refuse (``email_invalid``), disabled (``disabled`` under ``--disabled skip``), or merged into
   another user with the same email (``duplicate_email``: one WorkOS user, memberships unioned, the record
-  with a usable password preferred);
+  with a usable password preferred, then one that is not social-only);
 - converted: in the CSV with its hash (counted by hash type);
 - reset: in the CSV without a password and on the reset list, with the reason (social-only, no hash
   exported, a hash WorkOS cannot import, missing project parameters, disabled under ``--disabled import``).
@@ -37,7 +37,7 @@ from core.hashes import ImportHash, Refusal
 from core.outfile import private_output
 from core.records import email_ok
 from core.rules import EXTERNAL_ID_MAX_CHARS, METADATA_MAX_KEY_CHARS, METADATA_MAX_KEYS, METADATA_MAX_VALUE_CHARS
-from core.sources.model import SourceUser
+from core.sources.model import NoPassword, SourceUser
 from core.sources.spill import Spill
 
 __all__ = [
@@ -140,8 +140,15 @@ def _flatten(prefix: str, value: Any, into: list[tuple[str, str]]) -> None:
         for key, item in value.items():
             _flatten(f"{prefix}.{key}" if prefix else str(key), item, into)
     elif value is not None and value != "" and value != [] and value != {}:
-        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        text = value if isinstance(value, str) else _json_text(value)
         into.append((prefix, text))
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # integers past 64 bits, which json handles
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def flatten_metadata(metadata: dict[str, Any], dropped: Counter[str]) -> dict[str, str]:
@@ -151,14 +158,22 @@ def flatten_metadata(metadata: dict[str, Any], dropped: Counter[str]) -> dict[st
     kept: dict[str, str] = {}
     for key, text in pairs:
         if len(key) > METADATA_MAX_KEY_CHARS:
-            dropped[f"{key[:60]}: key over {METADATA_MAX_KEY_CHARS} characters"] += 1
+            _count(dropped, f"{key[:60]}: key over {METADATA_MAX_KEY_CHARS} characters")
         elif len(text) > METADATA_MAX_VALUE_CHARS:
-            dropped[f"{key}: value over {METADATA_MAX_VALUE_CHARS} characters"] += 1
+            _count(dropped, f"{key}: value over {METADATA_MAX_VALUE_CHARS} characters")
         elif len(kept) >= METADATA_MAX_KEYS:
-            dropped[f"{key}: over {METADATA_MAX_KEYS} keys"] += 1
+            _count(dropped, f"{key[:60]}: over {METADATA_MAX_KEYS} keys")
         else:
             kept[key] = text
     return kept
+
+
+_MAX_NAMES = 1000
+"""Distinct names a report counts one by one; the rest share one entry, so memory stays flat."""
+
+
+def _count(counter: Counter[str], name: str) -> None:
+    counter[name if name in counter or len(counter) < _MAX_NAMES else "(other names)"] += 1
 
 
 class _Tally:
@@ -204,7 +219,7 @@ class _Converter:
             if _ROLE(slug):
                 slugs.append(slug)
             else:
-                self.tally.roles_dropped[name[:60]] += 1
+                _count(self.tally.roles_dropped, name[:60])
         return list(dict.fromkeys(slugs))
 
     def add(self, user: SourceUser) -> None:
@@ -257,7 +272,9 @@ class _Converter:
             None if disabled_import else user.totp_secret,
         ]
         self.seq += 1
-        self.spill.add_user(email, 0 if reset is None else 1, self.seq, payload)
+        # Who wins a shared email: a usable password, then a local account, then a social-only one.
+        rank = 0 if reset is None else 2 if reset[0] == NoPassword.SOCIAL_ONLY.value else 1
+        self.spill.add_user(email, rank, self.seq, payload)
 
     def finish(self, out: IO[str], resets: Any) -> None:
         tally, writer = self.tally, csv.writer(out)
@@ -309,9 +326,8 @@ class _Converter:
             )
         if tally.roles_dropped:
             warnings.append(
-                "Role names that are not WorkOS slugs were left out: "
-                + ", ".join(sorted(tally.roles_dropped)[:10])
-                + " (map them with --role-map OLD=new)"
+                f"{len(tally.roles_dropped):,} role names are not WorkOS slugs and were left out (see roles_dropped; "
+                "map them with --role-map OLD=new)"
             )
         if tally.metadata_dropped:
             warnings.append(

@@ -9,7 +9,9 @@ outage opens every route's circuit. While it is open every request of the route 
 them at a time is let through
 as a probe, first after ``probe_base`` seconds, then at an interval growing by ``probe_factor`` up to
 ``probe_cap``. The first answer that is not an outage closes the circuit and every waiting request goes on
-(the limiter paces them back to the steady rate). Attempts that fail while a circuit is open are the API's,
+(the limiter paces them back to the steady rate). Attempts that fail with an outage answer while any circuit is
+open (their own route's or another's: a route with few calls would spend its attempts before its own circuit
+opened) are the API's,
 not the row's: the client marks them ``during_outage`` and neither it nor the row pipeline counts them
 against a row's attempts. A circuit open longer than ``max_outage`` seconds makes ``admit`` raise
 ``WorkOSUnavailable``, which stops the job ``interrupted`` with every unfinished row still pending.

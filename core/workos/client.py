@@ -590,7 +590,9 @@ class WorkOSClient:
             finally:
                 if probe:  # cancelled before its answer: another request may probe
                     self._breaker.release_probe(route)
-            if outage and self._breaker.circuit_open(route):
+            # Any open circuit means WorkOS, not this request, is failing: a route with few calls (a lookup) would
+            # otherwise spend its row's attempts before its own circuit sees enough answers to open.
+            if outage and self._breaker.is_open:
                 error.during_outage = True
                 if _should_retry(error, method):
                     attempt -= 1  # the API's failure, not the request's: wait at the breaker, then send again
