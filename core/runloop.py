@@ -20,9 +20,8 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from core.csvsource import CsvSource
-from core.environment import EnvironmentSnapshot
 from core.errors import AuthenticationError, MigrationError, WorkOSError, WorkOSUnavailable
-from core.orgs import OrgKey, OrgResolutionError, OrgResolver, org_key_from
+from core.orgs import OrgKey, OrgResolutionError, OrgResolver, option_org_key
 from core.pipeline import RowPipeline, unreadable_outcome
 from core.records import UserRecord, to_record
 from core.store import ChunkSpec, Job, JobStore, OrganizationAction, RowOutcome, RowState
@@ -105,8 +104,7 @@ async def run_job(
         else:
             policy = replace(breaker or BreakerPolicy(), max_outage=options.max_outage)
         circuit = CircuitBreaker(policy, on_change=_outage_publisher(store, job_id))
-        known = EnvironmentSnapshot.of(store, base_url=options.base_url, api_key=api_key)
-        runner = _Runner(store, job, runner_id, stop, stats, limiter, circuit, known)
+        runner = _Runner(store, job, runner_id, stop, stats, limiter, circuit)
         with migration_errors_alone():
             async with WorkOSClient(
                 api_key=api_key,
@@ -120,7 +118,6 @@ async def run_job(
         with anyio.CancelScope(shield=True):
             if runner is not None:
                 runner.flush()
-                runner.known.flush()
                 runner.publish_counters()
                 if runner.watch.reason:
                     # Those rows failed for the environment, not themselves: pending again, sent on resume.
@@ -186,10 +183,8 @@ class _Runner:
         stats: RunStats,
         limiter: RateLimiter,
         breaker: CircuitBreaker,
-        known: EnvironmentSnapshot,
     ) -> None:
         self.store = store
-        self.known = known
         self.job = job
         self.runner_id = runner_id
         self.stop = stop
@@ -211,10 +206,7 @@ class _Runner:
     async def run(self, client: WorkOSClient) -> RunEnd:
         options = self.job.options
         self.orgs = orgs = OrgResolver(
-            client,
-            create_if_missing=options.create_org_if_missing,
-            ledger=_OrgLedger(self.store, self.job.id),
-            known=self.known,
+            client, create_if_missing=options.create_org_if_missing, ledger=_OrgLedger(self.store, self.job.id)
         )
         try:
             fixed_org = await self._single_org(orgs)
@@ -233,7 +225,6 @@ class _Runner:
             options=options,
             orgs=orgs,
             fixed_org_id=fixed_org,
-            known=self.known,
         )
         source = CsvSource(self.job.csv_path)
         async with anyio.create_task_group() as beating:
@@ -256,7 +247,7 @@ class _Runner:
 
     async def _single_org(self, orgs: OrgResolver) -> str | None:
         options = self.job.options
-        key = org_key_from(options.org_id, options.org_external_id, options.org_name)
+        key = option_org_key(options.org_id, options.org_external_id, options.org_name)
         return None if key is None else await orgs.resolve(key)
 
     async def _read(self, source: CsvSource, send: ObjectSendStream[tuple[UserRecord, int, bool]]) -> None:
