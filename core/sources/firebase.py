@@ -10,14 +10,13 @@ and may name the organization and roles (``--org-attribute``, ``--role-attribute
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from core import hashes
 from core.errors import OptionsError
 from core.sources.model import NoPassword, SourceInputs, SourceUser, membership, split_name
-from core.sources.readers import csv_rows, json_items, open_text
+from core.sources.readers import csv_rows, json_items, json_object, open_text
 from core.sources.spill import Spill
 
 __all__ = ["read"]
@@ -28,15 +27,11 @@ _PROVIDERS = (("google.com", 7), ("facebook.com", 11), ("twitter.com", 15), ("gi
 
 
 def _claims(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str) and value.strip():
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return {"custom_attributes": value}
-        return parsed if isinstance(parsed, dict) else {"custom_attributes": value}
-    return {}
+    """``customAttributes``: a JSON object; any other non-blank text is kept whole as one attribute."""
+    claims = json_object(value)
+    if claims is not None:
+        return claims
+    return {"custom_attributes": value} if isinstance(value, str) and value.strip() else {}
 
 
 def _from_csv(fields: list[str]) -> dict[str, Any]:

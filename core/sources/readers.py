@@ -20,7 +20,7 @@ import orjson
 
 from core.errors import SourceError
 
-__all__ = ["csv_rows", "json_items", "ndjson", "open_text", "table_rows"]
+__all__ = ["csv_rows", "json_items", "json_object", "ndjson", "open_text", "table_rows"]
 
 _CHUNK = 1 << 20
 _MAX_VALUE = 64 << 20
@@ -204,3 +204,17 @@ def table_rows(path: Path) -> Iterator[dict[str, Any]]:
     header = [name.strip().lower() for name in next(rows, (0, []))[1]]
     for _, fields in rows:
         yield {name: (value if value != "" else None) for name, value in zip(header, fields, strict=False)}
+
+
+def json_object(value: Any) -> dict[str, Any] | None:
+    """A JSON object held in a cell: the dict itself, or a string that parses to one; None for anything else
+    (blank, malformed, or JSON that is not an object), so each source decides what such a cell means."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return None
+        return parsed if isinstance(parsed, dict) else None
+    return None

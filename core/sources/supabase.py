@@ -10,14 +10,13 @@ Verified TOTP factors of ``auth.mfa_factors`` (``--mfa-factors``) become ``totp_
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from core import hashes
 from core.sources.model import NoPassword, SourceInputs, SourceUser, base32_secret, membership, split_name
-from core.sources.readers import table_rows
+from core.sources.readers import json_object, table_rows
 from core.sources.spill import Spill
 
 __all__ = ["read"]
@@ -25,18 +24,6 @@ __all__ = ["read"]
 _IDENTITIES = "supabase_identity"
 _FACTORS = "supabase_factor"
 _LOCAL_PROVIDERS = frozenset({"email", "phone", ""})
-
-
-def _json(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str) and value.strip():
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return {}
 
 
 def _true(value: Any) -> bool:
@@ -63,7 +50,7 @@ def _in_future(stamp: Any) -> bool:
 def _load_side(inputs: SourceInputs, spill: Spill) -> None:
     if inputs.identities is not None:
         for row in table_rows(inputs.identities):
-            data = _json(row.get("identity_data"))
+            data = json_object(row.get("identity_data")) or {}
             email = row.get("email") or data.get("email")
             spill.put(_IDENTITIES, str(row.get("user_id")), [str(row.get("provider") or ""), email])
     if inputs.mfa_factors is not None:
@@ -74,7 +61,7 @@ def _load_side(inputs: SourceInputs, spill: Spill) -> None:
 
 def _user(raw: dict[str, Any], inputs: SourceInputs, spill: Spill) -> SourceUser:
     user_id = str(raw.get("id") or "")
-    app, meta = _json(raw.get("raw_app_meta_data")), _json(raw.get("raw_user_meta_data"))
+    app, meta = json_object(raw.get("raw_app_meta_data")) or {}, json_object(raw.get("raw_user_meta_data")) or {}
     identities = spill.get(_IDENTITIES, user_id) if inputs.identities is not None else []
     providers = {provider for provider, _ in identities} | {str(p) for p in app.get("providers") or []}
     if app.get("provider"):
