@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx2
 import pytest
@@ -14,6 +15,9 @@ from core.engine import MigrationResult, execute_job, job_result, prepare_job, s
 from core.options import MigrationOptions
 from core.store import JobState, JobStore
 from core.workos.sandbox import SandboxHandle, running_sandbox
+
+if TYPE_CHECKING:
+    from server.settings import ServerSettings
 
 BCRYPT = "$2b$10$" + "N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
 """A well-formed bcrypt hash (the WorkOS spec's example)."""
@@ -150,3 +154,22 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.install_support import build_wheel  # it imports this module
 
     return build_wheel(tmp_path_factory.mktemp("dist"))
+
+
+# MCP tests: the protocol mode, and a server's settings against the sandbox. Imported when used, so tests that
+# never start a server never load mcp.
+@pytest.fixture(params=["legacy", "auto"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """``legacy``: the 2025-11-25 handshake real hosts speak today; ``auto``: the 2026-07-28 era."""
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sandbox: SandboxHandle) -> Iterator[ServerSettings]:
+    """Server settings on ``tmp_path`` against the unlimited sandbox; waits for the workers it started."""
+    from tests.mcp_support import server_settings, wait_for_workers
+
+    sandbox.configure(write_limit=0, read_limit=0, global_limit=0)
+    made = server_settings(tmp_path, sandbox)
+    yield made
+    wait_for_workers(made.state_dir)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from unittest.mock import ANY
 
@@ -15,7 +14,7 @@ from core.workos.sandbox import SandboxHandle
 from server.mcp import WAIT_SECONDS_MAX, create_server
 from server.settings import ServerSettings
 from tests.conftest import ORG_A, CsvWriter
-from tests.mcp_support import call, confirmed, finished, refused, server_settings, text, unfenced, wait_for_workers
+from tests.mcp_support import call, confirmed, finished, refused, server_settings, text, unfenced
 
 pytestmark = pytest.mark.anyio
 
@@ -28,20 +27,6 @@ READ_TOOLS = {
     "analyze_errors",
     "convert_export",
 }
-
-
-@pytest.fixture(params=["legacy", "auto"])
-def mode(request: pytest.FixtureRequest) -> str:
-    """``legacy``: the 2025-11-25 handshake real hosts speak today; ``auto``: the 2026-07-28 era."""
-    return str(request.param)
-
-
-@pytest.fixture
-def settings(tmp_path: Path, sandbox: SandboxHandle) -> Iterator[ServerSettings]:
-    sandbox.configure(write_limit=0, read_limit=0, global_limit=0)
-    made = server_settings(tmp_path, sandbox)
-    yield made
-    wait_for_workers(made.state_dir)
 
 
 def _rows(count: int, *, org: bool = True) -> list[dict[str, str]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from server.mcp import create_server
 from server.settings import ServerSettings
 from server.untrusted import CLOSE, NOTICE, OPEN, fence
 from tests.conftest import CsvWriter, write_rows
-from tests.mcp_support import Answering, call, finished, refused, server_settings, text, unfenced, wait_for_workers
+from tests.mcp_support import Answering, call, finished, refused, server_settings, text, unfenced
 
 pytestmark = pytest.mark.anyio
 
@@ -30,19 +29,6 @@ TOOLS_LIST_BUDGET = 26_500  # 9 tools in 18.8k; undo_migration and verify_migrat
 ACME = {"org_external_id": "acme", "org_name": "Acme"}
 CREATE = {"create_org_if_missing": True, "rate_limit": 5000}
 CLI_FLAG = re.compile(r"--[a-z]")
-
-
-@pytest.fixture(params=["legacy", "auto"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def settings(tmp_path: Path, sandbox: SandboxHandle) -> Iterator[ServerSettings]:
-    sandbox.configure(write_limit=0, read_limit=0, global_limit=0)
-    made = server_settings(tmp_path, sandbox)
-    yield made
-    wait_for_workers(made.state_dir)
 
 
 def _shown(result: CallToolResult) -> str:

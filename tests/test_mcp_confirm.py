@@ -39,11 +39,6 @@ pytestmark = pytest.mark.anyio
 LIVE_KEY = "sk_live_" + "x" * 24
 
 
-@pytest.fixture(params=["legacy", "auto"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
 def workspace(tmp_path: Path, sandbox: SandboxHandle) -> Iterator[Path]:
     sandbox.configure(write_limit=0, read_limit=0, global_limit=0)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,25 +23,12 @@ from core.workos.sandbox import SandboxHandle
 from server.mcp import create_server
 from server.settings import ServerSettings
 from tests.conftest import BCRYPT, CsvWriter, write_rows
-from tests.mcp_support import call, finished, refused, server_settings, text, unfenced, wait_for_workers
+from tests.mcp_support import call, finished, refused, server_settings, text, unfenced
 
 pytestmark = pytest.mark.anyio
 
 LIVE_KEY = "sk_live_" + "k" * 24
 ENV_FILE = f"WORKOS_API_KEY={LIVE_KEY}\nDATABASE_URL=postgres://admin:hunter2@db/prod\n"
-
-
-@pytest.fixture(params=["legacy", "auto"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def settings(tmp_path: Path, sandbox: SandboxHandle) -> Iterator[ServerSettings]:
-    sandbox.configure(write_limit=0, read_limit=0, global_limit=0)
-    made = server_settings(tmp_path, sandbox)
-    yield made
-    wait_for_workers(made.state_dir)
 
 
 def _files(root: Path) -> set[Path]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx2
 import pytest
@@ -14,18 +12,10 @@ from core.workos.sandbox import SandboxHandle
 from server.mcp import create_server
 from server.settings import ServerSettings
 from tests.conftest import CsvWriter, ImportRun
-from tests.mcp_support import call, confirmation_code, refused, server_settings, wait_for_workers
+from tests.mcp_support import call, confirmation_code, refused
 from tests.test_undo import _comparable, _mixed_file, _seed_existing
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def settings(tmp_path: Path, sandbox: SandboxHandle) -> Iterator[ServerSettings]:
-    sandbox.configure(write_limit=0, read_limit=0, global_limit=0)
-    made = server_settings(tmp_path, sandbox)
-    yield made
-    wait_for_workers(made.state_dir)
 
 
 async def test_undo_migration_previews_asks_then_deletes_exactly_what_the_job_created(
