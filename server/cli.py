@@ -803,22 +803,27 @@ def undo(
     sys.exit(result.exit_code if signum is None else 128 + signum)
 
 
+class _UndoSeen:
+    """The latest undo progress, read by ``follow`` as counts."""
+
+    def __init__(self) -> None:
+        self.progress = UndoProgress(done=0, total=0)
+
+    def counts(self) -> Counts:
+        return self.progress.done, self.progress.total, 0, 0
+
+    def update(self, progress: UndoProgress) -> None:
+        self.progress = progress
+
+
 async def _undo_preview(
     store: JobStore, job_id: str, api_key: str, *, quiet: bool, include_changed: bool
 ) -> UndoPreview:
-    seen = UndoProgress(done=0, total=0)
-
-    def counts() -> Counts:
-        return seen.done, seen.total, 0, 0
-
-    def on_progress(progress: UndoProgress) -> None:
-        nonlocal seen
-        seen = progress
-
+    seen = _UndoSeen()
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(functools.partial(follow, counts, quiet=quiet, label="Checking users", unit="users"))
+        tasks.start_soon(functools.partial(follow, seen.counts, quiet=quiet, label="Checking users", unit="users"))
         preview = await preview_undo(
-            store, job_id, api_key=api_key, include_changed=include_changed, on_progress=on_progress
+            store, job_id, api_key=api_key, include_changed=include_changed, on_progress=seen.update
         )
         tasks.cancel_scope.cancel()
     return preview
@@ -830,14 +835,7 @@ async def _undo_run(
     """Run the undo with progress; Ctrl-C (or SIGTERM) stops it after the deletes in flight."""
     stop = anyio.Event()
     stopped_by: list[int] = []
-    seen = UndoProgress(done=0, total=0)
-
-    def counts() -> Counts:
-        return seen.done, seen.total, 0, 0
-
-    def on_progress(progress: UndoProgress) -> None:
-        nonlocal seen
-        seen = progress
+    seen = _UndoSeen()
 
     def on_stop(name: str) -> None:
         click.echo(f"\nStopping undo after the deletes in flight; go on with: workos-migrate undo {job_id}", err=True)
@@ -846,7 +844,7 @@ async def _undo_run(
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(watch_stop_signals, on_stop)
-        tasks.start_soon(functools.partial(follow, counts, quiet=quiet, label="Undoing", unit="objects"))
+        tasks.start_soon(functools.partial(follow, seen.counts, quiet=quiet, label="Undoing", unit="objects"))
         result = await run_undo(
             store,
             job_id,
@@ -854,7 +852,7 @@ async def _undo_run(
             include_changed=include_changed,
             confirmation=confirmation,
             stop=stop,
-            on_progress=on_progress,
+            on_progress=seen.update,
         )
         tasks.cancel_scope.cancel()
     return result, stopped_by[0] if stopped_by else None
