@@ -14,6 +14,7 @@ import subprocess
 
 import anyio
 
+from core.environment import know_environment
 from core.preparation import prepare_job, record_job, start_resume
 from core.runloop import RunEnd, RunStats, migration_errors_alone, run_job
 from core.settle import MigrationResult, finish_job, job_result
@@ -54,6 +55,10 @@ async def execute_job(
     """
     stop = stop or anyio.Event()
     job = store.get_job(job_id)
+    # Before the job is taken (the read can outlast a heartbeat) and before helpers start, so all use it.
+    rejected = await know_environment(store, job, api_key=api_key)
+    if rejected:
+        return finish_job(store, job_id, fatal=rejected)
     runner_id = store.start_runner(job_id, lead=True)
     store.clear_outage_reason(job_id)
     helpers: list[subprocess.Popen[bytes]] = []

@@ -19,6 +19,7 @@ from core.errors import OptionsError, SourceError
 __all__ = [
     "DEFAULT_BASE_URL",
     "MigrationOptions",
+    "OnExistingMembership",
     "OnExistingUser",
     "check_paths",
     "flag_name",
@@ -29,6 +30,7 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.workos.com"
 
 OnExistingUser = Literal["adopt", "update", "skip", "fail"]
+OnExistingMembership = Literal["keep", "update", "fail"]
 
 
 def _default_base_url() -> str:
@@ -91,6 +93,10 @@ class MigrationOptions(BaseModel):
             "What to do when the email already exists in WorkOS: adopt (use it, still add the membership), "
             "update (also update its fields), skip (leave the row alone), fail (report the row)."
         ),
+    )
+    on_existing_membership: OnExistingMembership = Field(
+        default="keep",
+        description="A membership there with other roles: keep (a warning), update (set the row's) or fail.",
     )
     require_membership: bool = Field(
         default=False,

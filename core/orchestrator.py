@@ -23,6 +23,7 @@ from core.engine import MigrationResult, RunStats, execute_job, job_result, prep
 from core.errors import AuthenticationError, JobStateError, OptionsError
 from core.options import MigrationOptions, flag_name
 from core.planner import MigrationPlan, plan
+from core.preflight import checked_plan
 from core.store import RESUMABLE_STATES, Job, JobState, JobStore
 
 __all__ = ["RESUME_MAY_CHANGE", "MigrationOrchestrator", "Reopened", "dry_run", "reopen_job", "resumable"]
@@ -181,8 +182,12 @@ class MigrationOrchestrator:
         self.options = _options(options)
         self._api_key = api_key or os.environ.get("WORKOS_API_KEY") or os.environ.get("WORKOS_SECRET_KEY")
 
-    def plan(self) -> MigrationPlan:
-        """Plan the migration (no API call, no write). Raises ``SourceError`` or ``OptionsError`` when unusable."""
+    def plan(self, *, check_live: bool = False) -> MigrationPlan:
+        """Plan the migration (no API call, no write). Raises ``SourceError`` or ``OptionsError`` when unusable.
+
+        ``check_live`` also checks the target environment, read-only (``core.preflight``)."""
+        if check_live:
+            return checked_plan(self.options, api_key=self._api_key)
         return plan(self.options, api_key=self._api_key)
 
     def prepare(self, store: JobStore, *, plan_hash: str | None = None) -> Job:

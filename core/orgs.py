@@ -21,9 +21,12 @@ import anyio
 
 from core.errors import Conflict, WorkOSError
 from core.workos.client import WorkOSClient
+from core.workos.models import Organization
 
 __all__ = [
     "ORG_CACHE_SIZE",
+    "ORG_KEY_COLUMNS",
+    "KnownOrganizations",
     "OrgCheck",
     "OrgKey",
     "OrgLedger",
@@ -32,10 +35,12 @@ __all__ = [
     "OrgStatus",
     "classify_org",
     "find_org",
-    "option_org_key",
+    "org_key_from",
 ]
 
 ORG_CACHE_SIZE = 10_000
+ORG_KEY_COLUMNS = {"id": "id", "ext": "external_id", "name": "name"}
+"""The snapshot column that each kind of ``OrgKey.cache_key`` matches."""
 # A create whose outcome is unknown is reconciled by lookup, then sent again at most this many times.
 _CREATE_ATTEMPTS = 3
 
@@ -121,8 +126,9 @@ def classify_org(key: OrgKey, matches: Sequence[str], *, create_if_missing: bool
     return OrgCheck(key, OrgStatus.WILL_BE_CREATED, message=f"{key.describe()} will be created")
 
 
-def option_org_key(org_id: str | None, org_external_id: str | None, org_name: str | None) -> OrgKey | None:
-    """The organization the single-org options name, or None in multi-org and user-only mode."""
+def org_key_from(org_id: str | None, org_external_id: str | None, org_name: str | None) -> OrgKey | None:
+    """The organization an id, an external id (with the name to create it with) or a name alone names, the id
+    first: for the single-org options and for a row's columns alike. None when all three are empty."""
     if org_id:
         return OrgKey(org_id=org_id)
     if org_external_id:
@@ -132,16 +138,24 @@ def option_org_key(org_id: str | None, org_external_id: str | None, org_name: st
     return None
 
 
-async def find_org(client: WorkOSClient, key: OrgKey) -> list[str]:
-    """The ids of the organizations that match ``key``, read-only (one request; pages for a name)."""
+async def find_org(client: WorkOSClient, key: OrgKey) -> list[Organization]:
+    """The organizations that match ``key``, read-only (one request; pages for a name)."""
     if key.org_id:
         org = await client.get_organization(key.org_id)
-        return [org.id] if org is not None else []
+        return [org] if org is not None else []
     if key.external_id:
         org = await client.get_organization_by_external_id(key.external_id)
-        return [org.id] if org is not None else []
+        return [org] if org is not None else []
     name = key.name or ""
-    return [org.id async for org in client.list_organizations(search=name) if org.name == name]
+    return [org async for org in client.list_organizations(search=name) if org.name == name]
+
+
+class KnownOrganizations(Protocol):
+    """Where the resolver finds organizations before asking WorkOS (the environment snapshot)."""
+
+    def organizations_with(self, column: str, value: str) -> list[str]: ...
+
+    def remember_organization(self, organization_id: str, external_id: str | None, name: str) -> None: ...
 
 
 class OrgLedger(Protocol):
@@ -172,14 +186,17 @@ class OrgResolver:
         create_if_missing: bool,
         cache_size: int = ORG_CACHE_SIZE,
         ledger: OrgLedger | None = None,
+        known: KnownOrganizations | None = None,
     ) -> None:
         self._client = client
         self._create = create_if_missing
         self._ledger = ledger
+        self._known = known
         self._cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str], str | OrgResolutionError] = OrderedDict()
         self._inflight: dict[tuple[str, str], anyio.Event] = {}
         self.lookups = 0
+        self.known_hits = 0
         self.created = 0
         self.cache_hits = 0
         self.resent = 0  # creates sent again after an unknown outcome (they count as retries)
@@ -221,8 +238,11 @@ class OrgResolver:
         return result
 
     def forget(self) -> None:
-        """Drop every cached answer, so the next row looks its organization up again (the environment changed?)."""
+        """Drop every cached answer, so the next row looks its organization up again (the environment changed?).
+
+        The snapshot is dropped too: what it says was read before the change."""
         self._cache.clear()
+        self._known = None
 
     def _remember(self, cache_key: tuple[str, str], value: str | OrgResolutionError) -> None:
         self._cache[cache_key] = value
@@ -230,29 +250,41 @@ class OrgResolver:
             self._cache.popitem(last=False)
 
     async def _lookup_or_create(self, key: OrgKey) -> str:
+        kind, value = key.cache_key
+        if self._known is not None:
+            # One match in the snapshot is the organization; anything else is asked again (it may be stale).
+            matches = self._known.organizations_with(ORG_KEY_COLUMNS[kind], value)
+            if len(matches) == 1:
+                self.known_hits += 1
+                self._record(key, matches[0], created=False)
+                return matches[0]
+        org, created = await self._ask(key)
+        self._record(key, org.id, created=created)
+        if self._known is not None:
+            self._known.remember_organization(org.id, org.external_id, org.name)
+        return org.id
+
+    async def _ask(self, key: OrgKey) -> tuple[Organization, bool]:
+        """Look the organization up, creating it when the rules allow; returns it and whether this call made it."""
         self.lookups += 1
-        check = classify_org(key, await find_org(self._client, key), create_if_missing=self._create)
+        found = await find_org(self._client, key)
+        check = classify_org(key, [org.id for org in found], create_if_missing=self._create)
         if check.status is OrgStatus.EXISTS:
-            assert check.organization_id is not None
-            self._record(key, check.organization_id, created=False)
-            return check.organization_id
+            return found[0], False
         if check.status is not OrgStatus.WILL_BE_CREATED:
             raise OrgResolutionError(check.status.value, check.message)
         if self._ledger is not None:
             self._ledger.sending(key)
         if key.external_id:
-            organization_id, created = await self._create_with_external_id(key)
-        else:
-            organization_id, created = await self._create_by_name(key)
-        self._record(key, organization_id, created=created)
-        return organization_id
+            return await self._create_with_external_id(key)
+        return await self._create_by_name(key)
 
     def _record(self, key: OrgKey, organization_id: str, *, created: bool) -> None:
         if self._ledger is not None:
             self._ledger.resolved(key, organization_id, created=created)
 
-    async def _create_with_external_id(self, key: OrgKey) -> tuple[str, bool]:
-        """Create the organization; returns its id and whether this create made it (False: it was there)."""
+    async def _create_with_external_id(self, key: OrgKey) -> tuple[Organization, bool]:
+        """Create the organization; returns it and whether this create made it (False: it was there)."""
         assert key.name and key.external_id
         unknown = False
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
@@ -269,14 +301,14 @@ class OrgResolver:
                 unknown = True
             else:
                 self.created += 1
-                return org.id, True
+                return org, True
             # Conflict or unknown outcome: the external id is the natural key that tells.
             existing = await self._client.get_organization_by_external_id(key.external_id)
             if existing is not None:
-                return existing.id, unknown
+                return existing, unknown
         raise OrgResolutionError("organization_create_failed", f"could not create {key.describe()}")
 
-    async def _create_by_name(self, key: OrgKey) -> tuple[str, bool]:
+    async def _create_by_name(self, key: OrgKey) -> tuple[Organization, bool]:
         name = key.name or ""
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
             self.resent += attempt > 1
@@ -293,5 +325,5 @@ class OrgResolver:
                     return matches[0], True
             else:
                 self.created += 1
-                return org.id, True
+                return org, True
         raise OrgResolutionError("organization_create_failed", f"could not create {key.describe()}")

@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 
 import anyio
 
+from core.environment import EnvironmentSnapshot, membership_row, user_row
 from core.errors import AuthenticationError, Conflict, InvalidRequest, NotFound, WorkOSError, WorkOSUnavailable
 from core.options import MigrationOptions
-from core.orgs import OrgKey, OrgResolutionError, OrgResolver
+from core.orgs import OrgKey, OrgResolutionError, OrgResolver, org_key_from
 from core.records import UserRecord
 from core.store import JobStore, MembershipAction, RowOutcome, RowState, TotpAction, UserAction
 from core.workos.client import WorkOSClient
@@ -135,8 +136,10 @@ class RowPipeline:
         options: MigrationOptions,
         orgs: OrgResolver,
         fixed_org_id: str | None,
+        known: EnvironmentSnapshot | None = None,
     ) -> None:
         self._client = client
+        self._known = known
         self._store = store
         self._job_id = job_id
         self._job_created_at = job_created_at
@@ -177,19 +180,14 @@ class RowPipeline:
         return self._outcome(state, RowState.DONE)
 
     def forget(self) -> None:
-        """Drop the users this runner settled (the environment may have changed behind the job)."""
+        """Drop the users this runner settled, and the snapshot (the environment may have changed behind the job)."""
         self._users.clear()
+        self._known = None
 
     def _org_key(self, record: UserRecord) -> OrgKey | None:
         if self._fixed_org_id:
             return OrgKey(org_id=self._fixed_org_id)
-        if record.org_id:
-            return OrgKey(org_id=record.org_id)
-        if record.org_external_id:
-            return OrgKey(external_id=record.org_external_id, name=record.org_name)
-        if record.org_name:
-            return OrgKey(name=record.org_name)
-        return None
+        return org_key_from(record.org_id, record.org_external_id, record.org_name)
 
     async def _resolve_org(self, key: OrgKey) -> str:
         try:
@@ -226,6 +224,11 @@ class RowPipeline:
             state.user_action = UserAction.REUSED
             state.user_ours = action is UserAction.CREATED
             return False
+        seen = self._known.user(record.email) if self._known is not None else None
+        if seen is not None:
+            # Known from the snapshot: no create that would only fail. Ours only if a dead runner sent it.
+            ours = state.maybe_sent and seen[3] + CREATED_AT_SKEW_SECONDS >= self._job_created_at
+            return await self._settle_existing(state, seen[0], seen[3], ours=ours)
         last_unknown: WorkOSError | None = None
         budget = _Budget()
         while budget.left():
@@ -241,7 +244,13 @@ class RowPipeline:
                 existing = await self._user_lookup(record.email)
                 if existing is None:
                     continue
-                return await self._settle_existing(state, existing, ours=self._ours(state, existing, last_unknown))
+                return await self._settle_existing(
+                    state,
+                    existing.id,
+                    existing.created_at.timestamp(),
+                    ours=self._ours(state, existing, last_unknown),
+                    user=existing,
+                )
             except AuthenticationError:
                 raise
             except WorkOSError as exc:
@@ -251,9 +260,15 @@ class RowPipeline:
                 budget.refund_if_outage(exc)
                 existing = await self._user_lookup(record.email)
                 if existing is not None:
-                    return await self._settle_existing(state, existing, ours=self._ours(state, existing, exc))
+                    return await self._settle_existing(
+                        state,
+                        existing.id,
+                        existing.created_at.timestamp(),
+                        ours=self._ours(state, existing, exc),
+                        user=existing,
+                    )
                 continue
-            self._settle(state, user.id, UserAction.CREATED)
+            self._settle(state, user.id, UserAction.CREATED, user=user)
             return False
         raise _RowFailed("user", "outcome_unknown", "user creation kept failing with an unknown outcome",
                          error=last_unknown, retryable=True)  # fmt: skip
@@ -288,17 +303,22 @@ class RowPipeline:
             return True
         return state.maybe_sent and created >= self._job_created_at
 
-    async def _settle_existing(self, state: _RowState, user: User, *, ours: bool) -> bool:
-        """A user with this email exists: ours from a lost response, or one that was there before the job."""
+    async def _settle_existing(
+        self, state: _RowState, user_id: str, created_at: float, *, ours: bool, user: User | None = None
+    ) -> bool:
+        """A user with this email exists: ours from a lost response, or one that was there before the job.
+
+        ``created_at`` is its creation (epoch seconds); ``user`` the user as WorkOS just answered (None when it
+        came from the snapshot)."""
         if ours:
-            self._settle(state, user.id, UserAction.CREATED)
+            self._settle(state, user_id, UserAction.CREATED, user=user)
             return False
-        if self._options.workers > 1 and user.created_at.timestamp() + CREATED_AT_SKEW_SECONDS >= self._job_created_at:
+        if self._options.workers > 1 and created_at + CREATED_AT_SKEW_SECONDS >= self._job_created_at:
             # Younger than the job: another runner of it may have created it for a row with the same email, and
             # its ledger write is at most a flush away. Counted as adopted only when the ledger does not say so.
-            mine = await self._created_by_another_runner(state.record.email, user.id)
+            mine = await self._created_by_another_runner(state.record.email, user_id)
             if mine is not None:
-                state.user_id, state.user_action, state.user_ours = user.id, UserAction.REUSED, True
+                state.user_id, state.user_action, state.user_ours = user_id, UserAction.REUSED, True
                 return False
         policy = self._options.on_existing_user
         if policy == "fail":
@@ -308,24 +328,26 @@ class RowPipeline:
                 retryable=False,
             )  # fmt: skip
         if policy == "skip":
-            self._settle(state, user.id, UserAction.SKIPPED)
+            self._settle(state, user_id, UserAction.SKIPPED, user=user)
             return True
         if policy == "update":
             fields = _user_fields(state.record)
             if fields:
-                await self._call("user", lambda: self._client.update_user(user.id, **fields))
-            self._settle(state, user.id, UserAction.UPDATED)
+                await self._call("user", lambda: self._client.update_user(user_id, **fields))
+            self._settle(state, user_id, UserAction.UPDATED, user=user)
             return False
-        self._settle(state, user.id, UserAction.ADOPTED)
+        self._settle(state, user_id, UserAction.ADOPTED, user=user)
         return False
 
-    def _settle(self, state: _RowState, user_id: str, action: UserAction) -> None:
+    def _settle(self, state: _RowState, user_id: str, action: UserAction, *, user: User | None = None) -> None:
         state.user_id = user_id
         state.user_action = action
         state.user_ours = action is UserAction.CREATED
         self._users[state.record.email] = (user_id, action)
         if len(self._users) > _USER_CACHE_SIZE:
             self._users.popitem(last=False)
+        if user is not None and self._known is not None:
+            self._known.remember_user(user_row(user))
 
     # -- membership -----------------------------------------------------------------------------------
 
@@ -337,6 +359,16 @@ class RowPipeline:
         first_sent: float | None = None
         budget = _Budget()
         try:
+            # The snapshot tells membership presence, not ownership: a row this job may have sent before (its
+            # user created by this job, or a chunk a dead runner held) goes through the create and its lookup.
+            ours_maybe = state.user_ours or state.maybe_sent
+            seen = (
+                self._known.membership(state.user_id, state.organization_id) if self._known and not ours_maybe else None
+            )
+            if seen is not None and seen[4] != "inactive":
+                # Present already (an inactive one is reactivated by a create): no write when its roles agree.
+                await self._existing_membership(state, seen[0], seen[3], slugs)
+                return
             while budget.left():
                 self._count_send(state, budget)
                 first_sent = first_sent or time.time()
@@ -345,7 +377,10 @@ class RowPipeline:
                         user_id=state.user_id, organization_id=state.organization_id, role_slugs=slugs
                     )
                 except Conflict:
-                    await self._settle_present_membership(state, sent_at=first_sent if budget.sent > 1 else None)
+                    present = await self._settle_present_membership(
+                        state, sent_at=first_sent if budget.sent > 1 else None
+                    )
+                    await self._judge_present(state, present, slugs)
                     return
                 except InvalidRequest as exc:
                     if exc.code == "multiple_roles_not_enabled" and len(slugs) > 1:
@@ -366,11 +401,12 @@ class RowPipeline:
                         raise _RowFailed("membership", exc.code or "request_failed", exc.message, error=exc) from exc
                     last_unknown = exc
                     budget.refund_if_outage(exc)
-                    if await self._settle_present_membership(state, sent_at=first_sent):
+                    present = await self._settle_present_membership(state, sent_at=first_sent)
+                    if present is not None:
+                        await self._judge_present(state, present, slugs)
                         return
                     continue
-                state.membership_id = membership.id
-                state.membership_action = MembershipAction.CREATED
+                self._settle_membership(state, membership, slugs, MembershipAction.CREATED)
                 return
             raise _RowFailed("membership", "outcome_unknown", "membership creation kept failing with an unknown "
                              "outcome", error=last_unknown, retryable=True)  # fmt: skip
@@ -379,8 +415,8 @@ class RowPipeline:
                 await self._roll_back_user(state)
             raise
 
-    async def _settle_present_membership(self, state: _RowState, *, sent_at: float | None) -> bool:
-        """Look the membership up after a conflict or a lost answer; returns whether it exists.
+    async def _settle_present_membership(self, state: _RowState, *, sent_at: float | None) -> Membership | None:
+        """Look the membership up after a conflict or a lost answer; returns it when it exists.
 
         It is this job's own when a create of it may have been sent before and it is younger than that send: on a
         user this job created, after a lost answer in this run (``sent_at``, the first send), or on a row a dead
@@ -396,14 +432,63 @@ class RowPipeline:
         if membership is None:
             if sent_at is None:
                 state.membership_action = MembershipAction.EXISTED
-            return False
+            return None
         ours = (
             state.user_ours
             or (sent_at is not None and _younger(membership, sent_at))
             or (state.maybe_sent and _younger(membership, self._job_created_at))
         )
         state.membership_action = MembershipAction.CREATED if ours else MembershipAction.EXISTED
-        return True
+        return membership
+
+    async def _judge_present(self, state: _RowState, present: Membership | None, wanted: tuple[str, ...]) -> None:
+        """A membership found by lookup: this job's own must have the roles asked; one there before follows
+        ``--on-existing-membership``."""
+        if present is None:
+            return
+        if state.membership_action is MembershipAction.CREATED:
+            self._settle_membership(state, present, wanted, MembershipAction.CREATED)
+        else:
+            await self._existing_membership(state, present.id, present.slugs, wanted)
+
+    async def _existing_membership(
+        self, state: _RowState, membership_id: str, roles: tuple[str, ...], wanted: tuple[str, ...]
+    ) -> None:
+        """A membership was there before this row: keep it, update its roles, or fail, as the policy says."""
+        state.membership_id = membership_id
+        state.membership_action = MembershipAction.EXISTED
+        if not wanted or set(roles) == set(wanted):
+            return
+        differs = f"the membership exists with roles {list(roles)} and the row asks for {list(wanted)}"
+        policy = self._options.on_existing_membership
+        if policy == "fail":
+            raise _RowFailed(
+                "membership", "membership_roles_differ",
+                f"{differs} (--on-existing-membership fail); use keep or update", retryable=False,
+            )  # fmt: skip
+        if policy == "keep":
+            state.warnings.append(f"{differs}: kept (--on-existing-membership keep)")
+            return
+        updated = await self._call(
+            "membership", lambda: self._client.update_membership(membership_id, role_slugs=wanted)
+        )
+        self._settle_membership(state, updated, wanted, MembershipAction.UPDATED)
+
+    def _settle_membership(
+        self, state: _RowState, membership: Membership, asked: tuple[str, ...], action: MembershipAction
+    ) -> None:
+        """Record a membership this row created or updated, once WorkOS's own roles for it agree with the ask."""
+        reported = membership.slugs
+        state.membership_id = membership.id
+        if asked and set(reported) != set(asked):
+            raise _RowFailed(
+                "role", "role_mismatch",
+                f"WorkOS reports roles {list(reported)} for the membership; the row asked for {list(asked)}",
+                retryable=False,
+            )  # fmt: skip
+        state.membership_action = action
+        if self._known is not None:
+            self._known.remember_membership(membership_row(membership))
 
     async def _roll_back_user(self, state: _RowState) -> None:
         """Under --require-membership: remove the user only if this row created it and it belongs nowhere."""

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from core import hashes
 from core.csvsource import CsvSource, sha256_file
+from core.live import LiveCheck
 from core.options import MigrationOptions, check_paths
 from core.rules import RULES
 from core.scan import ScanResult, scan
@@ -42,6 +43,7 @@ __all__ = [
     "Target",
     "estimate",
     "key_kind",
+    "must_exist_warning",
     "plan",
     "plan_hash",
     "summarize_issues",
@@ -174,6 +176,10 @@ class MigrationPlan(BaseModel):
     warning_count: int
     valid: bool = Field(description="No plan error and no row error.")
     plan_hash: str = Field(description="sha256 of the file's sha256, the options that shape the writes, the target.")
+    live: LiveCheck | None = Field(
+        default=None,
+        description="What the live check (plan --check-live) found in WorkOS; None for the offline plan.",
+    )
 
     @property
     def validation(self) -> PlanValidation:
@@ -185,6 +191,15 @@ class MigrationPlan(BaseModel):
         """Plan errors that stop an import. Invalid rows do not: they are recorded as failures, never sent."""
         rows_message = row_errors_message(self.invalid_rows, self.rows)
         return [error for error in self.errors if error != rows_message]
+
+
+def must_exist_warning(organizations: int) -> str:
+    """The offline plan's warning that the organizations must exist already (the live check replaces it)."""
+    which = "The organization" if organizations == 1 else f"The {organizations:,} organizations"
+    return (
+        f"{which} must already exist in WorkOS (no --create-org-if-missing): rows of a missing one fail. "
+        "plan --check-live checks them before any write"
+    )
 
 
 def row_errors_message(invalid_rows: int, rows: int) -> str:
@@ -354,6 +369,14 @@ def _advice(
                 f"{by_name:,} organizations are named only by org_name: created by name, they could be created "
                 "twice by another tool; an org_external_id column makes creation safe to repeat"
             )
+    columns = source.columns
+    if mode == "multi-org" and options.create_org_if_missing and columns.org_name is None and columns.org_id is None:
+        errors.append(
+            "--create-org-if-missing: the file has an org_external_id column but no org_name column, so an "
+            "organization that does not exist has no name to be created with; add org_name"
+        )
+    if mode != "user-only" and not options.create_org_if_missing:
+        warnings.append(must_exist_warning(1 if mode == "single-org" else len(result.organizations)))
     if options.create_org_if_missing and mode == "user-only":
         warnings.append("--create-org-if-missing has no effect: the file has no organization columns")
     if options.rate_limit > WORKOS_WRITES_PER_SECOND:

@@ -20,8 +20,9 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from core.csvsource import CsvSource
+from core.environment import EnvironmentSnapshot
 from core.errors import AuthenticationError, MigrationError, WorkOSError, WorkOSUnavailable
-from core.orgs import OrgKey, OrgResolutionError, OrgResolver, option_org_key
+from core.orgs import OrgKey, OrgResolutionError, OrgResolver, org_key_from
 from core.pipeline import RowPipeline, unreadable_outcome
 from core.records import UserRecord, to_record
 from core.store import ChunkSpec, Job, JobStore, OrganizationAction, RowOutcome, RowState
@@ -104,7 +105,8 @@ async def run_job(
         else:
             policy = replace(breaker or BreakerPolicy(), max_outage=options.max_outage)
         circuit = CircuitBreaker(policy, on_change=_outage_publisher(store, job_id))
-        runner = _Runner(store, job, runner_id, stop, stats, limiter, circuit)
+        known = EnvironmentSnapshot.of(store, base_url=options.base_url, api_key=api_key)
+        runner = _Runner(store, job, runner_id, stop, stats, limiter, circuit, known)
         with migration_errors_alone():
             async with WorkOSClient(
                 api_key=api_key,
@@ -118,6 +120,7 @@ async def run_job(
         with anyio.CancelScope(shield=True):
             if runner is not None:
                 runner.flush()
+                runner.known.flush()
                 runner.publish_counters()
                 if runner.watch.reason:
                     # Those rows failed for the environment, not themselves: pending again, sent on resume.
@@ -183,8 +186,10 @@ class _Runner:
         stats: RunStats,
         limiter: RateLimiter,
         breaker: CircuitBreaker,
+        known: EnvironmentSnapshot,
     ) -> None:
         self.store = store
+        self.known = known
         self.job = job
         self.runner_id = runner_id
         self.stop = stop
@@ -206,7 +211,10 @@ class _Runner:
     async def run(self, client: WorkOSClient) -> RunEnd:
         options = self.job.options
         self.orgs = orgs = OrgResolver(
-            client, create_if_missing=options.create_org_if_missing, ledger=_OrgLedger(self.store, self.job.id)
+            client,
+            create_if_missing=options.create_org_if_missing,
+            ledger=_OrgLedger(self.store, self.job.id),
+            known=self.known,
         )
         try:
             fixed_org = await self._single_org(orgs)
@@ -225,6 +233,7 @@ class _Runner:
             options=options,
             orgs=orgs,
             fixed_org_id=fixed_org,
+            known=self.known,
         )
         source = CsvSource(self.job.csv_path)
         async with anyio.create_task_group() as beating:
@@ -247,7 +256,7 @@ class _Runner:
 
     async def _single_org(self, orgs: OrgResolver) -> str | None:
         options = self.job.options
-        key = option_org_key(options.org_id, options.org_external_id, options.org_name)
+        key = org_key_from(options.org_id, options.org_external_id, options.org_name)
         return None if key is None else await orgs.resolve(key)
 
     async def _read(self, source: CsvSource, send: ObjectSendStream[tuple[UserRecord, int, bool]]) -> None:

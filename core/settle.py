@@ -46,6 +46,9 @@ class MigrationResult(BaseModel):
     users_updated: int
     memberships_created: int
     memberships_existed: int
+    memberships_updated: int = Field(
+        default=0, description="Memberships whose roles were set (--on-existing-membership update)."
+    )
     totp_enrolled: int
     retries: int = Field(description="HTTP retries plus writes sent again after an unknown outcome.")
     rate_limited: int = Field(description="Responses answered 429.")
@@ -151,6 +154,7 @@ def job_result(store: JobStore, job_id: str) -> MigrationResult:
         users_updated=counts.users_updated,
         memberships_created=counts.memberships_created,
         memberships_existed=counts.memberships_existed,
+        memberships_updated=counts.memberships_updated,
         totp_enrolled=counts.totp_enrolled,
         retries=int(job.counters.get("retries", 0) + job.counters.get("resent", 0)),
         rate_limited=int(job.counters.get("rate_limited", 0)),

@@ -89,6 +89,11 @@ _MIGRATION_FLAGS: dict[str, Callable[[Any], Any]] = {
         type=click.Choice(["adopt", "update", "skip", "fail"]),
         help="When the email already exists in WorkOS (default adopt).",
     ),
+    "on_existing_membership": click.option(
+        "--on-existing-membership",
+        type=click.Choice(["keep", "update", "fail"]),
+        help="When the user is already a member with other roles than the row's (default keep, reported).",
+    ),
     "require_membership": click.option(
         "--require-membership", is_flag=True, default=None, help="A row without its membership is a failure."
     ),
@@ -219,18 +224,25 @@ def main() -> None:
 
 @main.command()
 @plan_options
+@click.option(
+    "--check-live",
+    is_flag=True,
+    help="Also check the target environment, read-only (needs WORKOS_API_KEY): the key, organizations, roles, "
+    "and which users and memberships exist already.",
+)
 @json_option
-def plan(options: MigrationOptions, as_json: bool) -> None:
-    """Show what a migration will do, without any API call.
+def plan(options: MigrationOptions, check_live: bool, as_json: bool) -> None:
+    """Show what a migration will do, without any API call (--check-live: with read-only calls).
 
     Exit 0 when the plan is valid, 1 when it is invalid, 2 when the file or the options are unusable.
     """
-    _show_plan(options, as_json)
+    _show_plan(options, as_json, check_live=check_live)
 
 
-def _show_plan(options: MigrationOptions, as_json: bool) -> None:
+def _show_plan(options: MigrationOptions, as_json: bool, *, check_live: bool = False) -> None:
     with core_errors():
-        result = MigrationOrchestrator(options).plan()
+        orchestrator = MigrationOrchestrator(options)
+        result = orchestrator.plan(check_live=True) if check_live else orchestrator.plan()
     click.echo(result.model_dump_json(indent=2) if as_json else render_plan(result))
     sys.exit(0 if result.valid else 1)
 

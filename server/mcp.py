@@ -41,7 +41,7 @@ from core import app, planner
 from core.analyze import analyze_errors as analyze_failures
 from core.errors import JobStateError, MigrationError, OptionsError, SourceError, StoreError
 from core.planner import MigrationPlan, key_kind
-from core.preflight import check_org_option
+from core.preflight import check_live, check_org_option
 from core.store import JobStore, RowState, UndoState
 from core.undo import UndoPreview, UndoResult, preview_undo, undo_result
 from core.validation import validate_csv
@@ -50,6 +50,7 @@ from server.confirm import INPUT_REQUIRED_VERSION, Answer, Confirmation, Questio
 from server.models import (
     AnalysisResult,
     CancelResult,
+    CheckLiveArg,
     ChunkSizeArg,
     ConcurrencyArg,
     ConversionResult,
@@ -61,6 +62,7 @@ from server.models import (
     JobList,
     JobStatus,
     MaxOutageArg,
+    OnExistingMembershipArg,
     OnExistingUserArg,
     OrgExternalIdArg,
     OrgIdArg,
@@ -230,6 +232,9 @@ async def _plan(state: _State, workspace: Workspace, arguments: PlanArguments) -
     """Plan in a thread (one pass over the file) and keep the plan in the store; returns its id."""
     options = arguments.options(state.settings, workspace)
     made = await anyio.to_thread.run_sync(partial(planner.plan, options, api_key=state.settings.key))
+    key = state.settings.key
+    if key and arguments.live(key):
+        made = await check_live(made, api_key=key, store=state.store)
     return app.keep_plan(state.store, made), made
 
 
@@ -251,6 +256,8 @@ async def plan_migration(
     require_membership: RequireMembershipArg = False,
     max_outage: MaxOutageArg = 900.0,
     job_id: JobIdArg = None,
+    on_existing_membership: OnExistingMembershipArg = "keep",
+    check_live: CheckLiveArg = None,
 ) -> Annotated[CallToolResult, PlanResult]:
     """Plan a migration of a CSV of users into WorkOS, without any API call or write: call this first.
 
@@ -270,6 +277,8 @@ async def plan_migration(
         require_membership=require_membership,
         max_outage=max_outage,
         job_id=job_id,
+        on_existing_membership=on_existing_membership,
+        check_live=check_live,
     )
     workspace = await _workspace(ctx)
     with _translated():

@@ -25,7 +25,8 @@ from pydantic import BaseModel, Field
 from core.analyze import ErrorAnalysis
 from core.app import Action, ConfirmReason, NextAction
 from core.failures import RERUN_SUGGESTION
-from core.options import MigrationOptions, OnExistingUser
+from core.live import LiveCheck
+from core.options import MigrationOptions, OnExistingMembership, OnExistingUser
 from core.planner import IssueSummary, MigrationPlan
 from core.store import JobState, RowOutcome, UndoKind, UndoState
 from core.undo import UndoPreview, UndoResult, kept_always_text
@@ -42,6 +43,7 @@ __all__ = [
     "MAX_ISSUES",
     "AnalysisResult",
     "CancelResult",
+    "CheckLiveArg",
     "ChunkSizeArg",
     "ConcurrencyArg",
     "ConversionResult",
@@ -53,7 +55,9 @@ __all__ = [
     "JobIdArg",
     "JobList",
     "JobStatus",
+    "LiveCounts",
     "NextCall",
+    "OnExistingMembershipArg",
     "OnExistingUserArg",
     "OrgExternalIdArg",
     "OrgIdArg",
@@ -97,6 +101,11 @@ OnExistingUserArg = Annotated[OnExistingUser, _option("on_existing_user")]
 RequireMembershipArg = Annotated[bool, _option("require_membership")]
 MaxOutageArg = Annotated[float, _option("max_outage")]
 JobIdArg = Annotated[str | None, _option("job_id")]
+OnExistingMembershipArg = Annotated[OnExistingMembership, _option("on_existing_membership")]
+CheckLiveArg = Annotated[
+    bool | None,
+    Field(description="Check WorkOS read-only first (key, orgs, roles, existing users); default: true with a key."),
+]
 
 
 class PlanArguments(BaseModel):
@@ -115,13 +124,19 @@ class PlanArguments(BaseModel):
     require_membership: RequireMembershipArg = False
     max_outage: MaxOutageArg = 900.0
     job_id: JobIdArg = None
+    on_existing_membership: OnExistingMembershipArg = "keep"
+    check_live: CheckLiveArg = None
+
+    def live(self, api_key: str | None) -> bool:
+        """Whether to check the environment: as asked, else whenever there is a key."""
+        return bool(api_key) if self.check_live is None else self.check_live
 
     def options(self, settings: ServerSettings, workspace: Workspace) -> MigrationOptions:
         """Options for this server: the CSV confined to the workspace, state, target and rates from settings.
 
         Raises ``OptionsError``.
         """
-        values: dict[str, Any] = self.model_dump(exclude_none=True)
+        values: dict[str, Any] = self.model_dump(exclude_none=True, exclude={"check_live"})
         values["csv_path"] = workspace.readable(self.csv_path, argument="csv_path")
         values["checkpoint_dir"] = settings.state_dir
         values["base_url"] = settings.base_url
@@ -223,6 +238,29 @@ def _literal(value: str | int | float | bool) -> str:
 # -- plans and validation -----------------------------------------------------------------------------
 
 
+class LiveCounts(BaseModel):
+    """The live check in counts; the rows WorkOS would refuse are in errors, by code and row."""
+
+    key_valid: bool
+    users_to_create: int
+    users_to_adopt: int
+    users_to_update: int
+    users_to_skip: int
+    memberships_to_create: int
+    memberships_present: int
+    memberships_to_update: int
+    organizations_to_create: int
+    organizations_failing: int
+    failing_rows: int
+    writes: int
+    reads: int
+
+    @classmethod
+    def of(cls, live: LiveCheck) -> LiveCounts:
+        fields = {name: getattr(live, name) for name in cls.model_fields if name != "reads"}
+        return cls(**fields, reads=live.requests)
+
+
 class IssueLine(BaseModel):
     """All issues of one rule: how many, the first rows, and the first message (row data)."""
 
@@ -288,6 +326,7 @@ class PlanResult(BaseModel):
     issue_count: int
     error_count: int
     issues: list[IssueLine] = Field(description=f"By rule, errors first (at most {MAX_ISSUES}).")
+    live: LiveCounts | None = Field(default=None, description="What check_live found in WorkOS (null: not checked).")
     next: NextCall
 
     @classmethod
@@ -317,6 +356,7 @@ class PlanResult(BaseModel):
             estimate_seconds=plan.estimate.seconds,
             bottleneck=plan.estimate.bottleneck,
             confirmation_needed=list(reasons),
+            live=LiveCounts.of(plan.live) if plan.live is not None else None,
             errors=[tool_terms(error) for error in plan.errors],
             warnings=[tool_terms(warning) for warning in plan.warnings],
             recommendations=_advice(plan.recommendations),
@@ -338,6 +378,15 @@ class PlanResult(BaseModel):
             f"{hashes}. Target {self.target} ({key}); estimated time {self.estimate} (limited by the "
             f"{self.bottleneck}).",
         ]
+        if self.live is not None and self.live.key_valid:
+            live = self.live
+            lines.append(
+                f"Live check ({live.reads:,} reads, nothing written): users {live.users_to_create:,} to create, "
+                f"{live.users_to_adopt:,} to adopt, {live.users_to_update:,} to update; memberships "
+                f"{live.memberships_to_create:,} to create, {live.memberships_present:,} present, "
+                f"{live.memberships_to_update:,} to update; organizations {live.organizations_to_create:,} to create; "
+                f"{live.writes:,} writes left; {live.failing_rows:,} rows would fail"
+            )
         if self.unknown_columns:
             lines.append("Unknown columns (ignored): " + ", ".join(fence(name) for name in self.unknown_columns))
         lines += [f"Error: {fence(error)}" for error in self.errors]

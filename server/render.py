@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from core.analyze import ErrorAnalysis, ErrorGroup, Suggestion
 from core.app import LARGE_IMPORT_ROWS
 from core.engine import MigrationResult
+from core.live import LiveCheck, rows_text
 from core.options import MigrationOptions, flag_name
 from core.orchestrator import Reopened
 from core.planner import IssueSummary, MigrationPlan
@@ -165,6 +166,8 @@ def render_plan(plan: MigrationPlan) -> str:
         f"  Chunks:         {plan.chunks:,} of {plan.chunk_size:,} rows",
         f"  Org resolution: {plan.org_resolution}",
     ]
+    if plan.live is not None:
+        lines += ["", *_live_lines(plan.live)]
     if plan.warnings:
         lines += ["", "⚠️  Warnings:", *(f"  • {warning}" for warning in plan.warnings)]
     issues = render_issues(plan.issues, plan.issue_count)
@@ -187,6 +190,30 @@ def render_plan(plan: MigrationPlan) -> str:
         lines.append(f"Fix {' and '.join(part for part in (options, rows) if part)}, then plan again.")
     lines.append(f"Plan hash: {plan.plan_hash}")
     return "\n".join(lines)
+
+
+def _live_lines(live: LiveCheck) -> list[str]:
+    """What the live check found: the writes it leaves, and why rows would fail."""
+    if not live.key_valid:
+        return ["Live check:       the API key was rejected by WorkOS: nothing could be checked"]
+    lines = [
+        f"Live check:       {live.requests:,} reads ({live.users_counted}), nothing written",
+        f"  Organizations:  {live.organizations_existing:,} exist, {live.organizations_to_create:,} to create,"
+        f" {live.organizations_failing:,} cannot work",
+        f"  Users:          {live.users_to_create:,} to create, {live.users_to_adopt:,} to adopt,"
+        f" {live.users_to_update:,} to update, {live.users_to_skip:,} to skip",
+        f"  Memberships:    {live.memberships_to_create:,} to create, {live.memberships_present:,} present"
+        f" ({live.memberships_kept_with_other_roles:,} of them kept with other roles),"
+        f" {live.memberships_to_update:,} roles to update",
+        f"  Writes left:    {live.writes:,}",
+    ]
+    for verdict in live.organizations:
+        if verdict.status.value not in ("exists", "will_be_created"):
+            rows = rows_text(verdict.first_rows, verdict.rows)
+            lines.append(f"  ✗ {verdict.message} ({verdict.rows:,} rows: {rows})")
+    for issue in live.issues:
+        lines.append(f"  ✗ {issue.code} x{issue.count:,} (rows {rows_text(issue.rows, issue.count)}): {issue.message}")
+    return lines
 
 
 def render_validation(report: ValidationReport) -> str:
@@ -306,7 +333,8 @@ def render_result(result: MigrationResult) -> str:
         lines += [
             f"Users:        {result.users_created:,} created, {result.users_adopted:,} adopted,"
             f" {result.users_updated:,} updated",
-            f"Memberships:  {result.memberships_created:,} created, {result.memberships_existed:,} already present",
+            f"Memberships:  {result.memberships_created:,} created, {result.memberships_existed:,} already present"
+            + (f", {result.memberships_updated:,} roles updated" if result.memberships_updated else ""),
         ]
         if result.totp_enrolled:
             lines.append(f"TOTP:         {result.totp_enrolled:,} enrolled")

@@ -144,7 +144,9 @@ async def test_mcp_execute_refuses_a_wrong_org_id_before_creating_a_job(
     path = write_users([{"email": "ada@example.com"}])
     try:
         async with Client(create_server(settings), mode="legacy") as client:
-            plan = await call(client, "plan_migration", {"csv_path": path.name, "org_id": "org_doesnotexist"})
+            plan = await call(
+                client, "plan_migration", {"csv_path": path.name, "org_id": "org_doesnotexist", "check_live": False}
+            )
             message = await refused(client, "execute_migration", {"plan_id": plan["plan_id"], "yes": True})
     finally:
         wait_for_workers(settings.state_dir)

@@ -336,7 +336,8 @@ def _aggregate(store: JobStore, job_id: str) -> tuple[int, ...]:
         "SELECT SUM(state='done'), SUM(state='skipped'), SUM(state='failed'),"
         " SUM(state='failed' AND error_phase='validation'), SUM(user_action='created'),"
         " SUM(user_action='adopted'), SUM(user_action='updated'), SUM(membership_action='created'),"
-        " SUM(membership_action='existed'), SUM(totp_action='enrolled') FROM rows WHERE job_id=?",
+        " SUM(membership_action='existed'), SUM(membership_action='updated'), SUM(totp_action='enrolled')"
+        " FROM rows WHERE job_id=?",
         (job_id,),
     ).fetchone()
     return tuple(int(v or 0) for v in row)
@@ -351,6 +352,7 @@ def test_kept_counts_match_the_rows_through_inserts_rewrites_and_deletes(store: 
         [
             _done(2, membership_action="created", totp_action="enrolled"),
             _done(3, user_action="adopted", membership_action="existed"),
+            _done(7, membership_action="updated"),
             RowOutcome(row=4, chunk=0, state=RowState.FAILED, error_phase="validation", error_code="email_invalid"),
             RowOutcome(row=5, chunk=0, state=RowState.FAILED, error_phase="user", error_code="server_error"),
             RowOutcome(row=6, chunk=0, state=RowState.SKIPPED, user_action="skipped"),
@@ -364,7 +366,7 @@ def test_kept_counts_match_the_rows_through_inserts_rewrites_and_deletes(store: 
     store.reopen_failed("job-1")
     assert tuple(store.counts("job-1"))[1:] == _aggregate(store, "job-1")
     store.discard_setup("job-1")
-    assert tuple(store.counts("job-1"))[1:] == (0,) * 10
+    assert tuple(store.counts("job-1"))[1:] == (0,) * 11
     assert store.counts("other").done == 1
 
 
@@ -383,6 +385,31 @@ def test_a_version_1_store_is_upgraded_with_its_counts(tmp_path: Path) -> None:
     assert upgraded._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(
         SCHEMA_VERSION
     )
+
+
+def test_a_version_2_store_is_upgraded_to_count_updated_memberships_and_hold_snapshots(tmp_path: Path) -> None:
+    store = JobStore.open(tmp_path)
+    _job(store, tmp_path)
+    store.record_rows("job-1", [_done(2), _done(3, membership_action="updated")])
+    v2_columns = ", ".join(
+        f"{name} INTEGER NOT NULL DEFAULT 0"
+        for name in ("done", "skipped", "failed", "invalid", "users_created", "users_adopted", "users_updated",
+                     "memberships_created", "memberships_existed", "totp_enrolled")
+    )  # fmt: skip
+    store._db.executescript(
+        "DROP TRIGGER rows_counted_insert; DROP TRIGGER rows_counted_delete; DROP TRIGGER rows_counted_update;"
+        f" DROP TABLE job_counts; CREATE TABLE job_counts (job_id TEXT PRIMARY KEY, {v2_columns});"
+        " CREATE TRIGGER rows_counted_insert AFTER INSERT ON rows BEGIN SELECT 1; END;"
+        " CREATE TRIGGER rows_counted_delete AFTER DELETE ON rows BEGIN SELECT 1; END;"
+        " CREATE TRIGGER rows_counted_update AFTER UPDATE ON rows BEGIN SELECT 1; END;"
+        " DROP TABLE env_users; UPDATE meta SET value='2' WHERE key='schema_version';"
+    )
+    store.close()
+    upgraded = JobStore.open(tmp_path)
+    assert upgraded.counts("job-1").memberships_updated == 1
+    upgraded.record_rows("job-1", [_done(4, membership_action="updated")])
+    assert tuple(upgraded.counts("job-1"))[1:] == _aggregate(upgraded, "job-1")
+    assert upgraded.environment("env").counts()["users"] == 0
 
 
 def test_a_version_2_store_gains_the_undo_ledger_and_keeps_its_rows(tmp_path: Path) -> None:

@@ -336,6 +336,10 @@ class WorkOSClient:
         page = self._parse(Page[User], await self._send("GET", "/user_management/users", params=params))
         return page.data[0] if page.data else None
 
+    async def users_page(self, *, after: str | None = None, limit: int = 100) -> Page[User]:
+        """One page of every user, oldest first: users created while a read pages on come at its end."""
+        return await self._page(User, "/user_management/users", {}, after=after, limit=limit)
+
     async def get_user_by_external_id(self, external_id: str) -> User | None:
         """The user with this external id, or None."""
         return await self._get_optional(User, f"/user_management/users/external_id/{_segment(external_id)}")
@@ -362,6 +366,10 @@ class WorkOSClient:
         """Every organization (whose name contains ``search``, when given), across all pages."""
         async for organization in self._pages(Organization, "/organizations", _drop_none({"search": search})):
             yield organization
+
+    async def organizations_page(self, *, after: str | None = None, limit: int = 100) -> Page[Organization]:
+        """One page of every organization, oldest first."""
+        return await self._page(Organization, "/organizations", {}, after=after, limit=limit)
 
     # Memberships and roles
 
@@ -392,6 +400,35 @@ class WorkOSClient:
             {"user_id": user_id, "organization_id": organization_id, "statuses": ",".join(statuses) or None}
         )
         return [m async for m in self._pages(Membership, "/user_management/organization_memberships", params)]
+
+    async def memberships_page(
+        self,
+        *,
+        organization_id: str,
+        after: str | None = None,
+        statuses: Sequence[str] = ("active", "inactive", "pending"),
+        limit: int = 100,
+    ) -> Page[Membership]:
+        """One page of an organization's memberships with one of ``statuses``, oldest first."""
+        params = {"organization_id": organization_id, "statuses": ",".join(statuses)}
+        return await self._page(
+            Membership, "/user_management/organization_memberships", params, after=after, limit=limit
+        )
+
+    async def update_membership(self, membership_id: str, *, role_slugs: Sequence[str]) -> Membership:
+        """Set a membership's roles: one slug is sent as ``role_slug``, several as ``role_slugs``."""
+        if not role_slugs:
+            raise ValueError("update_membership needs at least one role slug")
+        body: dict[str, Any] = (
+            {"role_slug": role_slugs[0]} if len(role_slugs) == 1 else {"role_slugs": list(role_slugs)}
+        )
+        path = f"/user_management/organization_memberships/{_segment(membership_id)}"
+        return self._parse(Membership, await self._send("PUT", path, body=body))
+
+    async def list_organization_roles(self, organization_id: str) -> list[Role]:
+        """The roles an organization's memberships may have: the environment's, then its own."""
+        path = f"/authorization/organizations/{_segment(organization_id)}/roles"
+        return [role async for role in self._pages(Role, path, {}, limit=None)]
 
     async def any_membership(self, *, user_id: str | None = None, organization_id: str | None = None) -> bool:
         """Whether a user and/or an organization has any membership, of any status (one read)."""
@@ -475,6 +512,14 @@ class WorkOSClient:
             if not after or not page.data:
                 return
             query = {**query, "after": after}
+
+    async def _page(
+        self, model: type[M], path: str, params: dict[str, Any], *, after: str | None, limit: int
+    ) -> Page[M]:
+        query = {**params, "limit": limit, "order": "asc", **({"after": after} if after else {})}
+        page_type = Page[model]  # type: ignore[valid-type]
+        page: Page[M] = self._parse(page_type, await self._send("GET", path, params=query))
+        return page
 
     def _parse(self, model: type[M], response: httpx2.Response) -> M:
         try:

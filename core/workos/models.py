@@ -73,6 +73,11 @@ class Membership(_Model):
             return tuple(item["slug"] if isinstance(item, dict) else item for item in value)
         return value
 
+    @property
+    def slugs(self) -> tuple[str, ...]:
+        """Every role slug of the membership (``role_slugs``, or the primary ``role_slug`` alone)."""
+        return self.role_slugs or ((self.role_slug,) if self.role_slug else ())
+
 
 class Role(_Model):
     """An environment role."""

@@ -25,6 +25,7 @@ __all__ = [
     "list_memberships",
     "reactivate_membership",
     "render_membership",
+    "update_membership",
 ]
 
 STATUSES = ("active", "inactive", "pending")
@@ -151,6 +152,17 @@ def list_memberships(state: SandboxState, query: Mapping[str, str]) -> dict[str,
         if m in live and live[m]["status"] in statuses and (not org_id or live[m]["organization_id"] == org_id)
     ]
     return paginate(state.memberships, candidates, query, lambda m: render_membership(state, m))
+
+
+def update_membership(
+    state: SandboxState, membership_id: str, body: dict[str, Any], *, multiple_roles: bool
+) -> dict[str, Any]:
+    """Set the membership's roles from ``role_slug`` or ``role_slugs`` (the same rules as a create); its JSON."""
+    membership = get_membership(state, membership_id)
+    slugs = _role_slugs(state, body, membership["organization_id"], multiple_roles=multiple_roles)
+    _set_roles(membership, slugs)
+    membership["updated_at"] = now_iso()
+    return render_membership(state, membership)
 
 
 def deactivate_membership(state: SandboxState, membership_id: str) -> dict[str, Any]:

@@ -96,6 +96,15 @@ ROUTES: tuple[ApiRoute, ...] = (
     ),
     ApiRoute(
         "PUT",
+        f"{_UM}/organization_memberships/{{om_id}}",
+        lambda sb, p, q, b: (
+            200,
+            memberships.update_membership(sb.state, p["om_id"], b, multiple_roles=sb.config.multiple_roles_enabled),
+        ),
+        True,
+    ),
+    ApiRoute(
+        "PUT",
         f"{_UM}/organization_memberships/{{om_id}}/deactivate",
         lambda sb, p, q, b: (200, memberships.deactivate_membership(sb.state, p["om_id"])),
         True,
