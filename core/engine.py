@@ -14,7 +14,6 @@ import subprocess
 
 import anyio
 
-from core.environment import know_environment
 from core.preparation import prepare_job, record_job, start_resume
 from core.runloop import RunEnd, RunStats, migration_errors_alone, run_job
 from core.settle import MigrationResult, finish_job, job_result
@@ -49,16 +48,13 @@ async def execute_job(
     """Run a job to its end as the lead runner and settle it.
 
     The lead takes the job first (``JobStateError`` "already running" when another live runner holds it),
-    so nothing waits for a state another process must reach. With ``--workers N`` it then starts ``N - 1``
-    helper runners (only when chunks remain), runs its own share, waits for the helpers (a stop request
+    so nothing waits for a state another process must reach. It reads what the rows will find in WorkOS
+    (``run_job``'s ``learn``); with ``--workers N`` it then starts ``N - 1`` helper runners (only when chunks
+    remain), runs its own share, waits for the helpers (a stop request
     reaches them through the store's cancel flag, and ``wait_for`` bounds the wait), and settles the job.
     """
     stop = stop or anyio.Event()
     job = store.get_job(job_id)
-    # Before the job is taken (the read can outlast a heartbeat) and before helpers start, so all use it.
-    rejected = await know_environment(store, job, api_key=api_key)
-    if rejected:
-        return finish_job(store, job_id, fatal=rejected)
     runner_id = store.start_runner(job_id, lead=True)
     store.clear_outage_reason(job_id)
     helpers: list[subprocess.Popen[bytes]] = []
@@ -68,16 +64,26 @@ async def execute_job(
         await stop.wait()
         store.request_cancel(job_id)
 
-    try:
+    def start_helpers() -> None:
         if job.options.workers > 1 and store.pending_chunks(job_id):
             for number in range(1, job.options.workers):
                 log = store.job_dir(job_id) / f"worker-{number}.log"
                 helpers.append(start_runner(job_id, store.directory, lead=False, api_key=api_key, log_path=log))
+
+    try:
         with migration_errors_alone():
             async with anyio.create_task_group() as watching:
                 watching.start_soon(propagate_stop)
                 end = await run_job(
-                    store, job_id, api_key=api_key, runner_id=runner_id, stop=stop, stats=stats, breaker=breaker
+                    store,
+                    job_id,
+                    api_key=api_key,
+                    runner_id=runner_id,
+                    stop=stop,
+                    stats=stats,
+                    breaker=breaker,
+                    learn=True,
+                    on_learned=start_helpers,
                 )
                 await wait_for(helpers, stop=stop)
                 watching.cancel_scope.cancel()

@@ -27,25 +27,23 @@ import anyio
 from pydantic import BaseModel, Field
 
 from core.csvsource import CsvSource
-from core.errors import AuthenticationError, SourceError, WorkOSError
 from core.options import MigrationOptions
 from core.orgs import ORG_KEY_COLUMNS
-from core.store import EnvironmentTables, Job, JobStore, MembershipRow, SnapshotPart, UserRow
+from core.store import EnvironmentTables, JobStore, MembershipRow, SnapshotPart, UserRow
 from core.targets import row_targets
 from core.workos.client import WorkOSClient
-from core.workos.limits import RateLimiter
 from core.workos.models import Membership, Organization, User
 
 __all__ = [
     "EXACT_LOOKUP_USERS",
     "JOB_SNAPSHOT_MAX_AGE_SECONDS",
+    "PROGRESS_LOG_PAGES",
     "SNAPSHOT_MAX_AGE_SECONDS",
     "EnvironmentSnapshot",
     "PartInfo",
     "SnapshotInfo",
     "SnapshotProgress",
     "environment_key",
-    "know_environment",
     "know_for_job",
     "membership_row",
     "user_row",
@@ -62,12 +60,12 @@ JOB_SNAPSHOT_MAX_AGE_SECONDS = 60.0
 """A job reads the environment again unless it was read this recently (by the plan just before, say):
 deletions by others after the read are not seen by the rows, so the window is kept short."""
 _MEMBERSHIP_READERS = 4
-_REMEMBER_BATCH = 500
-_PROGRESS_LOG_PAGES = 100
 """Organizations whose memberships are read at once (each is one cursor chain)."""
+_REMEMBER_BATCH = 500
+PROGRESS_LOG_PAGES = 100
+"""A job's read of the environment logs its progress every this many pages."""
 
 ORGANIZATIONS, ROLES, USERS = "organizations", "roles", "users"
-
 
 
 def environment_key(base_url: str, api_key: str) -> str:
@@ -354,31 +352,3 @@ async def know_for_job(
     await snapshot.read(
         client, users=True, memberships_of=org_ids, max_age=JOB_SNAPSHOT_MAX_AGE_SECONDS, on_progress=on_progress
     )
-
-
-async def know_environment(store: JobStore, job: Job, *, api_key: str) -> str | None:
-    """``know_for_job`` for a job about to run, with a client at its rates and progress in the log.
-
-    Returns the message of a rejected key (the job cannot run). Any other failure to read is logged and the
-    job goes on as if nothing were known: every write still reconciles its conflicts.
-    """
-    options = job.options
-    limiter = RateLimiter(
-        write_rate=options.rate_limit, read_rate=options.read_rate_limit, general_rate=options.global_rate_limit
-    )
-    snapshot = EnvironmentSnapshot.of(store, base_url=options.base_url, api_key=api_key)
-
-    def progress(step: SnapshotProgress) -> None:
-        if step.pages % _PROGRESS_LOG_PAGES == 0:
-            logger.info("job %s: reading %s, %d objects so far", job.id, step.part, step.objects)
-
-    try:
-        async with WorkOSClient(
-            api_key=api_key, base_url=options.base_url, limiter=limiter, concurrency=options.concurrency
-        ) as client:
-            await know_for_job(snapshot, client, options, on_progress=progress)
-    except AuthenticationError as exc:
-        return exc.rejection
-    except (WorkOSError, SourceError) as exc:
-        logger.warning("job %s: could not read what WorkOS holds (%s); rows go as if nothing were known", job.id, exc)
-    return None

@@ -27,11 +27,13 @@ from core.orgs import ORG_KEY_COLUMNS, OrgCheck, OrgKey, OrgStatus, classify_org
 from core.planner import ApiCalls, MigrationPlan, estimate, must_exist_warning, plan
 from core.store import JobStore, SeenKeys
 from core.targets import row_targets
+from core.workos.breaker import BreakerPolicy, CircuitBreaker
 from core.workos.client import WorkOSClient
 from core.workos.limits import RateLimiter
 
 __all__ = [
     "EXACT_LOOKUP_ORGANIZATIONS",
+    "PREFLIGHT_MAX_OUTAGE_SECONDS",
     "check_org_option",
     "checked_plan",
     "preflight_client",
@@ -44,12 +46,25 @@ _FIRST_ROWS = 5
 _MAX_VERDICTS = 50
 
 
+PREFLIGHT_MAX_OUTAGE_SECONDS = 30.0
+"""A check waits out an outage this long at most (a plan is asked for in a conversation, and Claude Desktop
+gives up on a tool call after about 60 s), then raises ``WorkOSUnavailable``."""
+
+
 def preflight_client(options: MigrationOptions, api_key: str) -> WorkOSClient:
-    """A client for read-only checks, paced at the job's rates."""
+    """A client for read-only checks, paced at the job's rates, waiting out short outages only."""
     limiter = RateLimiter(
         write_rate=options.rate_limit, read_rate=options.read_rate_limit, general_rate=options.global_rate_limit
     )
-    return WorkOSClient(api_key=api_key, base_url=options.base_url, limiter=limiter, concurrency=8)
+    longest = min(options.max_outage, PREFLIGHT_MAX_OUTAGE_SECONDS) if options.max_outage else 0.0
+    policy = BreakerPolicy.off() if longest == 0 else BreakerPolicy(max_outage=longest)
+    return WorkOSClient(
+        api_key=api_key,
+        base_url=options.base_url,
+        limiter=limiter,
+        breaker=CircuitBreaker(policy),
+        concurrency=8,
+    )
 
 
 def _option_flag(options: MigrationOptions) -> str:

@@ -20,8 +20,8 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from core.csvsource import CsvSource
-from core.environment import EnvironmentSnapshot
-from core.errors import AuthenticationError, MigrationError, WorkOSError, WorkOSUnavailable
+from core.environment import PROGRESS_LOG_PAGES, EnvironmentSnapshot, SnapshotProgress, know_for_job
+from core.errors import AuthenticationError, MigrationError, SourceError, WorkOSError, WorkOSUnavailable
 from core.orgs import OrgKey, OrgResolutionError, OrgResolver, org_key_from
 from core.pipeline import RowPipeline, unreadable_outcome
 from core.records import UserRecord, to_record
@@ -75,11 +75,16 @@ async def run_job(
     stop: anyio.Event | None = None,
     stats: RunStats | None = None,
     breaker: BreakerPolicy | None = None,
+    learn: bool = False,
+    on_learned: Callable[[], None] | None = None,
 ) -> RunEnd:
     """Process the job's pending chunks in this process until none is left, or until stopped.
 
     Returns how the run ended (``RunEnd``): a fatal error, an outage it gave up on, or neither. ``breaker``
     overrides the circuit breaker's policy (tests); its ``max_outage`` is always the job's ``--max-outage``.
+    With ``learn`` (the lead runner) it first reads what the rows will find in WorkOS (``know_for_job``),
+    behind the same heartbeat, limiter and circuit breaker as the rows, then calls ``on_learned`` (which
+    starts the helpers, so none writes before the job knows the environment).
     ``runner_id`` is this process's runner when it already took the job (``execute_job``); otherwise the lead
     runner takes the job (``JobStateError`` when another live runner holds it) and others join it
     (``--workers``). The runner is unregistered on return.
@@ -107,6 +112,7 @@ async def run_job(
         circuit = CircuitBreaker(policy, on_change=_outage_publisher(store, job_id))
         known = EnvironmentSnapshot.of(store, base_url=options.base_url, api_key=api_key)
         runner = _Runner(store, job, runner_id, stop, stats, limiter, circuit, known)
+        runner.learn, runner.on_learned = learn, on_learned
         with migration_errors_alone():
             async with WorkOSClient(
                 api_key=api_key,
@@ -207,8 +213,20 @@ class _Runner:
         self._chunks: dict[int, list[int]] = {}  # chunk -> [recorded, dispatched or -1 while reading]
         self._last_flush = time.monotonic()
         self._published: dict[str, float] = {}
+        self.learn = False
+        self.on_learned: Callable[[], None] | None = None
 
     async def run(self, client: WorkOSClient) -> RunEnd:
+        end = RunEnd()
+        async with anyio.create_task_group() as beating:
+            beating.start_soon(self._heartbeat)
+            try:
+                end = await self._run(client)
+            finally:
+                beating.cancel_scope.cancel()
+        return end
+
+    async def _run(self, client: WorkOSClient) -> RunEnd:
         options = self.job.options
         self.orgs = orgs = OrgResolver(
             client,
@@ -217,6 +235,12 @@ class _Runner:
             known=self.known,
         )
         try:
+            if self.learn:
+                await self._learn(client)
+                if self.stop.is_set():
+                    return RunEnd(fatal=self.fatal, interrupted=self.interrupted)
+            if self.on_learned is not None:
+                self.on_learned()
             fixed_org = await self._single_org(orgs)
         except AuthenticationError as exc:
             return RunEnd(fatal=exc.rejection)
@@ -236,23 +260,55 @@ class _Runner:
             known=self.known,
         )
         source = CsvSource(self.job.csv_path)
-        async with anyio.create_task_group() as beating:
-            beating.start_soon(self._heartbeat)
-            while True:
-                send, receive = anyio.create_memory_object_stream[tuple[UserRecord, int, bool]](options.concurrency * 2)
-                async with anyio.create_task_group() as tasks:
-                    async with receive:
-                        for _ in range(options.concurrency):
-                            tasks.start_soon(self._row_task, pipeline, receive.clone())
-                    await self._read(source, send)
-                again = self.watch.take_resolved()
-                if not again or self.stop.is_set():
-                    break
-                # Rows that failed for an environment-level cause a fresh look fixed: once more, as pending rows.
-                self.flush()
-                self.store.reopen_rows(self.job.id, again)
-            beating.cancel_scope.cancel()
+        while True:
+            send, receive = anyio.create_memory_object_stream[tuple[UserRecord, int, bool]](options.concurrency * 2)
+            async with anyio.create_task_group() as tasks:
+                async with receive:
+                    for _ in range(options.concurrency):
+                        tasks.start_soon(self._row_task, pipeline, receive.clone())
+                await self._read(source, send)
+            again = self.watch.take_resolved()
+            if not again or self.stop.is_set():
+                break
+            # Rows that failed for an environment-level cause a fresh look fixed: once more, as pending rows.
+            self.flush()
+            self.store.reopen_rows(self.job.id, again)
         return RunEnd(fatal=self.fatal, interrupted=self.interrupted)
+
+    async def _learn(self, client: WorkOSClient) -> None:
+        """Read what the rows will find in WorkOS before the first row; a stop request ends the read.
+
+        A rejected key (``AuthenticationError``) and an outage longer than ``--max-outage``
+        (``WorkOSUnavailable``) are raised; any other failure to read is logged and the rows go as if nothing
+        were known (every write still reconciles its conflicts).
+        """
+        job_id = self.job.id
+
+        def progress(step: SnapshotProgress) -> None:
+            if step.pages % PROGRESS_LOG_PAGES == 0:
+                logger.info("job %s: reading %s, %d objects so far", job_id, step.part, step.objects)
+
+        failure: BaseException | None = None
+        async with anyio.create_task_group() as reading:
+
+            async def read() -> None:
+                nonlocal failure
+                try:
+                    await know_for_job(self.known, client, self.job.options, on_progress=progress)
+                except (AuthenticationError, WorkOSUnavailable) as exc:
+                    failure = exc
+                except (WorkOSError, SourceError) as exc:
+                    logger.warning(
+                        "job %s: could not read what WorkOS holds (%s); rows go as if nothing were known", job_id, exc
+                    )
+                finally:
+                    reading.cancel_scope.cancel()
+
+            reading.start_soon(read)
+            await self.stop.wait()
+            reading.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
 
     async def _single_org(self, orgs: OrgResolver) -> str | None:
         options = self.job.options

@@ -132,9 +132,9 @@ async def test_30_consecutive_500s_at_the_start_fail_no_row(
     sandbox.add_hook("*", "*", 500, count=30)
     result = await run(importer, write_rows(tmp_path / "users.csv", people(60)), concurrency=4)
     assert_exact(result, sandbox, 60)
-    # The job's look at the environment (reads, before any write) meets these 500s first and goes on without
-    # what it could not read; the run's own breaker may then see none of them.
-    assert result.circuit == "closed"
+    # The job's look at the environment (reads, before any write) meets these 500s first, behind the job's
+    # own breaker: the outage shows in the result.
+    assert result.outage_seconds > 0 and result.circuit == "closed"
 
 
 async def test_an_outage_in_the_middle_answering_503_to_everything_fails_no_row(
@@ -211,6 +211,25 @@ async def test_an_outage_longer_than_max_outage_stops_interrupted_then_resume_co
     resumed = await execute_job(store, stopped.job_id, api_key=sandbox.api_key, breaker=FAST_PROBES)
     assert_exact(resumed, sandbox, 80)
     assert resumed.last_error is None
+
+
+async def test_an_outage_during_the_jobs_read_of_the_environment_stops_it_interrupted_before_any_write(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    path = write_rows(tmp_path / "users.csv", people(40))
+    hook = sandbox.add_hook("GET", "*", 503)  # reads only: the job's look at WorkOS, before its first write
+    with anyio.fail_after(30):
+        stopped = await run(importer, path, concurrency=4, max_outage=1, workers=2)
+    assert (stopped.state, stopped.failed, stopped.pending) == (JobState.INTERRUPTED, 0, 40)
+    assert stopped.last_error is not None and stopped.last_error.startswith("WorkOS unreachable since ")
+    assert stopped.outage_seconds >= 1
+    routes = sandbox.stats()["routes"]
+    assert not [route for route in routes if not route.startswith("GET ")]  # no helper started, no write sent
+    assert not list((importer.store().job_dir(stopped.job_id)).glob("worker-*.log"))
+    httpx2.delete(f"{sandbox.url}/_emulate/hooks/{hook['id']}")
+    store = importer.store()
+    start_resume(store, stopped.job_id)
+    assert_exact(await execute_job(store, stopped.job_id, api_key=sandbox.api_key, breaker=FAST_PROBES), sandbox, 40)
 
 
 async def test_an_organization_deleted_behind_the_run_is_looked_up_again_and_no_row_fails(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx2
@@ -157,6 +158,24 @@ def test_cli_plan_check_live_shows_what_it_found_and_exits_1(
     result = CliRunner().invoke(main, ["plan", "--csv", str(path), "--check-live", *rates])
     assert result.exit_code == 1, result.output
     assert "Live check:" in result.output and "organization_not_found x3" in result.output
+    assert written(sandbox) == 0
+
+
+def test_cli_plan_check_live_during_an_outage_gives_up_after_max_outage_with_exit_2(
+    sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, write_users: CsvWriter
+) -> None:
+    sandbox.configure(write_limit=0, read_limit=0, global_limit=0)
+    sandbox.add_hook("*", "*", 503)  # for good: the check must not wait longer than the job would
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORKOS_BASE_URL", sandbox.url)
+    monkeypatch.setenv("WORKOS_API_KEY", sandbox.api_key)
+    path = write_users(_rows(3, org_external_id="acme", org_name="Acme"))
+    rates = [f"--{name.replace('_', '-')}={value}" for name, value in FAST_RATES.items()]
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["plan", "--csv", str(path), "--check-live", "--max-outage", "2", *rates])
+    assert result.exit_code == 2, result.output
+    assert "WorkOS unreachable since" in result.output and "Traceback" not in result.output
+    assert time.monotonic() - started < 20
     assert written(sandbox) == 0
 
 

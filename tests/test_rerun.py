@@ -87,9 +87,11 @@ async def test_the_snapshot_knows_what_the_run_wrote(importer: ImportRun, write_
 def _member_of(api: httpx2.Client, email: str, role: str, org_external_id: str = "org-0") -> tuple[str, str]:
     """A user of ``email`` already a member of the org with ``role``; returns (user id, membership id)."""
     org = api.get(f"/organizations/external_id/{org_external_id}")
-    org_id = org.json()["id"] if org.status_code == 200 else api.post(
-        "/organizations", json={"name": "Org 0", "external_id": org_external_id}
-    ).json()["id"]
+    org_id = (
+        org.json()["id"]
+        if org.status_code == 200
+        else api.post("/organizations", json={"name": "Org 0", "external_id": org_external_id}).json()["id"]
+    )
     user = api.post("/user_management/users", json={"email": email}).json()
     membership = api.post(
         "/user_management/organization_memberships",
