@@ -82,6 +82,26 @@ async def test_the_breaker_opens_after_consecutive_outages_and_closes_on_an_answ
     assert len(changes) == 2 and changes[0] is not None and changes[1] is None
 
 
+async def test_probe_now_lets_a_waiting_request_through_at_once() -> None:
+    """Another runner saw WorkOS answer: this runner's circuit probes now, not at its next (growing) interval."""
+    breaker = CircuitBreaker(BreakerPolicy(threshold=1, probe_base=60, probe_cap=60))
+    breaker.record("POST /organizations", outage=True, probe=False)
+    async with anyio.create_task_group() as tasks:
+        probes: list[bool] = []
+
+        async def request() -> None:
+            probes.append(await breaker.admit("POST /organizations"))
+
+        tasks.start_soon(request)
+        await anyio.sleep(0.05)
+        assert probes == []  # waiting for its probe, a minute away
+        with anyio.fail_after(5):
+            breaker.probe_now()
+            while not probes:
+                await anyio.sleep(0.01)
+    assert probes == [True] and breaker.circuit_open("POST /organizations")
+
+
 async def test_a_breaker_open_longer_than_max_outage_gives_up() -> None:
     breaker = CircuitBreaker(BreakerPolicy(threshold=1, probe_base=0.05, probe_cap=0.05, max_outage=0.3))
     breaker.record("POST /organizations", outage=True, probe=False)
