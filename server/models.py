@@ -86,9 +86,7 @@ def _option(name: str) -> Any:
     return copy.copy(MigrationOptions.model_fields[name])
 
 
-CsvPathArg = Annotated[
-    str, Field(description="CSV file of users: relative to the server's workspace, or an absolute path inside it.")
-]
+CsvPathArg = Annotated[str, Field(description="CSV of users in the workspace (a relative or absolute path).")]
 OrgIdArg = Annotated[str | None, _option("org_id")]
 OrgExternalIdArg = Annotated[str | None, _option("org_external_id")]
 OrgNameArg = Annotated[str | None, _option("org_name")]
@@ -104,7 +102,7 @@ JobIdArg = Annotated[str | None, _option("job_id")]
 OnExistingMembershipArg = Annotated[OnExistingMembership, _option("on_existing_membership")]
 CheckLiveArg = Annotated[
     bool | None,
-    Field(description="Check WorkOS read-only first (key, orgs, roles, existing users); default: true with a key."),
+    Field(description="Check WorkOS read-only (key, orgs, roles, existing users); default: with a key."),
 ]
 
 
@@ -189,7 +187,7 @@ def _advice(items: list[str]) -> list[str]:
 class NextCall(BaseModel):
     """The next step as a tool call (``core.app.NextAction`` rendered for MCP)."""
 
-    tool: str | None = Field(description="None: nothing to call.")
+    tool: str | None
     arguments: dict[str, Any]
     why: str
 
