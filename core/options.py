@@ -77,8 +77,8 @@ class MigrationOptions(BaseModel):
         ge=0,
         le=604800,
         description=(
-            "Seconds of WorkOS outage (only 5xx, timeouts, refused connections) before the job stops interrupted, "
-            "unfinished rows pending, to resume later; 0: no circuit breaker (rows then fail)."
+            "Seconds WorkOS may be down (5xx, timeouts, refused connections) before the job stops interrupted, "
+            "rows pending; 0: no circuit breaker (rows then fail)."
         ),
     )
     on_existing_user: OnExistingUser = Field(

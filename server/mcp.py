@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
+import re
 import sys
 import warnings
 from collections import Counter
@@ -115,8 +116,8 @@ CodeArg = Annotated[
     str | None,
     Field(
         description=(
-            "Clients without forms only: the code from the refusal, once the user saw the question and the code "
-            "and confirmed in their own message."
+            "Without forms only: the refusal's code, once the user saw the question and code and confirmed in "
+            "their own message."
         )
     ),
 ]
@@ -261,10 +262,8 @@ async def plan_migration(
     on_existing_membership: OnExistingMembershipArg = "keep",
     check_live: CheckLiveArg = None,
 ) -> Annotated[CallToolResult, PlanResult]:
-    """Plan a migration of a CSV of users into WorkOS, without any API call or write: call this first.
-
-    Returns counts, issues by rule, warnings, the estimate, what execute_migration will ask, and the plan_id.
-    """
+    """Plan importing a CSV of users into WorkOS, writing nothing: call this first. Returns counts, issues by
+    rule, warnings, the estimate, what execute_migration will ask, and the plan_id."""
     arguments = PlanArguments(
         csv_path=csv_path,
         org_id=org_id,
@@ -348,10 +347,8 @@ async def get_migration_status(
         ),
     ] = 0,
 ) -> Annotated[CallToolResult, JobStatus]:
-    """A job's state, counts, ETA and the rows failed since your last call (pass since=cursor).
-
-    For a long job it says to stop following and check back later: do that, the job runs on its own.
-    """
+    """A job's state, counts, ETA and the rows failed since your last call (pass since=cursor). For a long job
+    it says to stop following and check back later: do that, the job runs on its own."""
     store = _state(ctx).store
     reported = -1
 
@@ -383,7 +380,7 @@ async def analyze_errors(
         bool,
         Field(
             description=(
-                "Also write the rows to retry as a CSV copied from the source (hashes included), to re-run or to fix"
+                "Also write the rows to retry as a CSV copied from the source (hashes included), to re-run or fix."
             )
         ),
     ] = False,
@@ -516,11 +513,9 @@ async def execute_migration(
     ] = None,
     confirmation_code: CodeArg = None,
 ) -> Annotated[CallToolResult, ExecutionStarted]:
-    """Start importing a planned migration into WorkOS in a background worker; returns the job at once.
-
-    Call only after the user agreed to the plan. Risky imports are confirmed by the user: a form, or on
-    clients without forms the question and code the refusal shows. A plan has one job.
-    """
+    """Start importing a plan into WorkOS in a background worker, once the user agreed to it; returns its job at
+    once (a plan has one job). Risky imports need the user's own word: a form, or the question and code a
+    refusal shows."""
     state = _state(ctx)
     settings = state.settings
     made = execution.plan
@@ -606,10 +601,8 @@ async def resume_migration(
     ] = True,
     confirmation_code: CodeArg = None,
 ) -> Annotated[CallToolResult, ResumeResult]:
-    """Resume an interrupted, cancelled or failed job in a background worker; safe to call again.
-
-    Imported rows are never sent again. Confirmed like execute_migration.
-    """
+    """Resume an interrupted, cancelled or failed job in a background worker; safe to call again. Imported rows
+    are never sent again. Confirmed like execute_migration."""
     state = _state(ctx)
     settings = state.settings
     with _translated():
@@ -703,10 +696,9 @@ async def undo_migration(
     ] = False,
     confirmation_code: CodeArg = None,
 ) -> Annotated[CallToolResult, UndoAnswer]:
-    """Delete exactly what a job created (its memberships, TOTP factors, users, then empty organizations), never
-    what existed before. The first call is a preview to show the user; it deletes only once they confirm, in a
-    background worker. Call again to follow it.
-    """
+    """Delete what a job created (its memberships, TOTP factors, users, then empty organizations), never what
+    existed before. The first call is a preview to show the user; it deletes only once they confirm, in a
+    background worker; call again to follow it."""
     state = _state(ctx)
     settings = state.settings
     with _translated():
@@ -828,10 +820,8 @@ async def convert_export(
     disabled: Annotated[Literal["skip", "import"], Field(description="import: without password.")] = "skip",
     overwrite: OverwriteArg = False,
 ) -> Annotated[CallToolResult, ConversionResult]:
-    """Convert a provider's user export to the CSV plan_migration reads (docs/sources.md).
-
-    Returns counts by outcome and reason; never a hash, secret or email.
-    """
+    """Convert a provider's user export to the CSV plan_migration reads. Returns counts by outcome and reason;
+    never a hash, secret or email."""
     from core.sources import ConvertOptions, Source, SourceInputs, load_hash_config, parse_role_map
     from core.sources import convert_export as convert
 
@@ -942,7 +932,7 @@ def _tool(spec: ToolSpec) -> Tool:
         spec.function,
         name=spec.name,
         title=spec.title,
-        description=inspect.cleandoc(spec.function.__doc__ or ""),
+        description=re.sub(r"(?<=\S)\n(?=\S)", " ", inspect.cleandoc(spec.function.__doc__ or "")),
         annotations=spec.annotations,
     )
     _lean(tool.parameters, output=False)
@@ -955,10 +945,11 @@ def _lean(schema: dict[str, Any], *, output: bool) -> None:
     """Drop what pydantic generates and a model does not need, so tools/list stays small (at most 20,000
     characters; it was 50,721).
 
-    Gone: titles (the field name again), ``additionalProperties: true`` (the default), null defaults of
-    arguments (an argument left out is null), and in output schemas the required lists and defaults (every
-    field is always sent) and the models' docstrings (the tool's description says what comes back). A
-    definition used once stands where it is used; a union with null is one schema whose type may be null.
+    Gone everywhere: titles (the field name again), ``additionalProperties: true`` (the default) and null
+    defaults of arguments (an argument left out is null); a definition used once stands where it is used,
+    and a union with null is one schema whose type may be null. Gone from output schemas: the required
+    lists and defaults (every field is always sent), the models' docstrings (the tool's description says
+    what comes back) and the JSON types below the top (see ``_untyped``).
     """
     definitions = schema.pop("$defs", {})
     if output:
@@ -967,14 +958,17 @@ def _lean(schema: dict[str, Any], *, output: bool) -> None:
             definition.pop("description", None)
     uses = Counter(_references(schema) + [ref for d in definitions.values() for ref in _references(d)])
     shared = {name: d for name, d in definitions.items() if uses[_DEFS + name] > 1}
-    _trim(schema, output=output, inline={_DEFS + name: d for name, d in definitions.items() if name not in shared})
-    for definition in shared.values():
-        _trim(definition, output=output, inline={})
+    inline = {_DEFS + name: d for name, d in definitions.items() if name not in shared}
+    for node in (schema, *shared.values()):
+        _trim(node, output=output, inline=inline)
+        if output:
+            _untyped(node, top=node is schema)
     if shared:
         schema["$defs"] = shared
 
 
 _DEFS = "#/$defs/"
+_NESTED = ("items", "additionalProperties", "propertyNames")
 
 
 def _references(node: Any) -> list[str]:
@@ -1000,11 +994,9 @@ def _trim(node: dict[str, Any], *, output: bool, inline: dict[str, dict[str, Any
         node.pop("default", None)
     elif "default" in node and node["default"] is None:
         del node["default"]
-    for nested in (*node.get("properties", {}).values(), *node.get("anyOf", ())):
-        _trim(nested, output=output, inline=inline)
-    for key in ("items", "additionalProperties", "propertyNames"):
-        if isinstance(node.get(key), dict):
-            _trim(node[key], output=output, inline=inline)
+    for nested in (*node.get("properties", {}).values(), *node.get("anyOf", ()), *(node.get(key) for key in _NESTED)):
+        if isinstance(nested, dict):
+            _trim(nested, output=output, inline=inline)
     _nullable(node)
 
 
@@ -1030,6 +1022,22 @@ def _nullable(node: dict[str, Any]) -> None:
     del node["anyOf"]
     for key, value in merged.items():
         node.setdefault(key, value)
+
+
+def _untyped(node: dict[str, Any], *, top: bool = False) -> None:
+    """An output schema without JSON types below its top: every value shows its own type in the result, and
+    the schema says what each field is (its name, description and enum) and the shape of what it holds (the
+    fields of an object, the items of a list), so every field and every fenced string stays described.
+    """
+    if not top:
+        node.pop("type", None)
+    for nested in (*node.get("properties", {}).values(), *node.get("anyOf", ())):
+        _untyped(nested)
+    for key in _NESTED:
+        if isinstance(node.get(key), dict):
+            _untyped(node[key])
+            if not node[key]:
+                del node[key]
 
 
 def create_server(settings: ServerSettings | None = None) -> MCPServer[Any]:
