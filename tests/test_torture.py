@@ -11,8 +11,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from core.store import JobStore, UndoState
+from core.store import JobStore, MembershipAction, UndoState
 from core.undo import run_undo
+from core.verify import DiscrepancyKind, verify_migration
 from core.workos.sandbox import SandboxHandle
 from tests.torture_scenario import WRITE_ROUTES, run_torture
 
@@ -24,6 +25,14 @@ def test_killed_and_faulted_import_ends_exactly_as_the_csv_says(sandbox: Sandbox
     assert report.problems == []
     assert report.kills == 3
     assert report.faults_seen["5xx"] > 0 and report.faults_seen["dropped"] > 0 and report.faults_seen["429"] > 0
+    store = JobStore.open(tmp_path / "checkpoints")
+    verified = anyio.run(lambda: verify_migration(store, api_key=sandbox.api_key, job_id=report.job_id))
+    assert verified.invalid == len(report.invalid_rows) and verified.checked == report.rows - verified.invalid
+    # All that differs: memberships that existed before the job with other roles, kept as the default policy says.
+    assert set(verified.by_kind) <= {DiscrepancyKind.ROLES_DIFFER}, verified.by_kind
+    existed = {o.row for o in store.iter_rows(report.job_id) if o.membership_action == MembershipAction.EXISTED}
+    assert {d.row for d in verified.examples} <= existed
+    assert verified.recorded_done_missing == 0
 
 
 def test_undo_of_a_killed_and_faulted_import_restores_the_environment(sandbox: SandboxHandle, tmp_path: Path) -> None:
