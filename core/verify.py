@@ -402,11 +402,18 @@ class _Comparison:
         if user is None:
             yield self._discrepancy(row, email, label, DiscrepancyKind.USER_MISSING, "user", "none")
             return
-        user_id, _email, external_id, _created = user[:4]
+        user_id, _email, external_id, _created, first_name, last_name = user
         wanted_external = record.external_id
         if wanted_external and wanted_external != external_id:
             yield self._discrepancy(row, email, label, DiscrepancyKind.EXTERNAL_ID_DIFFERS, wanted_external,
                                     external_id or "none")  # fmt: skip
+        # Only the names the row gives: an empty cell sends no name, so any name WorkOS holds is as expected.
+        wanted_names = [(mine, theirs) for mine, theirs in ((record.first_name, first_name),
+                                                           (record.last_name, last_name)) if mine]  # fmt: skip
+        if any(mine != theirs for mine, theirs in wanted_names):
+            yield self._discrepancy(row, email, label, DiscrepancyKind.NAME_DIFFERS,
+                                    " / ".join(mine for mine, _ in wanted_names),
+                                    " / ".join(theirs or "none" for _, theirs in wanted_names))  # fmt: skip
         if key is None or (outcome is not None and outcome.state is RowState.SKIPPED):
             return
         ids = self._organizations.get(key, [])

@@ -93,6 +93,34 @@ def test_verify_names_exactly_what_changed_behind_the_tools_back(
     assert "u2@example.com" in output and "roles_differ" in output
 
 
+def test_verify_names_a_changed_name_and_external_id_and_ignores_names_the_file_leaves_empty(
+    importer: ImportRun, sandbox: SandboxHandle, sandbox_api: httpx2.Client, write_users: CsvWriter, cli_env: Path
+) -> None:
+    rows = [{**row, "first_name": f"Ada{n}", "last_name": "Lovelace"} for n, row in enumerate(_rows(4))]
+    rows[3]["first_name"] = rows[3]["last_name"] = ""
+    path = write_users(rows)
+    result = anyio.run(lambda: importer.run(path, create_org_if_missing=True))
+    users, _ = _ids(sandbox)
+    sandbox_api.put(
+        f"/user_management/users/{users['u1@example.com']}", json={"first_name": "Grace"}
+    ).raise_for_status()
+    sandbox_api.put(
+        f"/user_management/users/{users['u2@example.com']}", json={"external_id": "other"}
+    ).raise_for_status()
+    sandbox_api.put(f"/user_management/users/{users['u3@example.com']}", json={"first_name": "Any"}).raise_for_status()
+    out = cli_env / "discrepancies.csv"
+    code, output = _cli("verify", result.job_id, "--checkpoint-dir", str(importer.checkpoint_dir),
+                        "--discrepancies", str(out))  # fmt: skip
+
+    assert code == 1, output
+    with out.open() as handle:
+        found = [(line["row"], line["kind"], line["expected"], line["found"]) for line in csv.DictReader(handle)]
+    assert found == [
+        ("3", "name_differs", "Ada1 / Lovelace", "Grace / Lovelace"),
+        ("4", "external_id_differs", "ext-2", "other"),
+    ]
+
+
 def test_verify_of_a_csv_lists_invalid_rows_apart_and_writes_the_missing_rows(
     importer: ImportRun, sandbox: SandboxHandle, write_users: CsvWriter, cli_env: Path, tmp_path: Path
 ) -> None:
