@@ -34,13 +34,12 @@ from core.errors import OptionsError, SourceError
 from core.options import MigrationOptions, check_paths
 from core.orgs import ORG_KEY_COLUMNS, OrgKey, org_key_from
 from core.outfile import private_output
+from core.preflight import preflight_client
 from core.records import Issue, UserRecord, has_error, to_record
 from core.retrycsv import RowSet, email_check, write_retry_csv
 from core.rules import CROSS_ROW_CODES
 from core.scan import scan
 from core.store import JobStore, RowOutcome, RowState
-from core.workos.client import WorkOSClient
-from core.workos.limits import RateLimiter
 
 __all__ = [
     "EXAMPLES",
@@ -153,8 +152,9 @@ async def verify_migration(
     """Compare the environment with a job's file (``job_id``) or a CSV (``options``); reads only.
 
     Raises ``SourceError`` (the file is missing, unreadable, or changed since the job), ``OptionsError``
-    (unusable options or outputs, a canary file without ``client_id``), ``JobStateError`` (unknown job) and the
-    client's ``WorkOSError`` (``AuthenticationError`` for a rejected key).
+    (unusable options or outputs, a canary file without ``client_id``), ``JobStateError`` (unknown job), the
+    client's ``WorkOSError`` (``AuthenticationError`` for a rejected key) and ``WorkOSUnavailable`` (an outage
+    longer than ``PREFLIGHT_MAX_OUTAGE_SECONDS``).
     """
     started = time.monotonic()
     if job_id is not None:
@@ -172,12 +172,8 @@ async def verify_migration(
     canaries = read_canaries(login_canary) if login_canary is not None else None
     source = CsvSource(options.csv_path)
     invalid, invalid_examples, org_keys = _validate(source, options, store, job_id)
-    limiter = RateLimiter(
-        write_rate=options.rate_limit, read_rate=options.read_rate_limit, general_rate=options.global_rate_limit
-    )
-    async with WorkOSClient(
-        api_key=api_key, base_url=options.base_url, limiter=limiter, concurrency=options.concurrency
-    ) as client:
+    # Read-only, at the job's rates; an outage is waited out briefly, then raised (a verify is simply run again).
+    async with preflight_client(options, api_key) as client:
         snapshot = EnvironmentSnapshot.of(store, base_url=options.base_url, api_key=api_key)
 
         def reading(step: SnapshotProgress) -> None:
