@@ -43,17 +43,12 @@ class MigrationOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     csv_path: Path = Field(description="Path of the CSV file of users to import.")
-    org_id: str | None = Field(
-        default=None, description="Single-org mode: WorkOS organization id (org_...) every user joins."
-    )
-    org_external_id: str | None = Field(
-        default=None, description="Single-org mode: external id of the organization every user joins."
-    )
+    org_id: str | None = Field(default=None, description="WorkOS organization id (org_...) every user joins.")
+    org_external_id: str | None = Field(default=None, description="External id of the organization every user joins.")
     org_name: str | None = Field(
         default=None,
         description=(
-            "Single-org mode: organization name. Alone, it is resolved by exact name; with "
-            "org_external_id it is the name used when create_org_if_missing creates the organization."
+            "Name of the organization every user joins; with org_external_id, the name create_org_if_missing gives it."
         ),
     )
     create_org_if_missing: bool = Field(
@@ -82,16 +77,15 @@ class MigrationOptions(BaseModel):
         ge=0,
         le=604800,
         description=(
-            "Seconds WorkOS may answer only with 5xx, timeouts or refused connections before the job stops as "
-            "interrupted, every unfinished row still pending (resume it when WorkOS is back). Default 15 minutes; "
-            "0 turns the circuit breaker off (such answers then fail rows once their retries are spent)."
+            "Seconds WorkOS may be down (5xx, timeouts, refused connections) before the job stops interrupted, "
+            "rows pending; 0: no circuit breaker (rows then fail)."
         ),
     )
     on_existing_user: OnExistingUser = Field(
         default="adopt",
         description=(
-            "What to do when the email already exists in WorkOS: adopt (use it, still add the membership), "
-            "update (also update its fields), skip (leave the row alone), fail (report the row)."
+            "The email exists in WorkOS: adopt (use it, add the membership), update (its fields too), skip or fail "
+            "the row."
         ),
     )
     on_existing_membership: OnExistingMembership = Field(
@@ -111,7 +105,7 @@ class MigrationOptions(BaseModel):
     job_id: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
-        description="Name of the job (letters, digits, . _ -); generated when not given.",
+        description="Name of the job; generated when not given.",
     )
     resume: bool | str | None = Field(default=None, description="Resume a job: true for the latest job, or a job id.")
     retry_failed: bool = Field(default=False, description="On resume, send failed rows again.")

@@ -15,10 +15,13 @@ every job and plan. ``core`` errors become ``ToolError`` here, once. ``TOOLS`` i
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
+import re
 import sys
 import warnings
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -116,15 +119,15 @@ CodeArg = Annotated[
     str | None,
     Field(
         description=(
-            "Only on a client without forms: the confirmation code from the refusal, sent after the user saw the "
-            "question and the code and confirmed in their own message."
+            "Without forms only: the refusal's code, once the user saw the question and code and confirmed in "
+            "their own message."
         )
     ),
 ]
-JobIdRef = Annotated[str, Field(description="The job id from execute_migration or list_migrations.")]
+JobIdRef = Annotated[str, Field(description="From execute_migration or list_migrations.")]
 OverwriteArg = Annotated[
     bool,
-    Field(description="Replace the output file if it exists; only when the user asked for it. Default: refuse."),
+    Field(description="Replace an existing output file; only if the user asked."),
 ]
 
 
@@ -262,10 +265,8 @@ async def plan_migration(
     on_existing_membership: OnExistingMembershipArg = "keep",
     check_live: CheckLiveArg = None,
 ) -> Annotated[CallToolResult, PlanResult]:
-    """Plan a migration of a CSV of users into WorkOS, without any API call or write: call this first.
-
-    Returns counts, issues by rule, warnings, the estimate, what execute_migration will ask, and the plan_id.
-    """
+    """Plan importing a CSV of users into WorkOS, writing nothing: call this first. Returns counts, issues by
+    rule, warnings, the estimate, what execute_migration will ask, and the plan_id."""
     arguments = PlanArguments(
         csv_path=csv_path,
         org_id=org_id,
@@ -294,12 +295,12 @@ async def validate_csv_file(
     ctx: Context,
     csv_path: CsvPathArg,
     auto_fix: Annotated[
-        bool, Field(description="Write a copy with every fixable issue fixed (the input is never changed).")
+        bool, Field(description="Write a copy with the fixable issues fixed (never the input).")
     ] = False,
     fixed_csv_path: Annotated[
-        str | None, Field(description="Where auto_fix writes the copy (default: <name>.fixed.csv next to the input).")
+        str | None, Field(description="Where auto_fix writes (default: <name>.fixed.csv beside the input).")
     ] = None,
-    single_org: Annotated[bool, Field(description="Validate as if an organization option will be given.")] = False,
+    single_org: Annotated[bool, Field(description="As if org_id or org_external_id will be given.")] = False,
     require_membership: Annotated[bool, Field(description="Rows without an organization are errors.")] = False,
     overwrite: OverwriteArg = False,
 ) -> Annotated[CallToolResult, ValidationResult]:
@@ -338,21 +339,19 @@ async def get_migration_status(
     job_id: JobIdRef,
     since: Annotated[
         str | None,
-        Field(description="The cursor of your previous get_migration_status result: then only what changed comes."),
+        Field(description="The cursor of your last status result: only what changed since comes."),
     ] = None,
     wait_seconds: Annotated[
         int,
         Field(
             ge=0,
             le=WAIT_SECONDS_MAX,
-            description="Wait up to this many seconds for the job to finish (not for long jobs), with progress.",
+            description="Wait this long at most for the job to end, with progress (not for long jobs).",
         ),
     ] = 0,
 ) -> Annotated[CallToolResult, JobStatus]:
-    """A job's state, counts, ETA and the rows failed since your last call (pass since=cursor).
-
-    For a long job it says to stop following and check back later: do that, the job runs on its own.
-    """
+    """A job's state, counts, ETA and the rows failed since your last call (pass since=cursor). For a long job
+    it says to stop following and check back later: do that, the job runs on its own."""
     store = _state(ctx).store
     reported = -1
 
@@ -384,16 +383,15 @@ async def analyze_errors(
         bool,
         Field(
             description=(
-                "Also write a CSV of the rows to retry, copied from the source file (hashes included), for a re-run "
-                "or for fixing by hand."
+                "Also write the rows to retry as a CSV copied from the source (hashes included), to re-run or fix."
             )
         ),
     ] = False,
     retry_csv_path: Annotated[
-        str | None, Field(description="Where to write it (default: <job_id>.retry.csv in the workspace).")
+        str | None, Field(description="Where (default: <job_id>.retry.csv in the workspace).")
     ] = None,
     include_non_retryable: Annotated[
-        bool, Field(description="Put the rows a retry alone cannot fix in the retry CSV too (to fix them first).")
+        bool, Field(description="Also put the rows a retry alone cannot fix in it (to fix first).")
     ] = False,
     overwrite: OverwriteArg = False,
 ) -> Annotated[CallToolResult, AnalysisResult]:
@@ -510,7 +508,7 @@ async def execute_migration(
     answer: Annotated[ElicitationResult[Answer], Resolve(_confirm_execution)],
     plan_id: Annotated[str | None, Field(description="The plan_id from plan_migration (preferred).")] = None,
     plan_hash: Annotated[
-        str | None, Field(description="Optional: the plan_hash you showed the user; refused if it differs.")
+        str | None, Field(description="The plan_hash shown to the user; refused if it differs.")
     ] = None,
     plan: Annotated[
         dict[str, Any] | None,
@@ -518,11 +516,9 @@ async def execute_migration(
     ] = None,
     confirmation_code: CodeArg = None,
 ) -> Annotated[CallToolResult, ExecutionStarted]:
-    """Start importing a planned migration into WorkOS in a background worker; returns the job at once.
-
-    Call only after the user agreed to the plan. Risky imports are confirmed by the user: a form, or on
-    clients without forms the question and code the refusal shows. A plan has one job.
-    """
+    """Start importing a plan into WorkOS in a background worker, once the user agreed to it; returns its job at
+    once (a plan has one job). Risky imports need the user's own word: a form, or the question and code a
+    refusal shows."""
     state = _state(ctx)
     settings = state.settings
     made = execution.plan
@@ -600,18 +596,16 @@ async def resume_migration(
     answer: Annotated[ElicitationResult[Answer], Resolve(_confirm_resumption)],
     job_id: JobIdRef,
     retry_failed: Annotated[
-        bool, Field(description="Also send the failed rows again (use after analyze_errors says they are retryable).")
+        bool, Field(description="Also send failed rows again (when analyze_errors finds them retryable).")
     ] = False,
     retry_transient: Annotated[
         bool,
-        Field(description="Send again rows that failed for a transient cause (5xx, timeouts, 429s); false keeps them."),
+        Field(description="Send again rows failed for a transient cause (5xx, timeouts, 429s)."),
     ] = True,
     confirmation_code: CodeArg = None,
 ) -> Annotated[CallToolResult, ResumeResult]:
-    """Resume an interrupted, cancelled or failed job in a background worker; safe to call again.
-
-    Imported rows are never sent again. Confirmed like execute_migration.
-    """
+    """Resume an interrupted, cancelled or failed job in a background worker; safe to call again. Imported rows
+    are never sent again. Confirmed like execute_migration."""
     state = _state(ctx)
     settings = state.settings
     with _translated():
@@ -701,14 +695,13 @@ async def undo_migration(
     answer: Annotated[ElicitationResult[Answer], Resolve(_confirm_undo)],
     job_id: JobIdRef,
     include_changed: Annotated[
-        bool, Field(description="Also delete created users changed since the import (only if the user asks).")
+        bool, Field(description="Also delete created users changed since (only if the user asks).")
     ] = False,
     confirmation_code: CodeArg = None,
 ) -> Annotated[CallToolResult, UndoAnswer]:
-    """Delete exactly what a job created (its memberships, TOTP factors, users, then empty organizations), never
-    what existed before. The first call is a preview to show the user; it deletes only once they confirm, in a
-    background worker. Call again to follow it.
-    """
+    """Delete what a job created (its memberships, TOTP factors, users, then empty organizations), never what
+    existed before. The first call is a preview to show the user; it deletes only once they confirm, in a
+    background worker; call again to follow it."""
     state = _state(ctx)
     settings = state.settings
     with _translated():
@@ -887,10 +880,8 @@ async def convert_export(
     disabled: Annotated[Literal["skip", "import"], Field(description="import: without password.")] = "skip",
     overwrite: OverwriteArg = False,
 ) -> Annotated[CallToolResult, ConversionResult]:
-    """Convert a provider's user export to the CSV plan_migration reads (docs/sources.md).
-
-    Returns counts by outcome and reason; never a hash, secret or email.
-    """
+    """Convert a provider's user export to the CSV plan_migration reads. Returns counts by outcome and reason;
+    never a hash, secret or email."""
     from core.sources import ConvertOptions, Source, SourceInputs, load_hash_config, parse_role_map
     from core.sources import convert_export as convert
 
@@ -1008,7 +999,7 @@ def _tool(spec: ToolSpec) -> Tool:
         spec.function,
         name=spec.name,
         title=spec.title,
-        description=inspect.cleandoc(spec.function.__doc__ or ""),
+        description=re.sub(r"(?<=\S)\n(?=\S)", " ", inspect.cleandoc(spec.function.__doc__ or "")),
         annotations=spec.annotations,
     )
     _lean(tool.parameters, output=False)
@@ -1018,25 +1009,102 @@ def _tool(spec: ToolSpec) -> Tool:
 
 
 def _lean(schema: dict[str, Any], *, output: bool) -> None:
-    """Drop what pydantic generates and a model does not need, so tools/list stays small: titles (the field
-    name again), and in output schemas the required lists (every field is always sent) and the models'
-    docstrings (the tool's description says what comes back). A field's description is said once, and a
-    union of plain types (``anyOf`` of ``{"type": ...}``, such as an optional string) is one list of types."""
-    schema.pop("title", None)
+    """Drop what pydantic generates and a model does not need, so tools/list stays small (at most 20,000
+    characters; it was 50,721).
+
+    Gone everywhere: titles (the field name again), ``additionalProperties: true`` (the default) and null
+    defaults of arguments (an argument left out is null); a definition used once stands where it is used,
+    and a union with null is one schema whose type may be null. Gone from output schemas: the required
+    lists and defaults (every field is always sent), the models' docstrings (the tool's description says
+    what comes back) and the JSON types below the top (see ``_untyped``).
+    """
+    definitions = schema.pop("$defs", {})
     if output:
-        schema.pop("required", None)
-        if "properties" in schema or "enum" in schema:
-            schema.pop("description", None)
-    for variant in schema.get("anyOf", ()):
+        schema.pop("description", None)
+        for definition in definitions.values():
+            definition.pop("description", None)
+    uses = Counter(_references(schema) + [ref for d in definitions.values() for ref in _references(d)])
+    shared = {name: d for name, d in definitions.items() if uses[_DEFS + name] > 1}
+    inline = {_DEFS + name: d for name, d in definitions.items() if name not in shared}
+    for node in (schema, *shared.values()):
+        _trim(node, output=output, inline=inline)
+        if output:
+            _untyped(node, top=node is schema)
+    if shared:
+        schema["$defs"] = shared
+
+
+_DEFS = "#/$defs/"
+_NESTED = ("items", "additionalProperties", "propertyNames")
+
+
+def _references(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [ref for value in node.values() for ref in _references(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _references(value)]
+    return []
+
+
+def _trim(node: dict[str, Any], *, output: bool, inline: dict[str, dict[str, Any]]) -> None:
+    """``_lean`` for one schema node and everything in it; ``inline`` maps a reference to the definition it becomes."""
+    if (ref := node.get("$ref")) in inline:
+        del node["$ref"]
+        for key, value in copy.deepcopy(inline[ref]).items():
+            node.setdefault(key, value)  # the field's own description goes before its type's
+    node.pop("title", None)
+    if node.get("additionalProperties") is True:
+        del node["additionalProperties"]
+    if output:
+        node.pop("required", None)
+        node.pop("default", None)
+    elif "default" in node and node["default"] is None:
+        del node["default"]
+    for nested in (*node.get("properties", {}).values(), *node.get("anyOf", ()), *(node.get(key) for key in _NESTED)):
+        if isinstance(nested, dict):
+            _trim(nested, output=output, inline=inline)
+    _nullable(node)
+
+
+def _nullable(node: dict[str, Any]) -> None:
+    """``anyOf: [X, {"type": "null"}]`` as X whose type may be null, when X has a plain type of its own."""
+    variants = node.get("anyOf")
+    if not variants:
+        return
+    for variant in variants:
         if "description" in variant:
-            schema.setdefault("description", variant.pop("description"))
-    variants = schema.get("anyOf")
-    if variants and all(variant.keys() == {"type"} and isinstance(variant["type"], str) for variant in variants):
-        schema["type"] = [variant["type"] for variant in schema.pop("anyOf")]
-    for nested in (*schema.get("properties", {}).values(), *schema.get("$defs", {}).values()):
-        _lean(nested, output=output)
-    if isinstance(items := schema.get("items"), dict):
-        _lean(items, output=output)
+            node.setdefault("description", variant.pop("description"))
+    others = [variant for variant in variants if variant != {"type": "null"}]
+    typed = all(isinstance(variant.get("type"), str) for variant in others)
+    if len(others) == len(variants) - 1 == 1 and typed:
+        (merged,) = others
+        if "enum" in merged:
+            merged["enum"] = [*merged["enum"], None]
+        merged["type"] = [merged["type"], "null"]
+    elif typed and all(variant.keys() == {"type"} for variant in others):
+        merged = {"type": [variant["type"] for variant in variants]}
+    else:
+        return
+    del node["anyOf"]
+    for key, value in merged.items():
+        node.setdefault(key, value)
+
+
+def _untyped(node: dict[str, Any], *, top: bool = False) -> None:
+    """An output schema without JSON types below its top: every value shows its own type in the result, and
+    the schema says what each field is (its name, description and enum) and the shape of what it holds (the
+    fields of an object, the items of a list), so every field and every fenced string stays described.
+    """
+    if not top:
+        node.pop("type", None)
+    for nested in (*node.get("properties", {}).values(), *node.get("anyOf", ())):
+        _untyped(nested)
+    for key in _NESTED:
+        if isinstance(node.get(key), dict):
+            _untyped(node[key])
+            if not node[key]:
+                del node[key]
 
 
 def create_server(settings: ServerSettings | None = None) -> MCPServer[Any]:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from core.analyze import ErrorAnalysis
 from core.app import Action, ConfirmReason, NextAction
@@ -88,9 +88,7 @@ def _option(name: str) -> Any:
     return copy.copy(MigrationOptions.model_fields[name])
 
 
-CsvPathArg = Annotated[
-    str, Field(description="CSV file of users: relative to the server's workspace, or an absolute path inside it.")
-]
+CsvPathArg = Annotated[str, Field(description="CSV of users in the workspace (a relative or absolute path).")]
 OrgIdArg = Annotated[str | None, _option("org_id")]
 OrgExternalIdArg = Annotated[str | None, _option("org_external_id")]
 OrgNameArg = Annotated[str | None, _option("org_name")]
@@ -106,7 +104,7 @@ JobIdArg = Annotated[str | None, _option("job_id")]
 OnExistingMembershipArg = Annotated[OnExistingMembership, _option("on_existing_membership")]
 CheckLiveArg = Annotated[
     bool | None,
-    Field(description="Check WorkOS read-only first (key, orgs, roles, existing users); default: true with a key."),
+    Field(description="Check WorkOS read-only (key, orgs, roles, existing users); default: with a key."),
 ]
 
 
@@ -191,7 +189,7 @@ def _advice(items: list[str]) -> list[str]:
 class NextCall(BaseModel):
     """The next step as a tool call (``core.app.NextAction`` rendered for MCP)."""
 
-    tool: str | None = Field(description="None: nothing to call.")
+    tool: str | None
     arguments: dict[str, Any]
     why: str
 
@@ -328,7 +326,7 @@ class PlanResult(BaseModel):
     issue_count: int
     error_count: int
     issues: list[IssueLine] = Field(description=f"By rule, errors first (at most {MAX_ISSUES}).")
-    live: LiveCounts | None = Field(default=None, description="What check_live found in WorkOS (null: not checked).")
+    live: LiveCounts | None = Field(default=None, description="What check_live found (null: not checked).")
     next: NextCall
 
     @classmethod
@@ -474,6 +472,10 @@ class ValidationResult(BaseModel):
 
 # -- jobs ---------------------------------------------------------------------------------------------
 
+StateName = Annotated[JobState, WithJsonSchema({})]
+"""A job's state in a result other than get_migration_status's, whose output schema lists the states: a tool's
+schema does not repeat them (tools/list stays small)."""
+
 
 class ErrorSample(BaseModel):
     """One failed row. Everything but the row number and flags is data from the file or WorkOS."""
@@ -527,12 +529,12 @@ class JobStatus(BaseModel):
     rate_limited: int = Field(description="429 answers so far.")
     circuit: Literal["closed", "open"] = Field(
         default="closed",
-        description="open while WorkOS looks down: every request waits and probes; no row fails meanwhile.",
+        description="open: WorkOS looks down, requests wait and probe, no row fails meanwhile.",
     )
-    outage_since: float | None = Field(default=None, description="When the current outage began (Unix time).")
-    outage_seconds: float = Field(default=0.0, description="Seconds WorkOS was unreachable during this job.")
+    outage_since: float | None = Field(default=None, description="Start of the current outage (Unix time).")
+    outage_seconds: float = Field(default=0.0, description="Seconds WorkOS was down during this job.")
     last_error: Untrusted | None
-    new_failures: int = Field(description="Failed since the cursor given as since.")
+    new_failures: int = Field(description="Failed since the cursor.")
     new_errors: list[ErrorSample] = Field(description="The latest 5 of them.")
     unchanged: bool = Field(description="Nothing changed since the cursor.")
     cursor: str = Field(description="Pass as since next time.")
@@ -598,10 +600,10 @@ class ExecutionStarted(BaseModel):
 
     job_id: str
     plan_id: str
-    plan_hash: str = Field(description="Of what runs (another when the form chose an organization).")
+    plan_hash: str = Field(description="Of what runs (another if the form chose an organization).")
     started: bool = Field(description="False: the plan's job existed already.")
     confirmation: str | None
-    state: JobState
+    state: StateName
     next: NextCall
 
     @classmethod
@@ -635,7 +637,7 @@ class ResumeResult(BaseModel):
     job_id: str
     started: bool = Field(description="False: a worker was running it already.")
     confirmation: str | None
-    state: JobState
+    state: StateName
     next: NextCall
 
     @classmethod
@@ -657,7 +659,7 @@ class CancelResult(BaseModel):
     """A job after cancel_migration."""
 
     job_id: str
-    state: JobState
+    state: StateName
     cancel_requested: bool
     worker_running: bool
     next: NextCall
@@ -677,7 +679,7 @@ class JobSummary(BaseModel):
     """One job of a list."""
 
     job_id: str
-    state: JobState
+    state: StateName
     file: Untrusted
     succeeded: int
     failed: int
@@ -719,7 +721,7 @@ class GroupLine(BaseModel):
     code: Untrusted
     category: str
     retryable: bool = Field(description="Sending them again, unchanged, should import them.")
-    message: Untrusted = Field(description="Masked.")
+    message: Untrusted = Field(description="Untrusted data, fenced; masked.")
     reason: str
     examples: list[ExampleLine]
 
