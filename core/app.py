@@ -33,6 +33,7 @@ from core.planner import MigrationPlan
 from core.steps import Action, NextAction
 from core.store import Job, JobCounts, JobState, JobStore, UndoState
 from core.undo import UndoResult
+from core.verify import DiscrepancyKind, VerifyReport
 
 __all__ = [
     "LARGE_IMPORT_ROWS",
@@ -60,6 +61,7 @@ __all__ = [
     "status_next",
     "undo_next",
     "undo_reasons",
+    "verify_next",
 ]
 
 logger = logging.getLogger(__name__)
@@ -368,4 +370,33 @@ def undo_next(result: UndoResult) -> NextAction:
         )
     return NextAction(
         action=Action.VERIFY, arguments=job_id, why="the undo is done: verify shows what the environment holds now"
+    )
+
+
+def verify_next(report: VerifyReport) -> NextAction:
+    """After a verify: nothing, resume the job (with retry), or import the rows that are missing again."""
+    if report.matches:
+        return NextAction(action=Action.NOTHING, why="WorkOS matches the file")
+    if report.job_id is not None and report.pending:
+        return NextAction(
+            action=Action.RESUME,
+            arguments={"job_id": report.job_id, "retry_failed": True},
+            why="the job has rows it has not imported yet: with the user's agreement, resume it with retry",
+        )
+    if report.missing_csv is not None:
+        return NextAction(
+            action=Action.PLAN,
+            arguments={"csv_path": report.missing_csv},
+            why="rows are missing from WorkOS: plan the file of those rows and import it once the user agrees",
+        )
+    if report.job_id is not None and report.by_kind.get(DiscrepancyKind.FAILED_BUT_PRESENT):
+        return NextAction(
+            action=Action.RESUME,
+            arguments={"job_id": report.job_id, "retry_failed": True},
+            why="rows recorded failed are present in WorkOS: a resume with retry records them as done",
+        )
+    return NextAction(
+        action=Action.FIX_DATA,
+        why="WorkOS differs from the file (see the discrepancies; verify with missing_csv_path writes the missing "
+        "rows): decide with the user what to change",
     )

@@ -78,7 +78,14 @@ def memberships_part(organization_id: str) -> str:
 
 
 def user_row(user: User) -> UserRow:
-    return (user.id, user.email.strip().lower(), user.external_id, user.created_at.timestamp())
+    return (
+        user.id,
+        user.email.strip().lower(),
+        user.external_id,
+        user.created_at.timestamp(),
+        user.first_name,
+        user.last_name,
+    )
 
 
 def membership_row(membership: Membership) -> MembershipRow:

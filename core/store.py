@@ -546,6 +546,8 @@ CREATE TABLE IF NOT EXISTS env_users (
     email TEXT NOT NULL,
     external_id TEXT,
     created_at REAL NOT NULL,
+    first_name TEXT,
+    last_name TEXT,
     generation INTEGER NOT NULL,
     PRIMARY KEY (env, id)
 ) WITHOUT ROWID;
@@ -1578,8 +1580,9 @@ class SnapshotPart(NamedTuple):
     read_at: float | None
 
 
-UserRow = tuple[str, str, str | None, float]
-"""A user as the snapshot keeps it: ``(id, email, external_id, created_at)``; the email normalised."""
+UserRow = tuple[str, str, str | None, float, str | None, str | None]
+"""A user as the snapshot keeps it: ``(id, email, external_id, created_at, first_name, last_name)``; the email
+normalised."""
 MembershipRow = tuple[str, str, str, tuple[str, ...], str]
 """A membership: ``(id, user_id, organization_id, role_slugs, status)``."""
 OrganizationRow = tuple[str, str | None, str]
@@ -1587,6 +1590,7 @@ OrganizationRow = tuple[str, str | None, str]
 
 _PART_TABLE = {"organizations": "env_organizations", "roles": "env_roles", "users": "env_users"}
 _PAGE_ROWS = 1000
+_USER_COLUMNS = "id, email, external_id, created_at, first_name, last_name"  # a UserRow, in its order
 
 
 class EnvironmentTables:
@@ -1745,8 +1749,11 @@ class EnvironmentTables:
             sets = f"name=excluded.name, {updated}"
             upsert("env_roles", 4, "'roles'", f"(env, organization_id, slug) DO UPDATE SET {sets}", roles)
         if users:
-            sets = f"email=excluded.email, external_id=excluded.external_id, created_at=excluded.created_at, {updated}"
-            upsert("env_users", 5, "'users'", f"(env, id) DO UPDATE SET {sets}", users)
+            sets = (
+                "email=excluded.email, external_id=excluded.external_id, created_at=excluded.created_at,"
+                f" first_name=excluded.first_name, last_name=excluded.last_name, {updated}"
+            )
+            upsert("env_users", 7, "'users'", f"(env, id) DO UPDATE SET {sets}", users)
         if memberships:
             sets = f"role_slugs=excluded.role_slugs, status=excluded.status, {updated}"
             rows = [(m_id, user, org, ",".join(slugs), status) for m_id, user, org, slugs, status in memberships]
@@ -1758,11 +1765,11 @@ class EnvironmentTables:
         """The user with this (normalised) email; the newest when a stale row shares it."""
         found = self._db.execute(
             # Without INDEXED BY, SQLite walks the environment's users by primary key: O(users) per lookup.
-            "SELECT id, email, external_id, created_at FROM env_users INDEXED BY env_users_by_email"
+            f"SELECT {_USER_COLUMNS} FROM env_users INDEXED BY env_users_by_email"
             " WHERE env=? AND email=? ORDER BY generation DESC, created_at DESC LIMIT 1",
             (self.env, email),
         ).fetchone()
-        return None if found is None else (found[0], found[1], found[2], found[3])
+        return None if found is None else (found[0], found[1], found[2], found[3], found[4], found[5])
 
     def membership(self, user_id: str, organization_id: str) -> MembershipRow | None:
         """The user's membership of the organization, an active one first."""
@@ -1811,13 +1818,13 @@ class EnvironmentTables:
         last = ""
         while True:
             page = self._db.execute(
-                "SELECT id, email, external_id, created_at FROM env_users WHERE env=? AND id>? ORDER BY id LIMIT ?",
+                f"SELECT {_USER_COLUMNS} FROM env_users WHERE env=? AND id>? ORDER BY id LIMIT ?",
                 (self.env, last, _PAGE_ROWS),
             ).fetchall()
             if not page:
                 return
             for row in page:
-                yield (row[0], row[1], row[2], row[3])
+                yield (row[0], row[1], row[2], row[3], row[4], row[5])
             last = page[-1][0]
 
     def iter_memberships(self, organization_id: str | None = None) -> Iterator[MembershipRow]:

@@ -29,10 +29,12 @@ from core.orchestrator import dry_run, reopen_job
 from core.planner import key_kind
 from core.platform import watch_stop_signals
 from core.preflight import verify_org_option
+from core.runloop import migration_errors_alone
 from core.runner import api_key_from_env
 from core.steps import resume_step
 from core.store import STORE_FILENAME, Job, JobStore
 from core.undo import UndoPreview, UndoProgress, UndoResult, preview_undo, run_undo
+from core.verify import VerifyProgress, VerifyReport, verify_migration
 from server.progress import Counts, follow
 from server.render import (
     command_for,
@@ -47,7 +49,7 @@ from server.render import (
     render_result,
     render_validation,
 )
-from server.reports import render_undo_preview, render_undo_result
+from server.reports import render_undo_preview, render_undo_result, render_verify
 
 __all__ = ["core_errors", "json_option", "main", "migration_options"]
 
@@ -831,12 +833,13 @@ async def _undo_preview(
     store: JobStore, job_id: str, api_key: str, *, quiet: bool, include_changed: bool
 ) -> UndoPreview:
     seen = _UndoSeen()
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(functools.partial(follow, seen.counts, quiet=quiet, label="Checking users", unit="users"))
-        preview = await preview_undo(
-            store, job_id, api_key=api_key, include_changed=include_changed, on_progress=seen.update
-        )
-        tasks.cancel_scope.cancel()
+    with migration_errors_alone():
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(functools.partial(follow, seen.counts, quiet=quiet, label="Checking users", unit="users"))
+            preview = await preview_undo(
+                store, job_id, api_key=api_key, include_changed=include_changed, on_progress=seen.update
+            )
+            tasks.cancel_scope.cancel()
     return preview
 
 
@@ -853,20 +856,123 @@ async def _undo_run(
         stopped_by.append(signal.Signals[name].value)
         stop.set()
 
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(watch_stop_signals, on_stop)
-        tasks.start_soon(functools.partial(follow, seen.counts, quiet=quiet, label="Undoing", unit="objects"))
-        result = await run_undo(
-            store,
-            job_id,
-            api_key=api_key,
-            include_changed=include_changed,
-            confirmation=confirmation,
-            stop=stop,
-            on_progress=seen.update,
-        )
-        tasks.cancel_scope.cancel()
+    with migration_errors_alone():
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watch_stop_signals, on_stop)
+            tasks.start_soon(functools.partial(follow, seen.counts, quiet=quiet, label="Undoing", unit="objects"))
+            result = await run_undo(
+                store,
+                job_id,
+                api_key=api_key,
+                include_changed=include_changed,
+                confirmation=confirmation,
+                stop=stop,
+                on_progress=seen.update,
+            )
+            tasks.cancel_scope.cancel()
     return result, stopped_by[0] if stopped_by else None
+
+
+_VERIFY_FLAGS = ("org_id", "org_external_id", "org_name", "require_membership", "read_rate_limit", "global_rate_limit")
+
+
+def _verify_flags(func: F) -> F:
+    for name in reversed(_VERIFY_FLAGS):
+        func = _MIGRATION_FLAGS[name](func)
+    return func
+
+
+@main.command()
+@click.argument("job_id", required=False)
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Verify this CSV instead of a job's.")
+@_verify_flags
+@_checkpoint_option
+@click.option("--report", type=click.Path(path_type=Path), help="Write the whole comparison as JSON here (0600).")
+@click.option(
+    "--discrepancies",
+    type=click.Path(path_type=Path),
+    help="Write every discrepancy as CSV here: row, email, organization, kind, expected, found (0600).",
+)
+@click.option(
+    "--missing-csv", type=click.Path(path_type=Path), help="Write the rows with something missing, to import again."
+)
+@click.option(
+    "--login-canary",
+    type=click.Path(path_type=Path),
+    help="CSV of email,password for a few test accounts: sign each in (needs WORKOS_CLIENT_ID).",
+)
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@json_option
+def verify(
+    job_id: str | None,
+    csv_path: Path | None,
+    checkpoint_dir: Path,
+    report: Path | None,
+    discrepancies: Path | None,
+    missing_csv: Path | None,
+    login_canary: Path | None,
+    quiet: bool,
+    as_json: bool,
+    **values: Any,
+) -> None:
+    """Prove that WorkOS holds what a job's file (JOB_ID) or a CSV (--csv, with execute's organization options)
+    implies: users, memberships and roles, row by row. Reads only.
+
+    Lists users missing, memberships missing or with other roles, users whose external id differs, rows the job
+    recorded done that WorkOS lacks and rows recorded failed that are present; invalid rows apart. Exit 0 when
+    the environment matches the file, 1 when it does not, 2 on unusable input.
+    """
+    if (job_id is None) == (csv_path is None):
+        fail("❌ Give a job id or --csv (not both).")
+    _need_key()
+    given = {name: value for name, value in values.items() if value is not None}
+    with core_errors():
+        if job_id is not None:
+            store, job = _open_job(checkpoint_dir, job_id)
+            options = None
+            job_id = job.id
+        else:
+            assert csv_path is not None
+            options = MigrationOptions.build(csv_path=csv_path, checkpoint_dir=checkpoint_dir, **given)
+            store = JobStore.open(checkpoint_dir)
+        result = anyio.run(
+            lambda: _verify(
+                store,
+                job_id=job_id,
+                options=options,
+                report=report,
+                discrepancies=discrepancies,
+                missing_csv=missing_csv,
+                login_canary=login_canary,
+                quiet=quiet or as_json,
+            )
+        )
+    click.echo(result.model_dump_json(indent=2) if as_json else render_verify(result))
+    sys.exit(result.exit_code)
+
+
+async def _verify(store: JobStore, *, quiet: bool, **arguments: Any) -> VerifyReport:
+    seen = VerifyProgress("reading", 0, 0)
+
+    def counts() -> Counts:
+        return seen.done, max(seen.total, seen.done), 0, 0
+
+    def on_progress(progress: VerifyProgress) -> None:
+        nonlocal seen
+        seen = progress
+
+    with migration_errors_alone():
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(functools.partial(follow, counts, quiet=quiet, label="Verifying", unit="objects"))
+            result = await verify_migration(
+                store,
+                api_key=api_key_from_env() or "",
+                client_id=os.environ.get("WORKOS_CLIENT_ID") or None,
+                on_progress=on_progress,
+                **arguments,
+            )
+            tasks.cancel_scope.cancel()
+    return result
 
 
 @main.command()

@@ -43,11 +43,13 @@ from pydantic import BaseModel, Field, ValidationError
 from core import app, planner
 from core.analyze import analyze_errors as analyze_failures
 from core.errors import JobStateError, MigrationError, OptionsError, SourceError, StoreError
+from core.options import MigrationOptions
 from core.planner import MigrationPlan, key_kind
 from core.preflight import check_live, check_org_option
 from core.store import JobStore, RowState
 from core.undo import UndoPreview, UndoResult, preview_undo, undo_result
 from core.validation import validate_csv
+from core.verify import verify_migration as verify
 from server import jobs
 from server.confirm import INPUT_REQUIRED_VERSION, Answer, Confirmation, Question, ask, confirmation_key, settle
 from server.models import (
@@ -77,6 +79,7 @@ from server.models import (
     ResumeResult,
     UndoAnswer,
     ValidationResult,
+    VerifyAnswer,
     WorkersArg,
     counted,
     tool_terms,
@@ -726,6 +729,63 @@ async def undo_migration(
     return _reply(started, started.text())
 
 
+# -- verify -------------------------------------------------------------------------------------------
+
+
+async def verify_migration(
+    ctx: Context,
+    job_id: Annotated[str | None, Field(description="The job to verify (its file and options).")] = None,
+    csv_path: Annotated[str | None, Field(description="Instead of job_id: a CSV in the workspace.")] = None,
+    org_id: Annotated[str | None, Field(description="With csv_path: the organization every row joins.")] = None,
+    org_external_id: Annotated[str | None, Field(description="With csv_path: the same, by external id.")] = None,
+    discrepancies_path: Annotated[
+        str | None, Field(description="Write every discrepancy as CSV here (row, email, organization, kind, ...).")
+    ] = None,
+    missing_csv_path: Annotated[
+        str | None, Field(description="Write the rows with something missing here, to import again.")
+    ] = None,
+    overwrite: OverwriteArg = False,
+) -> Annotated[CallToolResult, VerifyAnswer]:
+    """Check, read-only, that WorkOS holds what a job's file (or a CSV) implies: users, memberships and roles, row
+    by row. Returns counts by kind, the first discrepancies, and what to call next."""
+    state = _state(ctx)
+    settings = state.settings
+    _require_key(settings)
+    _overwrite_allowed(settings, overwrite)
+    with _translated():
+        if (job_id is None) == (csv_path is None):
+            raise OptionsError("give job_id or csv_path, not both")
+        workspace = await _workspace(ctx)
+        options = None
+        if csv_path is not None:
+            options = MigrationOptions.build(
+                csv_path=workspace.readable(csv_path, argument="csv_path"),
+                checkpoint_dir=settings.state_dir,
+                base_url=settings.base_url,
+                org_id=org_id,
+                org_external_id=org_external_id,
+                read_rate_limit=settings.read_rate_limit,
+                global_rate_limit=settings.global_rate_limit,
+            )
+        else:
+            state.store.get_job(job_id or "")
+        outputs = {
+            name: workspace.writable(value, argument=name, overwrite=overwrite, protected=_job_sources(state.store))
+            for name, value in (("discrepancies_path", discrepancies_path), ("missing_csv_path", missing_csv_path))
+            if value
+        }
+        report = await verify(
+            state.store,
+            api_key=settings.key,
+            job_id=job_id,
+            options=options,
+            discrepancies=outputs.get("discrepancies_path"),
+            missing_csv=outputs.get("missing_csv_path"),
+        )
+    result = VerifyAnswer.of(report, app.verify_next(report))
+    return _reply(result, result.text())
+
+
 async def cancel_migration(ctx: Context, job_id: JobIdRef) -> Annotated[CallToolResult, CancelResult]:
     """Stop a running job (or its undo) after the rows in flight; it stays resumable."""
     store = _state(ctx).store
@@ -889,6 +949,13 @@ TOOLS: tuple[ToolSpec, ...] = (
         "Resume a migration",
         ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True),
         False,
+    ),
+    ToolSpec(
+        verify_migration,
+        "verify_migration",
+        "Verify a migration",
+        ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True),
+        True,
     ),
     ToolSpec(
         undo_migration,

@@ -31,6 +31,7 @@ from core.planner import IssueSummary, MigrationPlan
 from core.store import JobState, RowOutcome, UndoKind, UndoState
 from core.undo import UndoPreview, UndoResult, kept_always_text
 from core.validation import ValidationReport
+from core.verify import DiscrepancyKind, VerifyReport
 from server.settings import ServerSettings
 from server.untrusted import NOTICE, Untrusted, fence
 from server.workspace import Workspace
@@ -69,6 +70,7 @@ __all__ = [
     "ResumeResult",
     "UndoAnswer",
     "ValidationResult",
+    "VerifyAnswer",
     "WorkersArg",
     "counted",
     "tool_terms",
@@ -926,3 +928,56 @@ class UndoAnswer(BaseModel):
             f"Undo of job {self.job_id} deletes what it created: {deletes}. It keeps {keeps}.{state}{progress}{left} "
             + self.next.text()
         )
+
+
+class VerifySample(BaseModel):
+    """One discrepancy; the email and organization are untrusted."""
+
+    row: int
+    email: Untrusted
+    organization: Untrusted
+    kind: DiscrepancyKind
+    expected: Untrusted
+    found: Untrusted
+
+
+class VerifyAnswer(BaseModel):
+    """How WorkOS compares with the file: counts by kind and the first discrepancies."""
+
+    job_id: str | None
+    matches: bool
+    checked: int
+    invalid: int
+    discrepancies: int
+    by_kind: dict[DiscrepancyKind, int]
+    examples: list[VerifySample]
+    recorded_done_missing: int
+    discrepancies_file: str | None
+    missing_csv: str | None
+    next: NextCall
+
+    @classmethod
+    def of(cls, report: VerifyReport, next_step: NextAction) -> VerifyAnswer:
+        return cls(
+            job_id=report.job_id,
+            matches=report.matches,
+            checked=report.checked,
+            invalid=report.invalid,
+            discrepancies=report.discrepancies,
+            by_kind=report.by_kind,
+            examples=[VerifySample(**d._asdict()) for d in report.examples[:5]],
+            recorded_done_missing=report.recorded_done_missing,
+            discrepancies_file=report.discrepancies_file,
+            missing_csv=report.missing_csv,
+            next=NextCall.of(next_step),
+        )
+
+    def text(self) -> str:
+        if self.matches:
+            head = (
+                f"WorkOS matches the file: {self.checked:,} rows checked ({self.invalid:,} invalid rows not compared)."
+            )
+        else:
+            kinds = ", ".join(f"{count:,} {kind.value}" for kind, count in self.by_kind.items())
+            head = f"WorkOS does not match the file: {kinds} ({self.checked:,} rows checked)."
+        return f"{head} {self.next.text()}"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from core.store import UndoKind, UndoState
 from core.undo import UndoExample, UndoPreview, UndoResult, kept_always_text
+from core.verify import DiscrepancyKind, VerifyReport
 
-__all__ = ["render_undo_preview", "render_undo_result"]
+__all__ = ["render_undo_preview", "render_undo_result", "render_verify"]
 
 _PLURAL = {
     UndoKind.MEMBERSHIP: "memberships",
@@ -72,4 +73,58 @@ def render_undo_result(result: UndoResult) -> str:
         lines += ["  First kept:", *(_example(example) for example in result.kept_examples)]
     if result.failed_examples:
         lines += ["  First failed:", *(_example(example) for example in result.failed_examples)]
+    return "\n".join(lines)
+
+
+_KIND_TEXT = {
+    DiscrepancyKind.USER_MISSING: "users missing",
+    DiscrepancyKind.EXTERNAL_ID_DIFFERS: "users whose external id differs",
+    DiscrepancyKind.NAME_DIFFERS: "users whose name differs",
+    DiscrepancyKind.ORGANIZATION_MISSING: "organizations missing (or ambiguous)",
+    DiscrepancyKind.MEMBERSHIP_MISSING: "memberships missing (or not active)",
+    DiscrepancyKind.ROLES_DIFFER: "memberships with other roles",
+    DiscrepancyKind.FAILED_BUT_PRESENT: "rows recorded failed that are present",
+}
+
+
+def render_verify(report: VerifyReport) -> str:
+    """How the environment compares with the file."""
+    what = f"job {report.job_id}" if report.job_id else repr(report.csv_path)
+    icon = "✅" if report.matches else "❌"
+    verdict = "matches the file" if report.discrepancies == 0 else "does not match the file"
+    lines = [
+        f"{icon} The environment at {report.base_url} {verdict} ({what})",
+        f"  {report.rows:,} rows: {report.checked:,} checked, {report.matching:,} as the file says, "
+        f"{report.invalid:,} invalid (not compared)",
+    ]
+    if report.pending:
+        lines.append(f"  {report.pending:,} rows the job has not processed yet (compared all the same)")
+    for kind, count in report.by_kind.items():
+        lines.append(f"  {count:>9,}  {_KIND_TEXT[kind]}")
+    if report.recorded_done_missing:
+        lines.append(
+            f"  {report.recorded_done_missing:,} of the rows with something missing were recorded done by the job"
+        )
+    if report.examples:
+        lines.append("  First discrepancies:")
+        for d in report.examples:
+            where = f" in {d.organization!r}" if d.organization else ""
+            lines.append(
+                f"    row {d.row} {d.email!r}{where}: {d.kind.value}: expected {d.expected!r}, found {d.found!r}"
+            )
+    if report.invalid_examples:
+        lines.append("  First invalid rows: " + ", ".join(f"row {i.row} ({i.code})" for i in report.invalid_examples))
+    if report.canaries is not None:
+        lines.append(
+            f"  Login canaries: proven {', '.join(report.canaries.proven) or 'none'}; "
+            f"failed {', '.join(report.canaries.failed) or 'none'}"
+        )
+        for result in report.canaries.results:
+            lines.append(
+                f"    {result.email!r} ({result.hash_type or 'no password'}): {result.outcome.value}: {result.reason}"
+            )
+    for label, path in (("Discrepancies", report.discrepancies_file), ("Rows to import again", report.missing_csv)):
+        if path:
+            lines.append(f"  {label}: {path}")
+    lines.append(f"  {report.reads:,} reads in {report.duration_seconds:.1f} s")
     return "\n".join(lines)

@@ -33,7 +33,8 @@ def seed(api: httpx2.Client, *, users: int, orgs: int = 2) -> tuple[list[str], l
     ]
     user_ids = []
     for n in range(users):
-        user = api.post("/user_management/users", json={"email": f"User{n}@Example.com", "external_id": f"u{n}"}).json()
+        body = {"email": f"User{n}@Example.com", "external_id": f"u{n}", "first_name": f"First{n}"}
+        user = api.post("/user_management/users", json=body).json()
         user_ids.append(user["id"])
         role = "admin" if n % 3 == 0 else "member"
         api.post(
@@ -65,6 +66,8 @@ async def test_a_snapshot_holds_every_organization_role_user_and_membership(
         "user7@example.com",
         "u7",
         pytest.approx(time.time(), abs=60),
+        "First7",
+        None,
     )
     membership = snapshot.membership(user_ids[3], org_ids[1])
     assert membership is not None and membership[3:] == (("admin",), "active")

@@ -26,6 +26,7 @@ READ_TOOLS = {
     "list_migrations",
     "analyze_errors",
     "convert_export",
+    "verify_migration",
 }
 
 

@@ -5,14 +5,16 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
 import anyio
 import pytest
 
-from core.store import JobStore, UndoState
+from core.store import JobStore, MembershipAction, UndoState
 from core.undo import run_undo
+from core.verify import DiscrepancyKind, verify_migration
 from core.workos.sandbox import SandboxHandle
 from tests.torture_scenario import WRITE_ROUTES, run_torture
 
@@ -24,6 +26,23 @@ def test_killed_and_faulted_import_ends_exactly_as_the_csv_says(sandbox: Sandbox
     assert report.problems == []
     assert report.kills == 3
     assert report.faults_seen["5xx"] > 0 and report.faults_seen["dropped"] > 0 and report.faults_seen["429"] > 0
+    store = JobStore.open(tmp_path / "checkpoints")
+    out = tmp_path / "discrepancies.csv"
+    verified = anyio.run(
+        lambda: verify_migration(store, api_key=sandbox.api_key, job_id=report.job_id, discrepancies=out)
+    )
+    assert verified.invalid == len(report.invalid_rows) and verified.checked == report.rows - verified.invalid
+    assert verified.recorded_done_missing == 0
+    # All that differs is what the default policies keep: memberships that existed before the job with other
+    # roles, and users that existed before it (adopted as they are, so without the file's first name).
+    existed = {o.row for o in store.iter_rows(report.job_id) if o.membership_action == MembershipAction.EXISTED}
+    before = {user["email"] for user in report.before["users"]}
+    with out.open() as handle:
+        for line in csv.DictReader(handle):
+            if line["kind"] == DiscrepancyKind.ROLES_DIFFER:
+                assert int(line["row"]) in existed, line
+            else:
+                assert line["kind"] == DiscrepancyKind.NAME_DIFFERS and line["email"] in before, line
 
 
 def test_undo_of_a_killed_and_faulted_import_restores_the_environment(sandbox: SandboxHandle, tmp_path: Path) -> None:
