@@ -376,10 +376,15 @@ class RowPipeline:
                     membership = await self._client.create_membership(
                         user_id=state.user_id, organization_id=state.organization_id, role_slugs=slugs
                     )
-                except Conflict:
+                except Conflict as exc:
                     present = await self._settle_present_membership(
                         state, sent_at=first_sent if budget.sent > 1 else None
                     )
+                    if present is None:
+                        # "Already exists", yet no lookup finds it (a list served behind the write, or one removed
+                        # in between): it is not there, so it is sent again rather than recorded done without it.
+                        last_unknown = exc
+                        continue
                     await self._judge_present(state, present, slugs)
                     return
                 except InvalidRequest as exc:
@@ -430,8 +435,6 @@ class RowPipeline:
         membership: Membership | None = present[0] if present else None
         state.membership_id = membership.id if membership is not None else None
         if membership is None:
-            if sent_at is None:
-                state.membership_action = MembershipAction.EXISTED
             return None
         ours = (
             state.user_ours
@@ -441,11 +444,9 @@ class RowPipeline:
         state.membership_action = MembershipAction.CREATED if ours else MembershipAction.EXISTED
         return membership
 
-    async def _judge_present(self, state: _RowState, present: Membership | None, wanted: tuple[str, ...]) -> None:
+    async def _judge_present(self, state: _RowState, present: Membership, wanted: tuple[str, ...]) -> None:
         """A membership found by lookup: this job's own must have the roles asked; one there before follows
         ``--on-existing-membership``."""
-        if present is None:
-            return
         if state.membership_action is MembershipAction.CREATED:
             self._settle_membership(state, present, wanted, MembershipAction.CREATED)
         else:

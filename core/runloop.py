@@ -109,7 +109,7 @@ async def run_job(
             policy = BreakerPolicy.off()
         else:
             policy = replace(breaker or BreakerPolicy(), max_outage=options.max_outage)
-        circuit = CircuitBreaker(policy, on_change=_outage_publisher(store, job_id))
+        circuit = CircuitBreaker(policy, on_change=_outage_publisher(store, job_id, runner_id))
         known = EnvironmentSnapshot.of(store, base_url=options.base_url, api_key=api_key)
         runner = _Runner(store, job, runner_id, stop, stats, limiter, circuit, known)
         runner.learn, runner.on_learned = learn, on_learned
@@ -163,12 +163,12 @@ class RunEnd:
     interrupted: str | None = None
 
 
-def _outage_publisher(store: JobStore, job_id: str) -> Callable[[float | None], None]:
+def _outage_publisher(store: JobStore, job_id: str, runner_id: str) -> Callable[[float | None], None]:
     def publish(open_since: float | None) -> None:
         if open_since is None:
             store.outage_ended(job_id)
         else:
-            store.outage_began(job_id, open_since)
+            store.outage_open(job_id, runner_id, since=open_since)
 
     return publish
 
@@ -213,6 +213,7 @@ class _Runner:
         self._chunks: dict[int, list[int]] = {}  # chunk -> [recorded, dispatched or -1 while reading]
         self._last_flush = time.monotonic()
         self._published: dict[str, float] = {}
+        self._holding = False  # this runner's circuit is open and it holds while another runner probes
         self.learn = False
         self.on_learned: Callable[[], None] | None = None
 
@@ -417,12 +418,29 @@ class _Runner:
                 self._stop()
             if pause_until > time.time():
                 self.limiter.pause_until(pause_until)
-            if self.breaker.is_open:
-                self.store.outage_beat(self.job.id)
-            elif self.store.outage(self.job.id).open_since is not None:
-                # Another runner's circuit is open: wait with it rather than spend requests finding out.
-                self.limiter.pause_until(time.time() + 2 * _HEARTBEAT_SECONDS)
+            self._share_outage()
             self.publish_counters()
+
+    def _share_outage(self) -> None:
+        """One runner probes WorkOS for the job while it is down; every other runner holds its requests.
+
+        A runner whose circuit is open either probes for the job (the store's ``outage_open`` says so) or holds;
+        when it becomes the prober (the last one saw WorkOS answer, or stopped) it probes at once, so every runner
+        resumes within a heartbeat or two of WorkOS answering instead of at its own growing probe interval.
+        """
+        hold = time.time() + 3 * _HEARTBEAT_SECONDS  # a late heartbeat must not let the hold lapse
+        if self.breaker.is_open:
+            probing = self.store.outage_open(self.job.id, self.runner_id, since=time.time())
+            if not probing:
+                self.limiter.pause_until(hold)
+            elif self._holding:
+                self.breaker.probe_now()
+            self._holding = not probing
+        else:
+            self._holding = False
+            if self.store.outage(self.job.id).open_since is not None:
+                # Another runner's circuit is open: wait with it rather than spend requests finding out.
+                self.limiter.pause_until(hold)
 
     def publish_counters(self) -> None:
         """Add this runner's new retries, resends, 429s and waits to the job's counters."""

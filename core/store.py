@@ -64,7 +64,7 @@ __all__ = [
     "new_job_id",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STORE_FILENAME = "jobs.sqlite3"
 # A runner that has not beaten for this long is presumed dead; its chunks go back to the pool.
 HEARTBEAT_STALE_SECONDS = 15.0
@@ -197,12 +197,14 @@ class Outage(NamedTuple):
 
     ``open_since``: wall-clock time a runner's circuit opened, while one is open (None otherwise);
     ``seconds``: the job's outage time so far, the current one included; ``reason``: why a runner stopped the
-    job (WorkOS unreachable for longer than ``--max-outage``, or the environment changed), until it runs again.
+    job (WorkOS unreachable for longer than ``--max-outage``, or the environment changed), until it runs again;
+    ``prober``: the runner that probes WorkOS for the job while the outage is open (the others hold).
     """
 
     open_since: float | None
     seconds: float
     reason: str | None
+    prober: str | None = None
 
 
 class JobCounts(NamedTuple):
@@ -447,7 +449,8 @@ CREATE TABLE IF NOT EXISTS outages (
     open_since REAL,
     beat_at REAL,
     seconds REAL NOT NULL DEFAULT 0,
-    reason TEXT
+    reason TEXT,
+    prober TEXT
 );
 CREATE INDEX IF NOT EXISTS rows_by_email ON rows (job_id, email);
 CREATE INDEX IF NOT EXISTS rows_by_chunk ON rows (job_id, chunk);
@@ -710,6 +713,9 @@ class JobStore:
                 if "factor_id" not in columns:
                     # Version 3 records each row's TOTP factor id for undo (the undo tables come with the schema).
                     db.execute("ALTER TABLE rows ADD COLUMN factor_id TEXT")
+                if "prober" not in {row[1] for row in db.execute("PRAGMA table_info(outages)").fetchall()}:
+                    # Version 5 names the runner that probes WorkOS for the job during an outage.
+                    db.execute("ALTER TABLE outages ADD COLUMN prober TEXT")
                 # Version 2 keeps per-job counts in job_counts (version 4 one more): count what the ledger holds.
                 # Version 4 adds the environment snapshot's tables, empty (created by the schema script).
                 if version < SCHEMA_VERSION:
@@ -868,30 +874,39 @@ class JobStore:
                 counters[key] = counters.get(key, 0) + value
             db.execute("UPDATE jobs SET counters_json=? WHERE id=?", (json.dumps(counters), job_id))
 
-    def outage_began(self, job_id: str, open_since: float) -> None:
-        """A runner's circuit breaker opened: the job's outage began then, unless another runner's began earlier."""
+    def outage_open(self, job_id: str, runner_id: str, *, since: float) -> bool:
+        """This runner's circuit breaker is open (it opened at ``since``, or still is at a heartbeat): keep the job's
+        outage open, with this runner as its prober unless a live one probes already. Returns whether this runner
+        probes; the others hold every request while the prober beats.
+
+        An outage already open keeps its start; one another runner closed meanwhile starts again at ``since``.
+        """
         now = time.time()
+        # A prober that has not beaten for a heartbeat's staleness is dead: this runner takes over.
+        free = "open_since IS NULL OR prober IS NULL OR prober=excluded.prober OR beat_at < ?"
         with self._write() as db:
             db.execute(
-                "INSERT INTO outages (job_id, open_since, beat_at) VALUES (?, ?, ?) ON CONFLICT (job_id) DO UPDATE"
-                " SET open_since=COALESCE(open_since, excluded.open_since), beat_at=excluded.beat_at",
-                (job_id, open_since, now),
+                "INSERT INTO outages (job_id, open_since, beat_at, prober) VALUES (?, ?, ?, ?) ON CONFLICT (job_id)"
+                f" DO UPDATE SET prober=CASE WHEN {free} THEN excluded.prober ELSE prober END,"
+                f" beat_at=CASE WHEN {free} THEN excluded.beat_at ELSE beat_at END,"
+                " open_since=COALESCE(open_since, excluded.open_since)",
+                (job_id, since, now, runner_id, *(now - HEARTBEAT_STALE_SECONDS,) * 2),
             )
-
-    def outage_beat(self, job_id: str) -> None:
-        """The runner whose circuit is open still sees the outage (other runners pause while it beats)."""
-        with self._write() as db:
-            db.execute("UPDATE outages SET beat_at=? WHERE job_id=? AND open_since IS NOT NULL", (time.time(), job_id))
+            (prober,) = db.execute("SELECT prober FROM outages WHERE job_id=?", (job_id,)).fetchone()
+        return bool(prober == runner_id)
 
     def outage_ended(self, job_id: str) -> None:
-        """WorkOS answers again: add the outage's length to the job's outage time."""
-        now = time.time()
+        """WorkOS answers again: add the outage's length to the job's outage time; the other runners go on."""
         with self._write() as db:
-            db.execute(
-                "UPDATE outages SET seconds=seconds + MAX(?, open_since) - open_since, open_since=NULL"
-                " WHERE job_id=? AND open_since IS NOT NULL",
-                (now, job_id),
-            )
+            self._end_outage(db, job_id, "")
+
+    @staticmethod
+    def _end_outage(db: sqlite3.Connection, job_id: str, condition: str, *parameters: object) -> None:
+        db.execute(
+            "UPDATE outages SET seconds=seconds + MAX(?, open_since) - open_since, open_since=NULL, prober=NULL"
+            f" WHERE job_id=? AND open_since IS NOT NULL{condition}",
+            (time.time(), job_id, *parameters),
+        )
 
     def stop_with_reason(self, job_id: str, reason: str) -> None:
         """A runner stops the job for a cause outside its rows (WorkOS unreachable longer than ``--max-outage``,
@@ -901,7 +916,7 @@ class JobStore:
             db.execute(
                 "INSERT INTO outages (job_id, reason) VALUES (?, ?) ON CONFLICT (job_id) DO UPDATE"
                 " SET reason=excluded.reason, seconds=seconds + MAX(?, COALESCE(open_since, ?)) - COALESCE(open_since,"
-                " ?), open_since=NULL",
+                " ?), open_since=NULL, prober=NULL",
                 (job_id, reason, now, now, now),
             )
             db.execute("UPDATE jobs SET cancel_requested=1, updated_at=? WHERE id=?", (now, job_id))
@@ -909,16 +924,16 @@ class JobStore:
     def outage(self, job_id: str) -> Outage:
         """The job's outage; an open one whose runner stopped beating reads as closed."""
         found = self._db.execute(
-            "SELECT open_since, beat_at, seconds, reason FROM outages WHERE job_id=?", (job_id,)
+            "SELECT open_since, beat_at, seconds, reason, prober FROM outages WHERE job_id=?", (job_id,)
         ).fetchone()
         if found is None:
             return Outage(None, 0.0, None)
-        open_since, beat_at, seconds, reason = found
+        open_since, beat_at, seconds, reason, prober = found
         now = time.time()
         if open_since is not None and (beat_at or 0) < now - HEARTBEAT_STALE_SECONDS:
-            open_since = None
+            open_since = prober = None
         current = max(0.0, now - open_since) if open_since is not None else 0.0
-        return Outage(open_since, round(seconds + current, 3), reason)
+        return Outage(open_since, round(seconds + current, 3), reason, prober)
 
     def clear_outage_reason(self, job_id: str) -> None:
         """Forget why the last run gave up (a new run starts); the outage time so far stays."""
@@ -927,7 +942,7 @@ class JobStore:
                 "UPDATE jobs SET last_error=NULL WHERE id=? AND last_error=(SELECT reason FROM outages WHERE job_id=?)",
                 (job_id, job_id),
             )
-            db.execute("UPDATE outages SET reason=NULL, open_since=NULL WHERE job_id=?", (job_id,))
+            db.execute("UPDATE outages SET reason=NULL, open_since=NULL, prober=NULL WHERE job_id=?", (job_id,))
 
     def publish_pause(self, job_id: str, until: float) -> None:
         """Share a 429 pause (wall-clock deadline) with every runner of the job."""
@@ -1003,8 +1018,10 @@ class JobStore:
         return bool(cancel), float(pause)
 
     def stop_runner(self, job_id: str, runner_id: str) -> None:
-        """Unregister this runner and give back any chunk it still holds."""
+        """Unregister this runner and give back any chunk it still holds; an outage it probed for ends (a runner
+        whose circuit is still open takes it up at its next heartbeat)."""
         with self._write() as db:
+            self._end_outage(db, job_id, " AND prober=?", runner_id)
             db.execute(
                 "UPDATE chunks SET state='pending', runner_id=NULL WHERE job_id=? AND runner_id=? AND state='claimed'",
                 (job_id, runner_id),

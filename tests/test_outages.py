@@ -82,6 +82,26 @@ async def test_the_breaker_opens_after_consecutive_outages_and_closes_on_an_answ
     assert len(changes) == 2 and changes[0] is not None and changes[1] is None
 
 
+async def test_probe_now_lets_a_waiting_request_through_at_once() -> None:
+    """Another runner saw WorkOS answer: this runner's circuit probes now, not at its next (growing) interval."""
+    breaker = CircuitBreaker(BreakerPolicy(threshold=1, probe_base=60, probe_cap=60))
+    breaker.record("POST /organizations", outage=True, probe=False)
+    async with anyio.create_task_group() as tasks:
+        probes: list[bool] = []
+
+        async def request() -> None:
+            probes.append(await breaker.admit("POST /organizations"))
+
+        tasks.start_soon(request)
+        await anyio.sleep(0.05)
+        assert probes == []  # waiting for its probe, a minute away
+        with anyio.fail_after(5):
+            breaker.probe_now()
+            while not probes:
+                await anyio.sleep(0.01)
+    assert probes == [True] and breaker.circuit_open("POST /organizations")
+
+
 async def test_a_breaker_open_longer_than_max_outage_gives_up() -> None:
     breaker = CircuitBreaker(BreakerPolicy(threshold=1, probe_base=0.05, probe_cap=0.05, max_outage=0.3))
     breaker.record("POST /organizations", outage=True, probe=False)
@@ -156,34 +176,41 @@ async def test_an_outage_in_the_middle_answering_503_to_everything_fails_no_row(
     assert result.outage_seconds > 0  # visible; how much of the 3 s it spans depends on when answers show it
 
 
-async def test_an_outage_of_refused_connections_in_the_middle_fails_no_row(tmp_path: Path) -> None:
+async def test_a_20_second_outage_of_refused_connections_in_the_middle_fails_no_row(tmp_path: Path) -> None:
+    """The issue's proof: 20 s of WorkOS refusing connections mid-run, and every row done without a resume."""
     sandbox = Sandbox()
     serving = [running_sandbox(sandbox)]
     handle = serving[0].__enter__()
     port = int(handle.url.rsplit(":", 1)[1])
+    down: list[float] = []
 
     def down_then_up() -> None:
-        """Stop listening (connections refused) for 3 s, then serve the same sandbox on the same port again."""
+        """Stop listening (connections refused) for 20 s, then serve the same sandbox on the same port again."""
         serving[-1].__exit__(None, None, None)
-        time.sleep(3)
+        began = time.monotonic()
+        time.sleep(20)
         serving.append(running_sandbox(sandbox, port=port))
         serving[-1].__enter__()
+        down.append(time.monotonic() - began)
 
     try:
         handle.configure(write_limit=0, read_limit=0, global_limit=0, latency_ms=5)
         importer = ImportRun(handle, tmp_path / "checkpoints")
-        path = write_rows(tmp_path / "users.csv", people(150))
+        path = write_rows(tmp_path / "users.csv", people(100))
         async with anyio.create_task_group() as tasks:
 
             async def outage() -> None:
-                await rows_done(importer, 40)
+                await rows_done(importer, 30)
                 await anyio.to_thread.run_sync(down_then_up)
 
             tasks.start_soon(outage)
             result = await run(importer, path, concurrency=4)
         again = SandboxHandle(handle.url, handle.api_key)
-        assert_exact(result, again, 150)
-        assert result.outage_seconds > 0  # visible; how much of the 3 s it spans depends on when answers show it
+        assert_exact(result, again, 100)
+        assert result.resume_step is None and result.circuit == "closed"
+        # The circuit opens at the first refused connections and closes at the first probe after: about the 20 s.
+        assert 0.8 * down[0] <= result.outage_seconds <= down[0] + 5, (result.outage_seconds, down)
+        assert f"WorkOS down:  {result.outage_seconds:,.1f} s in all" in render_result(result)
         again.close()
     finally:
         serving[-1].__exit__(None, None, None)

@@ -16,7 +16,7 @@ from core.csvsource import CsvSource
 from core.engine import execute_job, prepare_job, start_resume
 from core.errorlog import iter_records, write_errors
 from core.errors import JobStateError, SourceError, StoreError
-from core.store import STORE_FILENAME, JobState, JobStore, RowOutcome, RowState
+from core.store import STORE_FILENAME, JobState, JobStore, MembershipAction, RowOutcome, RowState
 from core.validation import validate_csv
 from core.workos.client import WorkOSClient
 from core.workos.sandbox import SandboxHandle
@@ -327,3 +327,20 @@ async def test_an_organization_create_sent_again_counts_as_a_retry(
     result = await importer.run(write_rows(tmp_path / "users.csv", rows), create_org_if_missing=True)
     assert (result.succeeded, result.retries) == (1, 1)
     assert sandbox.stats()["routes"]["POST /organizations"]["requests"] == 2
+
+
+async def test_a_conflict_whose_lookup_finds_no_membership_sends_it_again(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    """A lost answer, then "already exists" for a membership the lookup does not find (a list served behind the
+    write, or a membership removed in between): the row must not end done without its membership."""
+    members = "/user_management/organization_memberships"
+    sandbox.add_hook("POST", members, 503, count=1)  # refused before it was applied: outcome unknown
+    sandbox.add_hook("POST", members, 409, body={"code": "organization_membership_already_exists",
+                                                 "message": "The user is already a member."}, count=1)  # fmt: skip
+    rows = [{"email": "a@x.com", "org_external_id": "acme", "org_name": "Acme"}]
+    result = await importer.run(write_rows(tmp_path / "users.csv", rows), create_org_if_missing=True)
+    (done,) = importer.store().iter_rows(result.job_id, state=RowState.DONE)
+    (membership,) = sandbox.state()["organization_memberships"]
+    assert (done.membership_id, done.membership_action) == (membership["id"], MembershipAction.CREATED)
+    assert result.memberships_created == 1

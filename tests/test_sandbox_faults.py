@@ -150,6 +150,14 @@ def test_a_hook_with_a_count_expires_and_gets_the_emulators_default_body(
     assert httpx2.get(f"{sandbox.url}/_emulate/hooks").json() == []
 
 
+def test_a_429_hook_says_when_to_retry_as_workos_does(sandbox_api: httpx2.Client, sandbox: SandboxHandle) -> None:
+    sandbox.configure(burst_retry_after_s=4)
+    sandbox.add_hook("POST", USERS, 429, count=1)
+    limited = sandbox_api.post(USERS, json={"email": "r@example.com"})
+    assert (limited.status_code, limited.headers["Retry-After"]) == (429, "4")
+    assert sandbox_api.post(USERS, json={"email": "r@example.com"}).status_code == 201
+
+
 def test_a_prefix_hook_matches_the_prefix_and_everything_below_it(
     sandbox_api: httpx2.Client, sandbox: SandboxHandle
 ) -> None:

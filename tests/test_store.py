@@ -177,6 +177,32 @@ def test_heartbeat_reports_cancel_and_shared_pause(store: JobStore, tmp_path: Pa
     assert store.heartbeat("job-1", runner) == (True, deadline)
 
 
+def test_one_runner_probes_for_an_outage_and_the_next_takes_it_up_when_it_ends(store: JobStore, tmp_path: Path) -> None:
+    _job(store, tmp_path)
+    first, second = store.start_runner("job-1", lead=True), store.start_runner("job-1", lead=False)
+
+    def probing() -> tuple[float | None, str | None]:
+        outage = store.outage("job-1")
+        return outage.open_since, outage.prober
+
+    began = time.time()
+    assert store.outage_open("job-1", first, since=began) is True
+    assert store.outage_open("job-1", second, since=began + 1) is False  # the first probes; the second holds
+    assert store.outage_open("job-1", first, since=began + 2) is True
+    assert probing() == (began, first)
+    store.outage_ended("job-1")  # the prober saw WorkOS answer
+    assert store.outage("job-1").open_since is None
+    again = time.time()
+    assert store.outage_open("job-1", second, since=again) is True  # still down for the second: it probes now
+    assert store.outage("job-1").prober == second
+    store.stop_runner("job-1", second)  # a prober that stops ends its outage: another runner takes it up
+    assert probing() == (None, None)
+    assert store.outage_open("job-1", first, since=time.time()) is True
+    store._db.execute("UPDATE outages SET beat_at=?", (time.time() - 3600,))  # the prober died
+    assert probing() == (None, None)
+    assert store.outage_open("job-1", second, since=time.time()) is True
+
+
 def test_starting_the_lead_clears_an_old_cancel_request(store: JobStore, tmp_path: Path) -> None:
     _job(store, tmp_path)
     store.request_cancel("job-1")

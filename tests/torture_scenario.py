@@ -199,6 +199,28 @@ def _outages(sandbox: SandboxHandle, count: int, seconds: float, rng: random.Ran
             admin.delete(f"/_emulate/hooks/{hook['id']}")
 
 
+def _explain_missing(store: JobStore, job_id: str, state: dict[str, Any], email: str, org: str) -> str:
+    """What the ledger and the sandbox hold for a missing membership: enough to tell why without a rerun."""
+    ledger = [
+        {key: value for key, value in vars(outcome).items() if value is not None}
+        for outcome in store.iter_rows(job_id)
+        if outcome.email == email
+    ]
+    users = [u for u in state["users"] if u["email"] == email]
+    ids = {u["id"] for u in users}
+    orgs = {o["id"]: o["external_id"] for o in state["organizations"]}
+    held = [
+        {"id": m["id"], "org": orgs.get(m["organization_id"], m["organization_id"]), "status": m["status"],
+         "created_at": m["created_at"]}
+        for m in state["organization_memberships"] if m["user_id"] in ids
+    ]  # fmt: skip
+    org_ids = [org_id for org_id, external_id in orgs.items() if external_id == org]
+    return (
+        f"missing membership {email} in {org} (organization ids {org_ids}): the ledger's rows of {email}: {ledger};"
+        f" the sandbox's users {[(u['id'], u['created_at']) for u in users]} and their memberships {held}"
+    )
+
+
 def _check(
     report: TortureReport,
     sandbox: SandboxHandle,
@@ -227,6 +249,9 @@ def _check(
         problems.append(
             f"memberships differ: missing {sorted(pairs - set(active))[:5]}, extra {sorted(set(active) - pairs)[:5]}"
         )
+        problems += [
+            _explain_missing(store, job_id, state, email, org) for email, org in sorted(pairs - set(active))[:3]
+        ]
     membership_ids = {(m["user_id"], m["organization_id"]) for m in state["organization_memberships"]}
     for outcome in store.iter_rows(job_id, state=RowState.DONE):
         if users.get(outcome.email or "") != outcome.user_id:

@@ -17,7 +17,8 @@ against a row's attempts. A circuit open longer than ``max_outage`` seconds make
 ``WorkOSUnavailable``, which stops the job ``interrupted`` with every unfinished row still pending.
 
 ``on_change(open_since)`` reports each opening (wall-clock time) and closing (None), so the engine can share
-the pause with other worker processes and show the outage in status.
+the pause with other worker processes and show the outage in status; ``probe_now`` is how another process's
+word that WorkOS answers reaches the circuits of this one.
 """
 
 from __future__ import annotations
@@ -189,6 +190,16 @@ class CircuitBreaker:
         self._abandoned = reason
         for circuit in self._circuits.values():
             circuit.closed.set()
+
+    def probe_now(self) -> None:
+        """Another runner of the job saw WorkOS answer, or stopped probing for it: every open circuit lets its
+        next request through as a probe at once instead of at its (growing) probe interval."""
+        now = self._clock()
+        for circuit in self._circuits.values():
+            if circuit.opened_at is not None:
+                circuit.next_probe = min(circuit.next_probe, now)
+                waiting, circuit.closed = circuit.closed, anyio.Event()
+                waiting.set()  # wakes the requests waiting in admit; the circuit stays open
 
     def release_probe(self, route: str) -> None:
         """A probe that ended without an answer (cancelled): let another request probe."""

@@ -78,12 +78,17 @@ def _limit_headers(decision: Decision | None) -> dict[str, str]:
     }
 
 
+def _retry_after(sandbox: Sandbox, wait_s: float, headers: dict[str, str]) -> None:
+    style = sandbox.config.retry_after_style
+    if style == "seconds":
+        headers["Retry-After"] = str(max(1, math.ceil(wait_s)))
+    elif style == "http_date":
+        headers["Retry-After"] = formatdate(time.time() + max(1.0, wait_s), usegmt=True)
+
+
 def _rate_limited(sandbox: Sandbox, wait_s: float, headers: dict[str, str]) -> Response:
     config = sandbox.config
-    if config.retry_after_style == "seconds":
-        headers["Retry-After"] = str(max(1, math.ceil(wait_s)))
-    elif config.retry_after_style == "http_date":
-        headers["Retry-After"] = formatdate(time.time() + max(1.0, wait_s), usegmt=True)
+    _retry_after(sandbox, wait_s, headers)
     if config.rate_limit_body == "string":
         return JSONResponse("Ratelimited", 429, headers)
     if config.rate_limit_body == "text":
@@ -143,6 +148,8 @@ def _api_endpoint(sandbox: Sandbox, route: ApiRoute) -> Callable[[Request], Awai
         hooked = sandbox.hooks.match(method, path)
         if hooked is not None:
             stats.record(route_key, hooked[0])
+            if hooked[0] == 429:  # as WorkOS's own 429s: with a Retry-After (burst_retry_after_s)
+                _retry_after(sandbox, sandbox.config.burst_retry_after_s, headers)
             return JSONResponse(hooked[1], hooked[0], headers)
         delay = sandbox.faults.latency_s()
         if delay:
