@@ -7,7 +7,10 @@ disagreed (the MCP refused what the CLI allowed, and the reverse). Here each is 
   question is asked (a prompt, a form, a confirmation code) is each door's business.
 - ``keep_plan`` / ``kept_plan`` / ``runnable``: the plan an execution runs, refused when its hash is not
   the one given (without revealing the right one), when it cannot run, or when the file changed since.
-- ``job_id_for`` / ``job_for_plan``: one job per plan; a second execution of a plan finds the first job.
+- ``job_id_for`` / ``job_for_plan`` / ``record_plan_job``: one job per plan; a second execution of a plan
+  finds the first job. ``prepare_run``: the job of a command run in this process (each run its own job).
+- ``job_report``: a job's status (counts, whether it runs, the time left, what to do next); ``cancel``: stop
+  what runs of a job, its undo or the job itself.
 - ``NextAction``: what to do next, as an action and its arguments (option names, never CLI text); the CLI
   renders it as a command, the MCP server as a tool call (``plan_next``, ``status_next``, ``analysis_next``).
 Starting and watching processes, and talking to a person, are left to the doors.
@@ -16,12 +19,14 @@ Starting and watching processes, and talking to a person, are left to the doors.
 from __future__ import annotations
 
 import hashlib
+import logging
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
 from core.analyze import ErrorAnalysis
 from core.csvsource import sha256_file
-from core.engine import MigrationResult
+from core.engine import MigrationResult, job_result, prepare_job, record_job
 from core.errors import JobStateError, OptionsError, SourceError
 from core.options import MigrationOptions
 from core.planner import MigrationPlan
@@ -34,17 +39,23 @@ __all__ = [
     "LARGE_IMPORT_ROWS",
     "LONG_JOB_SECONDS",
     "Action",
+    "Cancelled",
     "ConfirmReason",
+    "JobReport",
     "NextAction",
     "analysis_next",
+    "cancel",
     "confirmation_reasons",
     "job_for_plan",
     "job_id_for",
+    "job_report",
     "keep_plan",
     "kept_plan",
     "plan_id_for",
     "plan_next",
     "plan_reasons",
+    "prepare_run",
+    "record_plan_job",
     "resume_rows",
     "runnable",
     "status_next",
@@ -52,6 +63,8 @@ __all__ = [
     "undo_reasons",
     "verify_next",
 ]
+
+logger = logging.getLogger(__name__)
 
 LARGE_IMPORT_ROWS = 10_000
 """Above this many rows a write needs a person's word."""
@@ -162,6 +175,90 @@ def job_for_plan(store: JobStore, job_id: str, plan_hash: str) -> Job | None:
     if job.plan_hash != plan_hash:
         raise JobStateError(f"job {job_id!r} already exists for another plan: choose another job_id and plan again")
     return job
+
+
+def record_plan_job(
+    store: JobStore, options: MigrationOptions, *, csv_sha256: str, plan_hash: str, confirmation: str
+) -> tuple[Job, bool]:
+    """Record the job of a plan for a worker to prepare and run, and how it was confirmed; one job per plan.
+
+    The job's id is ``job_id_for`` the plan, so when the plan has its job already (an earlier call, or another
+    process at the same moment) that job comes back with False and nothing is recorded. Raises
+    ``OptionsError``, ``SourceError`` or ``JobStateError`` (another plan took the id).
+    """
+    options = options.model_copy(update={"job_id": job_id_for(plan_hash, options)})
+    job_id = options.job_id or ""
+    if (existing := job_for_plan(store, job_id, plan_hash)) is not None:
+        return existing, False
+    try:
+        job = record_job(store, options, csv_sha256=csv_sha256, plan_hash=plan_hash)
+    except JobStateError:
+        if (existing := job_for_plan(store, job_id, plan_hash)) is None:  # raises when another plan took the id
+            raise
+        return existing, False
+    store.set_confirmation(job.id, confirmation)
+    logger.info("job %s recorded for plan %s, confirmed by %s", job.id, plan_hash[:12], confirmation)
+    return store.get_job(job.id), True
+
+
+def prepare_run(store: JobStore, options: MigrationOptions, *, plan_hash: str | None, confirmation: str) -> Job:
+    """Record and prepare (validate, chunk) the job of a run in this process, and how it was confirmed.
+
+    Each run is a job of its own, unlike ``record_plan_job``'s one job per plan: running a command again is
+    the documented way to import what a first run left (it adopts the users that run created). Raises
+    ``OptionsError``, ``SourceError`` or ``JobStateError``.
+    """
+    job = prepare_job(store, options, plan_hash=plan_hash)
+    store.set_confirmation(job.id, confirmation)
+    return store.get_job(job.id)
+
+
+# -- following and stopping a job ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobReport:
+    """A job as it stands: its record, its result so far, whether a worker runs it, and what to do next."""
+
+    job: Job
+    result: MigrationResult
+    running: bool
+    seconds_left: float | None
+    next: NextAction
+
+
+def job_report(store: JobStore, job_id: str, *, running: bool) -> JobReport:
+    """The status of ``job_id``; ``running`` is the door's word on whether a worker of it lives (the CLI asks the
+    store's heartbeats, the MCP server its worker processes too). Raises ``JobStateError`` for an unknown id."""
+    job = store.get_job(job_id)
+    result = job_result(store, job_id)
+    rate = result.rows_per_second
+    left = round(result.pending / rate, 1) if running and rate > 0 and result.pending else None
+    return JobReport(job, result, running, left, status_next(job, result, running=running, seconds_left=left))
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """What a cancel asked to stop: the job's undo (``undo``), or the job itself."""
+
+    job: Job
+    undo: bool
+
+
+def cancel(store: JobStore, job_id: str) -> Cancelled:
+    """Ask what runs of a job to stop after what it has in flight: its undo when one runs, else the job.
+
+    Either stays resumable. A worker that has not taken the job yet (it is still validating the file) stops as
+    soon as it would. Raises ``JobStateError`` for an unknown id.
+    """
+    undo = store.get_undo(job_id)
+    if undo is not None and undo.state is UndoState.RUNNING:
+        store.request_undo_cancel(job_id)
+        logger.info("job %s: undo cancel requested", job_id)
+        return Cancelled(store.get_job(job_id), undo=True)
+    job = store.request_cancel(job_id)
+    logger.info("job %s: cancel requested", job_id)
+    return Cancelled(job, undo=False)
 
 
 # -- what comes next --------------------------------------------------------------------------------

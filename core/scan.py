@@ -207,8 +207,8 @@ class _Pass:
         cross_row_only = suspects is not None
         bulk_warnings = on_row is None and on_issue is None
         check_block = make_block_check(columns, single_org=self.single_org, warnings=bulk_warnings)
-        if self.single_org and columns.org_columns and not cross_row_only:
-            self.tally(org_columns_ignored(columns))
+        # Said with the first record, as the row check says it: a file of blank records has nothing to ignore.
+        warn_org_columns = self.single_org and bool(columns.org_columns) and not cross_row_only
         for first, block in self.source.blocks():
             proof = check_block(block)
             if proof is not None and suspects is not None and self.touches_suspects(proof):
@@ -216,9 +216,15 @@ class _Pass:
             if proof is None:
                 for row, fields in enumerate(block, first):
                     if fields and ((fields[0] and not fields[0].isspace()) or not is_blank(fields)):
+                        if warn_org_columns:
+                            warn_org_columns = False
+                            self.tally(org_columns_ignored(columns))
                         self.one_row(row, fields, on_row, cross_row_only)
                 self.flush(_SPREAD_EVERY)
                 continue
+            if warn_org_columns:
+                warn_org_columns = False
+                self.tally(org_columns_ignored(columns))
             emails, orgs, cols, warned = proof
             size = len(block)
             result.rows += size

@@ -1,6 +1,7 @@
 """The ``workos-migrate`` command line: a thin shell over ``core``.
 
-Each command builds options, calls one core function and prints its result; ``--json`` prints the
+Each command builds options, calls one core function (``core.app``'s use case where the MCP server runs the
+same one: execute's confirmation and job, status, cancel) and prints its result; ``--json`` prints the
 same pydantic object the MCP tool returns. Exit codes: 0 success, 1 invalid plan or failed rows,
 2 fatal (unusable options or file, no key).
 """
@@ -20,7 +21,7 @@ from typing import Any, NoReturn, TypeVar
 import anyio
 import click
 
-from core import MigrationOptions, MigrationOrchestrator, analyze_errors, validate_csv
+from core import MigrationOptions, MigrationOrchestrator, analyze_errors, app, validate_csv
 from core.app import ConfirmReason, plan_reasons
 from core.engine import MigrationResult, RunStats, execute_job, job_result
 from core.errors import MigrationError, OptionsError
@@ -31,7 +32,7 @@ from core.preflight import verify_org_option
 from core.runloop import migration_errors_alone
 from core.runner import api_key_from_env
 from core.steps import resume_step
-from core.store import STORE_FILENAME, Job, JobStore, UndoState
+from core.store import STORE_FILENAME, Job, JobStore
 from core.undo import UndoPreview, UndoProgress, UndoResult, preview_undo, run_undo
 from core.verify import VerifyProgress, VerifyReport, verify_migration
 from server.progress import Counts, follow
@@ -604,8 +605,7 @@ def _execute(options: MigrationOptions, *, as_json: bool) -> None:
         # A wrong organization option is refused here, before a job exists that could only fail.
         verify_org_option(options, api_key=api_key_from_env() or "")
         store = JobStore.open(options.checkpoint_dir)
-        job = MigrationOrchestrator(options).prepare(store, plan_hash=plan_hash)
-        store.set_confirmation(job.id, "yes" if options.yes else "prompt")
+        job = app.prepare_run(store, options, plan_hash=plan_hash, confirmation="yes" if options.yes else "prompt")
         _run(store, job, options, as_json=as_json)
 
 
@@ -729,7 +729,7 @@ def resume(
 def status(job_id: str | None, checkpoint_dir: Path, as_json: bool) -> None:
     """Show a job's state and counts (the latest job when no id is given)."""
     store, job = _open_job(checkpoint_dir, job_id)
-    result = job_result(store, job.id)
+    result = app.job_report(store, job.id, running=job.live_runners > 0).result
     click.echo(result.model_dump_json(indent=2) if as_json else render_result(result))
 
 
@@ -739,13 +739,12 @@ def status(job_id: str | None, checkpoint_dir: Path, as_json: bool) -> None:
 def cancel(job_id: str, checkpoint_dir: Path) -> None:
     """Ask a running job (or its undo) to stop: rows in flight finish and are recorded, then it can be resumed."""
     store, job = _open_job(checkpoint_dir, job_id)
-    undo = store.get_undo(job.id)
-    if undo is not None and undo.state is UndoState.RUNNING:
-        store.request_undo_cancel(job.id)
+    with core_errors():
+        cancelled = app.cancel(store, job.id)
+    job = cancelled.job
+    if cancelled.undo:
         click.echo(f"Cancel requested for the undo of {job.id}: it stops after the deletes in flight.")
-        return
-    job = store.request_cancel(job.id)
-    if job.live_runners:
+    elif job.live_runners:
         click.echo(f"Cancel requested for {job.id}: its runners stop after the rows in flight.")
     else:
         click.echo(f"{job.id} is not running ({job.state.value}); it will not start again until resumed.")

@@ -1,4 +1,4 @@
-"""Jobs for the MCP server: start one in a detached worker process, follow it, cancel it, list them.
+"""Jobs for the MCP server: start one in a detached worker process, follow it, list them.
 
 A job started here runs in ``python -m core.runner JOB_ID --lead``, detached by ``core.supervisor``, with stdin from
 /dev/null and its output in ``runner.log`` in the job's directory, so it outlives the MCP server and the
@@ -18,8 +18,8 @@ from typing import NamedTuple
 
 import anyio
 
-from core.app import job_for_plan, job_id_for, status_next
-from core.engine import job_result, record_job, start_resume
+from core.app import job_report, record_plan_job
+from core.engine import job_result, start_resume
 from core.errors import JobStateError, OptionsError
 from core.options import MigrationOptions
 from core.store import Job, JobState, JobStore, UndoState
@@ -32,7 +32,6 @@ __all__ = [
     "job_status",
     "launch",
     "list_statuses",
-    "request_cancel",
     "resume_job",
     "start_job",
     "worker_running",
@@ -128,28 +127,18 @@ def start_job(
     confirmation: str,
     api_key: str,
 ) -> tuple[JobStatus, bool]:
-    """Record the job of a plan, note how it was confirmed, and start its worker; one job per plan.
+    """Record the job of a plan (``core.app.record_plan_job``: one job per plan) and start its worker.
 
-    The job's id is ``core.app.job_id_for`` the plan, so when the plan already has its job (an earlier call,
-    or another server process at the same moment) that job's status comes back and nothing is started.
-    Returns the status and whether a worker was started. The worker validates and chunks the file itself
-    and refuses if its sha256 is no longer ``csv_sha256``. Raises ``OptionsError``, ``SourceError`` or
-    ``JobStateError`` (the job id is taken by another plan).
+    When the plan has its job already, that job's status comes back and nothing is started. Returns the status
+    and whether a worker was started. The worker validates and chunks the file itself and refuses if its
+    sha256 is no longer ``csv_sha256``. Raises ``OptionsError``, ``SourceError`` or ``JobStateError``.
     """
-    options = options.model_copy(update={"job_id": job_id_for(plan_hash, options)})
-    job_id = options.job_id or ""
-    if job_for_plan(store, job_id, plan_hash) is not None:
-        return job_status(store, job_id), False
-    try:
-        job = record_job(store, options, csv_sha256=csv_sha256, plan_hash=plan_hash)
-    except JobStateError:
-        if job_for_plan(store, job_id, plan_hash) is None:  # raises when another plan took the id
-            raise
-        return job_status(store, job_id), False
-    store.set_confirmation(job.id, confirmation)
-    logger.info("job %s recorded for plan %s, confirmed by %s", job.id, plan_hash[:12], confirmation)
-    launch(store, job.id, api_key=api_key)
-    return job_status(store, job.id), True
+    job, recorded = record_plan_job(
+        store, options, csv_sha256=csv_sha256, plan_hash=plan_hash, confirmation=confirmation
+    )
+    if recorded:
+        launch(store, job.id, api_key=api_key)
+    return job_status(store, job.id), recorded
 
 
 def resume_job(
@@ -190,16 +179,6 @@ def resume_job(
     return job_status(store, job_id), True
 
 
-def request_cancel(store: JobStore, job_id: str) -> JobStatus:
-    """Ask the job's runners to stop after the rows in flight; the job stays resumable.
-
-    A worker that has not taken the job yet (it is still validating the file) stops as soon as it would.
-    """
-    store.request_cancel(job_id)
-    logger.info("job %s: cancel requested", job_id)
-    return job_status(store, job_id)
-
-
 # -- status -------------------------------------------------------------------------------------------
 
 
@@ -231,21 +210,17 @@ def job_status(store: JobStore, job_id: str, *, since: str | None = None, errors
     """
     reap()
     seen = Cursor.parse(since) if since else None
-    job = store.get_job(job_id)
-    result = job_result(store, job_id)
-    running = _worker_alive(store, job)
+    report = job_report(store, job_id, running=_worker_alive(store, store.get_job(job_id)))
+    job, result = report.job, report.result
     finished = result.total_rows - result.pending
-    rate = result.rows_per_second
-    eta = round(result.pending / rate, 1) if running and rate > 0 and result.pending else None
     new_failures, samples = store.failures_since(job_id, seen.failures_at if seen else 0.0, limit=errors)
     newest = max((sample.recorded_at or 0.0 for sample in samples), default=seen.failures_at if seen else 0.0)
     cursor = Cursor(newest, (result.succeeded, result.skipped, result.failed, result.pending), job.state.value)
-    step = status_next(job, result, running=running, seconds_left=eta)
     return JobStatus(
         job_id=job.id,
         state=job.state,
         file=job.csv_path.name,
-        worker_running=running,
+        worker_running=report.running,
         cancel_requested=job.cancel_requested,
         total_rows=result.total_rows,
         succeeded=result.succeeded,
@@ -254,8 +229,8 @@ def job_status(store: JobStore, job_id: str, *, since: str | None = None, errors
         invalid=result.invalid,
         pending=result.pending,
         percent=round(100 * finished / result.total_rows, 1) if result.total_rows else 0.0,
-        rows_per_second=rate,
-        eta_seconds=eta,
+        rows_per_second=result.rows_per_second,
+        eta_seconds=report.seconds_left,
         retries=result.retries,
         rate_limited=result.rate_limited,
         circuit=result.circuit,
@@ -266,7 +241,7 @@ def job_status(store: JobStore, job_id: str, *, since: str | None = None, errors
         new_errors=[ErrorSample.of(outcome) for outcome in samples],
         unchanged=seen is not None and seen == cursor,
         cursor=cursor.token(),
-        next=NextCall.of(step),
+        next=NextCall.of(report.next),
     )
 
 

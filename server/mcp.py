@@ -46,7 +46,7 @@ from core.errors import JobStateError, MigrationError, OptionsError, SourceError
 from core.options import MigrationOptions
 from core.planner import MigrationPlan, key_kind
 from core.preflight import check_live, check_org_option
-from core.store import JobStore, RowState, UndoState
+from core.store import JobStore, RowState
 from core.undo import UndoPreview, UndoResult, preview_undo, undo_result
 from core.validation import validate_csv
 from core.verify import verify_migration as verify
@@ -788,11 +788,10 @@ async def verify_migration(
 
 async def cancel_migration(ctx: Context, job_id: JobIdRef) -> Annotated[CallToolResult, CancelResult]:
     """Stop a running job (or its undo) after the rows in flight; it stays resumable."""
+    store = _state(ctx).store
     with _translated():
-        undo = _state(ctx).store.get_undo(job_id)
-        if undo is not None and undo.state is UndoState.RUNNING:
-            _state(ctx).store.request_undo_cancel(job_id)
-        status = jobs.request_cancel(_state(ctx).store, job_id)
+        app.cancel(store, job_id)
+        status = jobs.job_status(store, job_id)
     return _reply(CancelResult.of(status), status.text())
 
 
