@@ -1,17 +1,20 @@
-"""The use cases both front doors call (core.app): recording a job, its status and what comes next, cancelling.
-
-On a real job store in a temporary directory; no WorkOS is needed, since nothing here sends a row.
+"""The use cases both front doors call (core.app): recording a job, its status and next step, cancelling; and
+what the CLI's cancel says with them. On a real job store in a temporary directory; no WorkOS is needed, since
+nothing here sends a row.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from core import app
 from core.options import MigrationOptions
 from core.planner import plan
 from core.steps import Action
 from core.store import JobState, JobStore, UndoState
+from server.cli import main
 from tests.conftest import write_rows
 
 
@@ -64,3 +67,17 @@ def test_cancel_stops_the_undo_when_one_runs_and_else_the_job(tmp_path: Path) ->
     store.finish_undo(job.id, UndoState.CANCELLED)
     cancelled = app.cancel(store, job.id)
     assert not cancelled.undo and cancelled.job.cancel_requested
+
+
+def test_the_cli_cancel_says_which_it_stopped(tmp_path: Path) -> None:
+    options = _options(tmp_path)
+    store = JobStore.open(options.checkpoint_dir)
+    job = app.prepare_run(store, options, plan_hash=None, confirmation="prompt")
+    store.begin_undo(job.id, include_changed=False, confirmation="yes")
+    cancel = ["cancel", job.id, "--checkpoint-dir", str(options.checkpoint_dir)]
+    undoing = CliRunner().invoke(main, cancel)
+    store.finish_undo(job.id, UndoState.CANCELLED)
+    idle = CliRunner().invoke(main, cancel)
+    assert undoing.exit_code == idle.exit_code == 0
+    assert undoing.output == f"Cancel requested for the undo of {job.id}: it stops after the deletes in flight.\n"
+    assert idle.output == f"{job.id} is not running (created); it will not start again until resumed.\n"
