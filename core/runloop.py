@@ -424,23 +424,31 @@ class _Runner:
     def _share_outage(self) -> None:
         """One runner probes WorkOS for the job while it is down; every other runner holds its requests.
 
-        A runner whose circuit is open either probes for the job (the store's ``outage_open`` says so) or holds;
-        when it becomes the prober (the last one saw WorkOS answer, or stopped) it probes at once, so every runner
-        resumes within a heartbeat or two of WorkOS answering instead of at its own growing probe interval.
+        A runner whose circuit opens first probes for the job (the store's ``outage_open`` says so); every other
+        runner, its own circuit open or not, holds (``CircuitBreaker.hold``, renewed at each beat). When the
+        prober sees WorkOS answer (or stops), the hold is released and each runner still open probes at once, so
+        every runner goes on within a heartbeat instead of at its own probe interval (up to 30 s).
         """
-        hold = time.time() + 3 * _HEARTBEAT_SECONDS  # a late heartbeat must not let the hold lapse
-        if self.breaker.is_open:
-            probing = self.store.outage_open(self.job.id, self.runner_id, since=time.time())
-            if not probing:
-                self.limiter.pause_until(hold)
-            elif self._holding:
-                self.breaker.probe_now()
-            self._holding = not probing
-        else:
+        hold = 3 * _HEARTBEAT_SECONDS  # a late heartbeat must not let the hold lapse
+        shared = self.store.outage(self.job.id).open_since is not None
+        if not self.breaker.is_open:
             self._holding = False
-            if self.store.outage(self.job.id).open_since is not None:
-                # Another runner's circuit is open: wait with it rather than spend requests finding out.
-                self.limiter.pause_until(hold)
+            if shared:
+                self.breaker.hold(hold)  # another runner's circuit is open: wait with it, spend nothing finding out
+            else:
+                self.breaker.release()
+            return
+        if self._holding and not shared:
+            # The prober saw WorkOS answer, or stopped: probe now, every runner that still sees it down.
+            self._holding = False
+            self.breaker.release()
+            self.breaker.probe_now()
+            return
+        self._holding = not self.store.outage_open(self.job.id, self.runner_id, since=time.time())
+        if self._holding:
+            self.breaker.hold(hold)
+        else:
+            self.breaker.release()
 
     def publish_counters(self) -> None:
         """Add this runner's new retries, resends, 429s and waits to the job's counters."""

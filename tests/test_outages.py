@@ -102,6 +102,26 @@ async def test_probe_now_lets_a_waiting_request_through_at_once() -> None:
     assert probes == [True] and breaker.circuit_open("POST /organizations")
 
 
+async def test_a_hold_stops_every_request_until_it_is_released() -> None:
+    """Another runner probes for the job: this runner's requests wait, on every route, until it says WorkOS answers."""
+    breaker = CircuitBreaker(FAST_PROBES)
+    breaker.hold(60)
+    admitted: list[bool] = []
+    async with anyio.create_task_group() as tasks:
+
+        async def request() -> None:
+            admitted.append(await breaker.admit("POST /user_management/users"))
+
+        tasks.start_soon(request)
+        await anyio.sleep(0.05)
+        assert admitted == []
+        breaker.release()
+    assert admitted == [False]  # no circuit of its own is open: not a probe
+    breaker.hold(0.05)  # a hold the heartbeat does not renew lapses by itself
+    with anyio.fail_after(5):
+        assert await breaker.admit("POST /user_management/users") is False
+
+
 async def test_a_breaker_open_longer_than_max_outage_gives_up() -> None:
     breaker = CircuitBreaker(BreakerPolicy(threshold=1, probe_base=0.05, probe_cap=0.05, max_outage=0.3))
     breaker.record("POST /organizations", outage=True, probe=False)

@@ -17,8 +17,9 @@ against a row's attempts. A circuit open longer than ``max_outage`` seconds make
 ``WorkOSUnavailable``, which stops the job ``interrupted`` with every unfinished row still pending.
 
 ``on_change(open_since)`` reports each opening (wall-clock time) and closing (None), so the engine can share
-the pause with other worker processes and show the outage in status; ``probe_now`` is how another process's
-word that WorkOS answers reaches the circuits of this one.
+the pause with other worker processes and show the outage in status. What other processes of the job see
+reaches this one through ``hold`` and ``release`` (another runner probes for the job: every request waits)
+and ``probe_now`` (WorkOS answered another runner: every open circuit probes at once).
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ class CircuitBreaker:
         self._outage_seconds = 0.0
         self._outage_began: float | None = None  # monotonic, while any circuit is open
         self._abandoned: str | None = None
+        self._held_until = 0.0  # monotonic: another runner of the job probes for it until then (``hold``)
+        self._released = anyio.Event()
         self.opened = 0
 
     @property
@@ -142,6 +145,11 @@ class CircuitBreaker:
 
         Raises ``WorkOSUnavailable`` once the circuit has been open longer than ``max_outage``.
         """
+        while (held := self._held_until - self._clock()) > 0:
+            if self._abandoned is not None:
+                raise WorkOSUnavailable(self._abandoned)
+            with anyio.move_on_after(held):
+                await self._released.wait()
         circuit = self._circuits.get(route)
         if circuit is None:
             return False
@@ -184,10 +192,23 @@ class CircuitBreaker:
             circuit.interval = min(self.policy.probe_cap, circuit.interval * self.policy.probe_factor)
             circuit.next_probe = now + circuit.interval
 
+    def hold(self, seconds: float) -> None:
+        """Another runner of the job probes WorkOS for it: no request of this runner goes for ``seconds`` (the
+        heartbeat renews it) or until ``release``."""
+        if self._held_until <= self._clock():
+            self._released = anyio.Event()
+        self._held_until = self._clock() + seconds
+
+    def release(self) -> None:
+        """The outage another runner probed for ended: held requests go on at once."""
+        self._held_until = 0.0
+        self._released.set()
+
     def abandon(self, reason: str) -> None:
-        """The run is stopping: requests waiting on an open circuit (and later ones) raise ``WorkOSUnavailable``
-        at once, so their rows stay pending instead of waiting for WorkOS."""
+        """The run is stopping: requests waiting on an open circuit or a hold (and later ones) raise
+        ``WorkOSUnavailable`` at once, so their rows stay pending instead of waiting for WorkOS."""
         self._abandoned = reason
+        self._released.set()
         for circuit in self._circuits.values():
             circuit.closed.set()
 
