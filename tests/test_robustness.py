@@ -344,3 +344,22 @@ async def test_a_conflict_whose_lookup_finds_no_membership_sends_it_again(
     (membership,) = sandbox.state()["organization_memberships"]
     assert (done.membership_id, done.membership_action) == (membership["id"], MembershipAction.CREATED)
     assert result.memberships_created == 1
+
+
+async def test_a_membership_that_met_four_5xx_in_a_row_fails_transient_and_the_default_resume_creates_it(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    """What the torture run met under load: the injected 5xx before the write, 4 sends in a row, spent the
+    membership's budget; the row failed (retryable) with its user created and its membership missing."""
+    sandbox.add_hook("POST", "/user_management/organization_memberships", 500, count=4)
+    rows = [{"email": "a@x.com", "org_external_id": "acme", "org_name": "Acme"}]
+    first = await importer.run(write_rows(tmp_path / "users.csv", rows), create_org_if_missing=True)
+    (failed,) = importer.store().iter_rows(first.job_id, state=RowState.FAILED)
+    assert (failed.error_phase, failed.error_code, failed.retryable) == ("membership", "outcome_unknown", True)
+    assert sandbox.state()["organization_memberships"] == []
+    store = importer.store()
+    start_resume(store, first.job_id)
+    again = await execute_job(store, first.job_id, api_key=sandbox.api_key)
+    assert (again.state, again.succeeded, again.failed) == (JobState.COMPLETED, 1, 0)
+    assert (again.users_created, again.memberships_created) == (1, 1)
+    assert len(sandbox.state()["organization_memberships"]) == 1

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.torture
 def test_killed_and_faulted_import_ends_exactly_as_the_csv_says(sandbox: SandboxHandle, tmp_path: Path) -> None:
     report = run_torture(sandbox, tmp_path, rows=int(os.environ.get("TORTURE_ROWS", "2000")), kills=3)
     assert report.problems == []
+    assert len(report.transient_rows) <= 2, report.transient_rows  # resent by a resume; about 2 % of runs have one
     assert report.kills == 3
     assert report.faults_seen["5xx"] > 0 and report.faults_seen["dropped"] > 0 and report.faults_seen["429"] > 0
     store = JobStore.open(tmp_path / "checkpoints")
