@@ -101,6 +101,15 @@ def sandbox(_sandbox_server: SandboxHandle) -> Iterator[SandboxHandle]:
 
 
 @pytest.fixture
+def cli_env(sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The CLI as a user runs it against the sandbox: in ``tmp_path`` (returned), the sandbox's URL and key set."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORKOS_BASE_URL", sandbox.url)
+    monkeypatch.setenv("WORKOS_API_KEY", sandbox.api_key)
+    return tmp_path
+
+
+@pytest.fixture
 def sandbox_api(sandbox: SandboxHandle) -> Iterator[httpx2.Client]:
     """A plain HTTP client on the sandbox, authenticated with its API key."""
     with httpx2.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {sandbox.api_key}"}) as client:

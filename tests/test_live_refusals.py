@@ -104,35 +104,29 @@ async def test_a_rejected_key_is_told_by_the_option_check(importer: ImportRun, w
 
 
 def test_cli_execute_refuses_a_wrong_org_id_before_creating_a_job(
-    sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, write_users: CsvWriter
+    sandbox: SandboxHandle, cli_env: Path, write_users: CsvWriter
 ) -> None:
     sandbox.configure(write_limit=0, read_limit=0, global_limit=0)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WORKOS_BASE_URL", sandbox.url)
-    monkeypatch.setenv("WORKOS_API_KEY", sandbox.api_key)
     path = write_users([{"email": "ada@example.com"}])
     result = CliRunner().invoke(main, ["execute", "--csv", str(path), "--org-id", "org_doesnotexist", *RATES])
     assert result.exit_code == 2, result.output
     assert "--org-id org_doesnotexist" in result.output and "does not exist" in result.output
     assert "resume" not in result.output
-    checkpoints = tmp_path / ".workos-checkpoints"
+    checkpoints = cli_env / ".workos-checkpoints"
     assert not checkpoints.exists() or JobStore.open(checkpoints).latest_job() is None
     assert _writes(sandbox) == 0
 
 
 def test_cli_execute_refuses_an_organization_typed_at_the_prompt_that_does_not_exist(
-    sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, write_users: CsvWriter
+    sandbox: SandboxHandle, cli_env: Path, monkeypatch: pytest.MonkeyPatch, write_users: CsvWriter
 ) -> None:
     sandbox.configure(write_limit=0, read_limit=0, global_limit=0)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WORKOS_BASE_URL", sandbox.url)
-    monkeypatch.setenv("WORKOS_API_KEY", sandbox.api_key)
     monkeypatch.setattr("server.cli._stdin_is_terminal", lambda: True)
     path = write_users([{"email": "ada@example.com"}])
     result = CliRunner().invoke(main, ["execute", "--csv", str(path), *RATES], input="acme\n")
     assert result.exit_code == 2, result.output
     assert "--org-id acme" in result.output and "does not exist" in result.output
-    checkpoints = tmp_path / ".workos-checkpoints"
+    checkpoints = cli_env / ".workos-checkpoints"
     assert not checkpoints.exists() or JobStore.open(checkpoints).latest_job() is None
 
 

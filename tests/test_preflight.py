@@ -145,12 +145,9 @@ async def test_an_ambiguous_organization_name_fails_its_rows(
 
 
 def test_cli_plan_check_live_shows_what_it_found_and_exits_1(
-    sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, write_users: CsvWriter
+    sandbox: SandboxHandle, cli_env: Path, write_users: CsvWriter
 ) -> None:
     sandbox.configure(write_limit=0, read_limit=0, global_limit=0)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WORKOS_BASE_URL", sandbox.url)
-    monkeypatch.setenv("WORKOS_API_KEY", sandbox.api_key)
     path = write_users(_rows(3, org_external_id="acme", org_name="Acme"))
     rates = [f"--{name.replace('_', '-')}={value}" for name, value in FAST_RATES.items()]
     offline = CliRunner().invoke(main, ["plan", "--csv", str(path), *rates])
@@ -162,13 +159,10 @@ def test_cli_plan_check_live_shows_what_it_found_and_exits_1(
 
 
 def test_cli_plan_check_live_during_an_outage_gives_up_after_max_outage_with_exit_2(
-    sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, write_users: CsvWriter
+    sandbox: SandboxHandle, cli_env: Path, monkeypatch: pytest.MonkeyPatch, write_users: CsvWriter
 ) -> None:
     sandbox.configure(write_limit=0, read_limit=0, global_limit=0)
     sandbox.add_hook("*", "*", 503)  # for good: the check must not wait longer than the job would
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WORKOS_BASE_URL", sandbox.url)
-    monkeypatch.setenv("WORKOS_API_KEY", sandbox.api_key)
     path = write_users(_rows(3, org_external_id="acme", org_name="Acme"))
     rates = [f"--{name.replace('_', '-')}={value}" for name, value in FAST_RATES.items()]
     started = time.monotonic()

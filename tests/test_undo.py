@@ -186,14 +186,6 @@ async def test_an_organization_the_job_created_is_kept_while_it_has_members(
 # -- the command line and the runner process -----------------------------------------------------------
 
 
-@pytest.fixture
-def cli_env(sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WORKOS_BASE_URL", sandbox.url)
-    monkeypatch.setenv("WORKOS_API_KEY", sandbox.api_key)
-    return tmp_path / "checkpoints"
-
-
 def _cli(*args: str, input: str | None = None) -> tuple[int, str]:
     result = CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
     return result.exit_code, result.output

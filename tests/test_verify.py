@@ -38,14 +38,6 @@ def _rows(count: int) -> list[dict[str, str]]:
     ]
 
 
-@pytest.fixture
-def cli_env(sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WORKOS_BASE_URL", sandbox.url)
-    monkeypatch.setenv("WORKOS_API_KEY", sandbox.api_key)
-    return tmp_path
-
-
 def _cli(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     return result.exit_code, result.output
