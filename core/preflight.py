@@ -56,8 +56,7 @@ def preflight_client(options: MigrationOptions, api_key: str) -> WorkOSClient:
     limiter = RateLimiter(
         write_rate=options.rate_limit, read_rate=options.read_rate_limit, general_rate=options.global_rate_limit
     )
-    longest = min(options.max_outage, PREFLIGHT_MAX_OUTAGE_SECONDS) if options.max_outage else 0.0
-    policy = BreakerPolicy.off() if longest == 0 else BreakerPolicy(max_outage=longest)
+    policy = BreakerPolicy.waiting(min(options.max_outage, PREFLIGHT_MAX_OUTAGE_SECONDS))
     return WorkOSClient(
         api_key=api_key,
         base_url=options.base_url,

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import islice
 
 import anyio
@@ -105,11 +105,9 @@ async def run_job(
             general_rate=options.global_rate_limit / share,
             on_pause=_pause_publisher(store, job_id),
         )
-        if options.max_outage == 0:
-            policy = BreakerPolicy.off()
-        else:
-            policy = replace(breaker or BreakerPolicy(), max_outage=options.max_outage)
-        circuit = CircuitBreaker(policy, on_change=_outage_publisher(store, job_id, runner_id))
+        circuit = CircuitBreaker(
+            BreakerPolicy.waiting(options.max_outage, breaker), on_change=_outage_publisher(store, job_id, runner_id)
+        )
         known = EnvironmentSnapshot.of(store, base_url=options.base_url, api_key=api_key)
         runner = _Runner(store, job, runner_id, stop, stats, limiter, circuit, known)
         runner.learn, runner.on_learned = learn, on_learned

@@ -30,7 +30,7 @@ from enum import StrEnum
 import anyio
 from pydantic import BaseModel, Field
 
-from core.errors import AuthenticationError, JobStateError, NotFound, WorkOSError
+from core.errors import AuthenticationError, JobStateError, NotFound, WorkOSError, WorkOSUnavailable
 from core.pipeline import CREATED_AT_SKEW_SECONDS
 from core.runloop import migration_errors_alone
 from core.store import (
@@ -42,6 +42,7 @@ from core.store import (
     UndoOutcome,
     UndoState,
 )
+from core.workos.breaker import BreakerPolicy, CircuitBreaker
 from core.workos.client import WorkOSClient
 from core.workos.limits import RateLimiter
 from core.workos.models import Organization
@@ -117,8 +118,8 @@ class UndoResult(BaseModel):
     @property
     def exit_code(self) -> int:
         """0 when undo finished with nothing failed, 1 when anything failed or remains, 2 when it stopped on a fatal
-        error."""
-        if self.state is UndoState.FAILED:
+        error or for WorkOS being unreachable longer than ``--max-outage``."""
+        if self.state in (UndoState.FAILED, UndoState.INTERRUPTED):
             return 2
         return 0 if self.state is UndoState.COMPLETED else 1
 
@@ -204,7 +205,13 @@ def _client(job: Job, api_key: str) -> WorkOSClient:
     limiter = RateLimiter(
         write_rate=options.rate_limit, read_rate=options.read_rate_limit, general_rate=options.global_rate_limit
     )
-    return WorkOSClient(api_key=api_key, base_url=options.base_url, limiter=limiter, concurrency=options.concurrency)
+    return WorkOSClient(
+        api_key=api_key,
+        base_url=options.base_url,
+        limiter=limiter,
+        breaker=CircuitBreaker(BreakerPolicy.waiting(options.max_outage)),
+        concurrency=options.concurrency,
+    )
 
 
 # -- preview ------------------------------------------------------------------------------------------
@@ -373,10 +380,16 @@ async def run_undo(
                 await runner.run(client, on_progress)
     except AuthenticationError as exc:
         state, error = UndoState.FAILED, exc.rejection
+    except WorkOSUnavailable as exc:
+        # WorkOS down longer than the job's --max-outage: what is left stays pending for the next undo.
+        state, error = UndoState.INTERRUPTED, str(exc)
+    except BaseException:
+        state = UndoState.INTERRUPTED  # whatever stopped this run, the items without an outcome are left
+        raise
     finally:
         with anyio.CancelScope(shield=True):
             runner.flush()
-            if runner.stop.is_set() and error is None:
+            if runner.stop.is_set() and error is None and state is not UndoState.INTERRUPTED:
                 state = UndoState.CANCELLED
             elif error is None and runner.failed:
                 state = UndoState.COMPLETED_WITH_ERRORS

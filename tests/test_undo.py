@@ -85,6 +85,26 @@ async def test_undo_of_a_job_that_adopted_users_and_joined_organizations_restore
     assert _comparable(sandbox.state()) == before
 
 
+async def test_an_undo_during_an_outage_longer_than_max_outage_stops_interrupted_then_goes_on(
+    importer: ImportRun, sandbox: SandboxHandle, sandbox_api: httpx2.Client, write_users: CsvWriter
+) -> None:
+    _seed_existing(sandbox_api)
+    before = _comparable(sandbox.state())
+    result = await importer.run(_mixed_file(write_users), create_org_if_missing=True, max_outage=1)
+    hook = sandbox.add_hook("DELETE", "*", 503)  # WorkOS down for deletes, for good
+
+    with anyio.fail_after(60):
+        stopped = await run_undo(importer.store(), result.job_id, api_key=sandbox.api_key)
+
+    assert (stopped.state, stopped.exit_code, stopped.failed) == (UndoState.INTERRUPTED, 2, 0)
+    assert stopped.last_error is not None and stopped.last_error.startswith("WorkOS unreachable since ")
+    assert stopped.pending == 11 and not stopped.deleted  # nothing recorded done, nothing failed: all left
+    sandbox_api.delete(f"/_emulate/hooks/{hook['id']}")
+    again = await run_undo(importer.store(), result.job_id, api_key=sandbox.api_key)
+    assert (again.state, again.pending, again.failed) == (UndoState.COMPLETED, 0, 0)
+    assert _comparable(sandbox.state()) == before
+
+
 async def test_a_second_undo_deletes_nothing(
     importer: ImportRun, sandbox: SandboxHandle, sandbox_api: httpx2.Client, write_users: CsvWriter
 ) -> None:

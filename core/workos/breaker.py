@@ -29,7 +29,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anyio
 
@@ -61,6 +61,11 @@ class BreakerPolicy:
     def off(cls) -> BreakerPolicy:
         """A breaker that never opens (``--max-outage 0``): outage answers fail rows once retries are spent."""
         return cls(threshold=2**62)
+
+    @classmethod
+    def waiting(cls, max_outage: float, base: BreakerPolicy | None = None) -> BreakerPolicy:
+        """``base`` (the default policy) waiting out ``max_outage`` seconds of outage; ``off()`` for 0."""
+        return cls.off() if max_outage == 0 else replace(base or cls(), max_outage=max_outage)
 
 
 def route_key(method: str, path: str) -> str:
