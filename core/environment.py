@@ -29,7 +29,8 @@ from pydantic import BaseModel, Field
 from core.csvsource import CsvSource
 from core.options import MigrationOptions
 from core.orgs import ORG_KEY_COLUMNS
-from core.store import EnvironmentTables, JobStore, MembershipRow, SnapshotPart, UserRow
+from core.snapshot_tables import EnvironmentTables, MembershipRow, SnapshotPart, UserRow
+from core.store import JobStore
 from core.targets import row_targets
 from core.workos.client import WorkOSClient
 from core.workos.models import Membership, Organization, User
