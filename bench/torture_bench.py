@@ -35,6 +35,7 @@ def main() -> None:
           f"{report.seconds:.1f} s, {report.requests:,} requests, faults {report.faults_seen}")  # fmt: skip
     print(f"final state {report.result_state.value}, exit code {report.exit_code}")
     print("problems: " + ("none" if not report.problems else "; ".join(report.problems)))
+    print(f"valid rows failed for a transient cause, sent again by a resume: {report.transient_rows or 'none'}")
     print(f"peak RSS of this process: {peak_rss_mib():.1f} MB")
 
 
