@@ -179,6 +179,17 @@ _UNKNOWN = _data(
 )
 
 
+def resent_by_default(
+    phase: str | None, status: int | None, code: str | None, sub_codes: str | None, retryable: bool | None
+) -> bool:
+    """Whether a failed row is sent again without being asked: it failed for a transient cause (a 5xx, a
+    timeout, an unknown outcome, a refused connection, a 429), never for its data or a validation rule."""
+    if phase == "validation":
+        return False
+    subs = tuple(filter(None, (sub_codes or "").split(",")))
+    return classify(phase or "unknown", status, code or "unknown", subs, retryable).category == "transient"
+
+
 def classify(
     phase: str, status: int | None, code: str, sub_codes: tuple[str, ...], recorded_retryable: bool | None
 ) -> Verdict:

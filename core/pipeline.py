@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -178,6 +178,12 @@ class RowPipeline:
         if skipped:
             return self._outcome(state, RowState.SKIPPED)
         return self._outcome(state, RowState.DONE)
+
+    def forget_users(self, emails: Iterable[str]) -> None:
+        """Drop what this runner settled for ``emails``: their rows go again, and must each find their user
+        afresh (their ledger records are gone), not take it as settled by an earlier row."""
+        for email in emails:
+            self._users.pop(email, None)
 
     def forget(self) -> None:
         """Drop the users this runner settled, and the snapshot (the environment may have changed behind the job)."""

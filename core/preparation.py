@@ -14,7 +14,7 @@ from collections.abc import Callable
 from core.csvsource import CsvSource, sha256_file
 from core.errorlog import write_errors
 from core.errors import JobStateError, SourceError
-from core.failures import classify
+from core.failures import classify, resent_by_default
 from core.options import MigrationOptions, check_paths
 from core.records import Issue, has_error
 from core.rules import CROSS_ROW_CODES
@@ -243,9 +243,8 @@ def _resend(failure: FailureRow, *, retry_failed: bool) -> bool:
     _row, _email, phase, status, code, sub_codes, _message, retryable = failure
     if phase == "validation":
         return False
-    subs = tuple(filter(None, (sub_codes or "").split(",")))
     recorded = None if retryable is None else bool(retryable)
-    verdict = classify(phase or "unknown", status, code or "unknown", subs, recorded)
-    if verdict.category == "data":
-        return False
-    return retry_failed or verdict.category == "transient"
+    if resent_by_default(phase, status, code, sub_codes, recorded):
+        return True
+    subs = tuple(filter(None, (sub_codes or "").split(",")))
+    return retry_failed and classify(phase or "unknown", status, code or "unknown", subs, recorded).category != "data"

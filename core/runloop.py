@@ -22,6 +22,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from core.csvsource import CsvSource
 from core.environment import PROGRESS_LOG_PAGES, EnvironmentSnapshot, SnapshotProgress, know_for_job
 from core.errors import AuthenticationError, MigrationError, SourceError, WorkOSError, WorkOSUnavailable
+from core.failures import resent_by_default
 from core.orgs import OrgKey, OrgResolutionError, OrgResolver, org_key_from
 from core.pipeline import RowPipeline, unreadable_outcome
 from core.records import UserRecord, to_record
@@ -212,6 +213,9 @@ class _Runner:
         self._last_flush = time.monotonic()
         self._published: dict[str, float] = {}
         self._holding = False  # this runner's circuit is open and it holds while another runner probes
+        # Rows of this run that failed for a transient cause; None once their one end-of-run pass began (and
+        # with --max-outage 0, which asks for outage answers to fail rows once their attempts are spent).
+        self._transient: list[tuple[int, str]] | None = [] if job.options.max_outage else None
         self.learn = False
         self.on_learned: Callable[[], None] | None = None
 
@@ -267,11 +271,18 @@ class _Runner:
                         tasks.start_soon(self._row_task, pipeline, receive.clone())
                 await self._read(source, send)
             again = self.watch.take_resolved()
+            if not again and self._transient is not None and not self.stop.is_set():
+                # Rows whose attempts a bad moment of WorkOS spent (not an outage the breaker held): once more, at
+                # the end of the run, as a resume would send them; a single pass, so a row fails at most twice.
+                transient, self._transient = self._transient, None
+                again = [row for row, _ in transient]
+                if self.pipeline is not None:
+                    self.pipeline.forget_users(email for _, email in transient)
             if not again or self.stop.is_set():
                 break
             # Rows that failed for an environment-level cause a fresh look fixed: once more, as pending rows.
             self.flush()
-            self.store.reopen_rows(self.job.id, again)
+            self.stats.failed -= self.store.reopen_rows(self.job.id, again)
         return RunEnd(fatal=self.fatal, interrupted=self.interrupted)
 
     async def _learn(self, client: WorkOSClient) -> None:
@@ -375,6 +386,13 @@ class _Runner:
 
     def _record(self, outcome: RowOutcome) -> None:
         self.stats.count(outcome)
+        if (
+            outcome.state is RowState.FAILED
+            and self._transient is not None
+            and resent_by_default(outcome.error_phase, outcome.error_status, outcome.error_code,
+                                  outcome.error_sub_codes, outcome.retryable)
+        ):  # fmt: skip
+            self._transient.append((outcome.row, outcome.email or ""))
         self._pending.append(outcome)
         self._chunks[outcome.chunk][0] += 1
         self._maybe_chunk_done(outcome.chunk)

@@ -18,6 +18,7 @@ from core.errorlog import iter_records, write_errors
 from core.errors import JobStateError, SourceError, StoreError
 from core.store import STORE_FILENAME, JobState, JobStore, MembershipAction, RowOutcome, RowState
 from core.validation import validate_csv
+from core.workos.breaker import BreakerPolicy
 from core.workos.client import WorkOSClient
 from core.workos.sandbox import SandboxHandle
 from server.cli import main
@@ -346,18 +347,37 @@ async def test_a_conflict_whose_lookup_finds_no_membership_sends_it_again(
     assert result.memberships_created == 1
 
 
-async def test_a_membership_that_met_four_5xx_in_a_row_fails_transient_and_the_default_resume_creates_it(
+async def test_a_membership_that_met_four_5xx_in_a_row_is_sent_again_at_the_end_of_the_run(
     importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
 ) -> None:
     """What the torture run met under load: the injected 5xx before the write, 4 sends in a row, spent the
-    membership's budget; the row failed (retryable) with its user created and its membership missing."""
+    membership's budget (not an outage: the breaker opens at 5). The run's one end-of-run pass sends it again,
+    as a resume would, so the run ends complete with the membership counted once."""
     sandbox.add_hook("POST", "/user_management/organization_memberships", 500, count=4)
     rows = [{"email": "a@x.com", "org_external_id": "acme", "org_name": "Acme"}]
-    first = await importer.run(write_rows(tmp_path / "users.csv", rows), create_org_if_missing=True)
-    (failed,) = importer.store().iter_rows(first.job_id, state=RowState.FAILED)
-    assert (failed.error_phase, failed.error_code, failed.retryable) == ("membership", "outcome_unknown", True)
-    assert sandbox.state()["organization_memberships"] == []
+    result = await importer.run(write_rows(tmp_path / "users.csv", rows), create_org_if_missing=True)
+    assert (result.state, result.succeeded, result.failed) == (JobState.COMPLETED, 1, 0)
+    assert (result.users_created, result.memberships_created) == (1, 1)
+    assert len(sandbox.state()["organization_memberships"]) == 1
+
+
+async def test_a_row_that_fails_transiently_twice_is_recorded_failed_once_and_left_to_resume(
+    importer: ImportRun, tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    sandbox.add_hook("POST", "/user_management/organization_memberships", 500, count=8)  # both passes
+    rows = [{"email": "a@x.com", "org_external_id": "acme", "org_name": "Acme"}]
     store = importer.store()
+    job = prepare_job(store, importer.options(write_rows(tmp_path / "users.csv", rows), create_org_if_missing=True))
+    # A breaker slower to open than these 8 answers: they stay the row's failures (the default opens at 5).
+    first = await execute_job(store, job.id, api_key=sandbox.api_key, breaker=BreakerPolicy(threshold=100))
+    (failed,) = importer.store().iter_rows(first.job_id, state=RowState.FAILED)
+    assert (first.failed, failed.error_phase, failed.error_code, failed.retryable) == (
+        1,
+        "membership",
+        "outcome_unknown",
+        True,
+    )
+    assert sandbox.state()["organization_memberships"] == []
     start_resume(store, first.job_id)
     again = await execute_job(store, first.job_id, api_key=sandbox.api_key)
     assert (again.state, again.succeeded, again.failed) == (JobState.COMPLETED, 1, 0)
