@@ -41,6 +41,7 @@ __all__ = [
     "PROGRESS_LOG_PAGES",
     "SNAPSHOT_MAX_AGE_SECONDS",
     "EnvironmentSnapshot",
+    "ExactEmails",
     "PartInfo",
     "SnapshotInfo",
     "SnapshotProgress",
@@ -294,9 +295,10 @@ class EnvironmentSnapshot:
     def remember_organization(self, organization_id: str, external_id: str | None, name: str) -> None:
         self.tables.upsert(organizations=[(organization_id, external_id, name)])
 
-    def organizations_with(self, column: str, value: str) -> list[str]:
-        """Ids of the known organizations whose ``id``, ``external_id`` or ``name`` is exactly ``value``."""
-        return self.tables.organizations_with(column, value)
+    def organizations_for(self, cache_key: tuple[str, str]) -> list[str]:
+        """Ids of the known organizations an ``OrgKey.cache_key`` names (by id, external id or exact name)."""
+        kind, value = cache_key
+        return self.tables.organizations_with(ORG_KEY_COLUMNS[kind], value)
 
 
 async def _together(calls: Sequence[Callable[[], Awaitable[None]]], limit: int) -> None:
@@ -322,6 +324,21 @@ async def _together(calls: Sequence[Callable[[], Awaitable[None]]], limit: int) 
         raise failure
 
 
+class ExactEmails:
+    """A file's distinct emails while they are few enough to look up one by one (at most ``limit``, normally
+    ``EXACT_LOOKUP_USERS``): ``emails`` is None beyond, where the whole user list is read instead."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.emails: set[str] | None = set()
+
+    def add(self, email: str) -> None:
+        if self.emails is not None:
+            self.emails.add(email)
+            if len(self.emails) > self.limit:
+                self.emails = None
+
+
 def _fresh(part: SnapshotPart | None, fresh_after: float) -> bool:
     return part is not None and not part.reading and part.read_at is not None and part.read_at >= fresh_after
 
@@ -339,24 +356,17 @@ async def know_for_job(
     found. Beyond: the organizations, every user and the memberships of the file's organizations are read
     (parts read within ``SNAPSHOT_MAX_AGE_SECONDS`` are kept). Raises the client's ``WorkOSError``.
     """
-    emails: set[str] | None = set()
+    exact = ExactEmails(EXACT_LOOKUP_USERS)
     org_keys: set[tuple[str, str]] = set()
     for target in row_targets(CsvSource(options.csv_path), options):
-        if emails is not None:
-            emails.add(target.email)
-            if len(emails) > EXACT_LOOKUP_USERS:
-                emails = None
+        exact.add(target.email)
         if target.org is not None:
             org_keys.add(target.org.cache_key)
-    if emails is not None:
-        await snapshot.look_up_users(client, sorted(emails))
+    if exact.emails is not None:
+        await snapshot.look_up_users(client, sorted(exact.emails))
         return
     await snapshot.read(client, max_age=JOB_SNAPSHOT_MAX_AGE_SECONDS, on_progress=on_progress)
-    org_ids = []
-    for kind, value in org_keys:
-        matches = snapshot.organizations_with(ORG_KEY_COLUMNS[kind], value)
-        if len(matches) == 1:
-            org_ids.append(matches[0])
+    org_ids = [matches[0] for key in org_keys if len(matches := snapshot.organizations_for(key)) == 1]
     await snapshot.read(
         client, users=True, memberships_of=org_ids, max_age=JOB_SNAPSHOT_MAX_AGE_SECONDS, on_progress=on_progress
     )

@@ -153,7 +153,7 @@ async def find_org(client: WorkOSClient, key: OrgKey) -> list[Organization]:
 class KnownOrganizations(Protocol):
     """Where the resolver finds organizations before asking WorkOS (the environment snapshot)."""
 
-    def organizations_with(self, column: str, value: str) -> list[str]: ...
+    def organizations_for(self, cache_key: tuple[str, str]) -> list[str]: ...
 
     def remember_organization(self, organization_id: str, external_id: str | None, name: str) -> None: ...
 
@@ -250,10 +250,9 @@ class OrgResolver:
             self._cache.popitem(last=False)
 
     async def _lookup_or_create(self, key: OrgKey) -> str:
-        kind, value = key.cache_key
         if self._known is not None:
             # One match in the snapshot is the organization; anything else is asked again (it may be stale).
-            matches = self._known.organizations_with(ORG_KEY_COLUMNS[kind], value)
+            matches = self._known.organizations_for(key.cache_key)
             if len(matches) == 1:
                 self.known_hits += 1
                 self._record(key, matches[0], created=False)

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import anyio
 
 from core.csvsource import CsvSource
-from core.environment import EXACT_LOOKUP_USERS, SNAPSHOT_MAX_AGE_SECONDS, EnvironmentSnapshot
+from core.environment import EXACT_LOOKUP_USERS, SNAPSHOT_MAX_AGE_SECONDS, EnvironmentSnapshot, ExactEmails
 from core.errors import AuthenticationError, OptionsError
 from core.live import LiveCheck, LiveIssue, OrganizationVerdict, rows_text
 from core.options import MigrationOptions
-from core.orgs import ORG_KEY_COLUMNS, OrgCheck, OrgKey, OrgStatus, classify_org, find_org, org_key_from
+from core.orgs import OrgCheck, OrgKey, OrgStatus, classify_org, find_org, org_key_from
 from core.planner import ApiCalls, MigrationPlan, estimate, must_exist_warning, plan
 from core.store import JobStore, SeenKeys
 from core.targets import row_targets
@@ -168,12 +168,9 @@ async def check_live(made: MigrationPlan, *, api_key: str, store: JobStore) -> M
     snapshot = EnvironmentSnapshot.of(store, base_url=options.base_url, api_key=api_key)
     source = CsvSource(options.csv_path)
     uses: dict[tuple[str, str], _OrgUse] = {}
-    emails: set[str] | None = set()
+    exact = ExactEmails(EXACT_LOOKUP_USERS)
     for target in row_targets(source, options):
-        if emails is not None:
-            emails.add(target.email)
-            if len(emails) > EXACT_LOOKUP_USERS:
-                emails = None
+        exact.add(target.email)
         if target.org is not None:
             use = uses.setdefault(target.org.cache_key, _OrgUse(target.org))
             use.rows += 1
@@ -187,12 +184,12 @@ async def check_live(made: MigrationPlan, *, api_key: str, store: JobStore) -> M
         snapshot.requests += 1
         await _judge_organizations(snapshot, client, options, uses)
         existing = [use.check.organization_id for use in uses.values() if use.check and use.check.organization_id]
-        if emails is not None:
-            await snapshot.look_up_users(client, sorted(emails))
+        if exact.emails is not None:
+            await snapshot.look_up_users(client, sorted(exact.emails))
         else:
             await snapshot.read(client, users=True, memberships_of=existing, max_age=SNAPSHOT_MAX_AGE_SECONDS)
         tally = await _classify_rows(snapshot, client, options, source, uses, roles)
-    live, calls = _result(options, made, snapshot, uses, roles, tally, started, exact=emails is not None)
+    live, calls = _result(options, made, snapshot, uses, roles, tally, started, exact=exact.emails is not None)
     checked = _with_errors(made, live.errors, live=live)
     return checked.model_copy(update={"api_calls": calls, "estimate": estimate(calls, made.valid_rows, options)})
 
@@ -212,9 +209,8 @@ async def _judge_organizations(
     create = options.create_org_if_missing
     if len(uses) > EXACT_LOOKUP_ORGANIZATIONS:
         await snapshot.read(client, max_age=SNAPSHOT_MAX_AGE_SECONDS)
-        for (kind, value), use in uses.items():
-            use.check = classify_org(use.key, snapshot.organizations_with(ORG_KEY_COLUMNS[kind], value),
-                                     create_if_missing=create)  # fmt: skip
+        for cache_key, use in uses.items():
+            use.check = classify_org(use.key, snapshot.organizations_for(cache_key), create_if_missing=create)
         return
     for use in uses.values():
         snapshot.requests += 1

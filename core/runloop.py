@@ -110,8 +110,7 @@ async def run_job(
             BreakerPolicy.waiting(options.max_outage, breaker), on_change=_outage_publisher(store, job_id, runner_id)
         )
         known = EnvironmentSnapshot.of(store, base_url=options.base_url, api_key=api_key)
-        runner = _Runner(store, job, runner_id, stop, stats, limiter, circuit, known)
-        runner.learn, runner.on_learned = learn, on_learned
+        runner = _Runner(store, job, runner_id, stop, stats, limiter, circuit, known, learn, on_learned)
         with migration_errors_alone():
             async with WorkOSClient(
                 api_key=api_key,
@@ -192,6 +191,8 @@ class _Runner:
         limiter: RateLimiter,
         breaker: CircuitBreaker,
         known: EnvironmentSnapshot,
+        learn: bool = False,
+        on_learned: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.known = known
@@ -216,8 +217,8 @@ class _Runner:
         # Rows of this run that failed for a transient cause; None once their one end-of-run pass began (and
         # with --max-outage 0, which asks for outage answers to fail rows once their attempts are spent).
         self._transient: list[tuple[int, str]] | None = [] if job.options.max_outage else None
-        self.learn = False
-        self.on_learned: Callable[[], None] | None = None
+        self.learn = learn
+        self.on_learned = on_learned
 
     async def run(self, client: WorkOSClient) -> RunEnd:
         end = RunEnd()

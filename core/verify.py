@@ -32,7 +32,7 @@ from core.csvsource import CsvSource, sha256_file
 from core.environment import EnvironmentSnapshot, SnapshotProgress
 from core.errors import OptionsError, SourceError
 from core.options import MigrationOptions, check_paths
-from core.orgs import ORG_KEY_COLUMNS, OrgKey, org_key_from
+from core.orgs import OrgKey, org_key_from
 from core.outfile import private_output
 from core.preflight import preflight_client
 from core.records import Issue, UserRecord, has_error, to_record
@@ -181,8 +181,7 @@ async def verify_migration(
                 on_progress(VerifyProgress(f"reading {step.part.split(':')[0]}", step.objects, 0))
 
         await snapshot.read(client, max_age=0, on_progress=reading)
-        organizations = {key: snapshot.organizations_with(ORG_KEY_COLUMNS[key.cache_key[0]], key.cache_key[1])
-                         for key in org_keys}  # fmt: skip
+        organizations = {key: snapshot.organizations_for(key.cache_key) for key in org_keys}
         member_of = sorted({ids[0] for ids in organizations.values() if len(ids) == 1})
         await snapshot.read(client, users=True, memberships_of=member_of, max_age=0, on_progress=reading)
         comparison = _Comparison(snapshot, organizations, options, invalid)

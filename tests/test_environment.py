@@ -73,8 +73,8 @@ async def test_a_snapshot_holds_every_organization_role_user_and_membership(
     assert membership is not None and membership[3:] == (("admin",), "active")
     assert snapshot.membership(user_ids[3], org_ids[0]) is None
     assert snapshot.role_slugs() == {"member", "admin"}
-    assert snapshot.organizations_with("external_id", "org-1") == [org_ids[1]]
-    assert snapshot.organizations_with("name", "Org 0") == [org_ids[0]]
+    assert snapshot.tables.organizations_with("external_id", "org-1") == [org_ids[1]]
+    assert snapshot.tables.organizations_with("name", "Org 0") == [org_ids[0]]
     assert sorted(row[0] for row in snapshot.iter_users()) == sorted(user_ids)
     assert len(list(snapshot.iter_memberships(org_ids[0]))) == 125
     assert environment_key(sandbox.url, sandbox.api_key) == snapshot.env and sandbox.api_key not in snapshot.env
