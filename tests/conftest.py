@@ -19,6 +19,8 @@ from core.workos.sandbox import SandboxHandle, running_sandbox
 if TYPE_CHECKING:
     from server.settings import ServerSettings
 
+REJECTED_KEY = "sk_live_" + "rejected_by_the_sandbox"  # split: no hook mistakes it for a real key
+"""A key the sandbox answers 401 to (it is not the sandbox's): a rejected live key."""
 BCRYPT = "$2b$10$" + "N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
 """A well-formed bcrypt hash (the WorkOS spec's example)."""
 FIREBASE = "$firebase-scrypt$hash=aGFzaA==$salt=c2FsdA==$sk=c2s=$ss=Bw==$r=8$m=14"

@@ -17,12 +17,11 @@ from core.store import JobState, JobStore
 from core.workos.sandbox import SandboxHandle
 from server.cli import main
 from server.mcp import create_server
-from tests.conftest import FAST_RATES, CsvWriter, ImportRun
+from tests.conftest import FAST_RATES, REJECTED_KEY, CsvWriter, ImportRun
 from tests.mcp_support import call, refused, server_settings, wait_for_workers
 
 pytestmark = pytest.mark.anyio
 
-REJECTED_KEY = "sk_live_" + "rejected_by_the_sandbox"  # split: no hook mistakes it for a real key
 RATES = [f"--{name.replace('_', '-')}={value}" for name, value in FAST_RATES.items()]
 
 

@@ -16,7 +16,7 @@ from core.preflight import check_live
 from core.workos.sandbox import SandboxHandle
 from server.cli import main
 from server.mcp import create_server
-from tests.conftest import FAST_RATES, CsvWriter, ImportRun
+from tests.conftest import FAST_RATES, REJECTED_KEY, CsvWriter, ImportRun
 from tests.mcp_support import call, server_settings, wait_for_workers
 
 pytestmark = pytest.mark.anyio
@@ -79,10 +79,10 @@ async def test_a_wrong_organization_option_is_a_plan_error_naming_it(
 
 
 async def test_a_rejected_key_is_a_plan_error_that_says_so(importer: ImportRun, write_users: CsvWriter) -> None:
-    made = await live_plan(importer, write_users(_rows(3)), api_key="sk_live_rejected")
+    made = await live_plan(importer, write_users(_rows(3)), api_key=REJECTED_KEY)
     assert made.live is not None and not made.live.key_valid
     assert any("the API key was rejected by WorkOS (401)" in error for error in made.errors)
-    assert "sk_live_rejected" not in made.model_dump_json()
+    assert REJECTED_KEY not in made.model_dump_json()
 
 
 @pytest.mark.parametrize("exact", [True, False])
